@@ -1,0 +1,146 @@
+# wanrt — one non-recursive Makefile; sources are found by wildcard per folder (STYLE.md 9.9).
+#   make              build/$(MODE)/libwanrt.a and build/$(MODE)/wanrt
+#   make test         Criterion suites (tests/<area>/ -> one binary per area) + kernels-check
+#   make MODE=debug | MODE=asan
+#   make fuzz         libFuzzer harnesses (clang), tests/fuzz/fuzz_<reader>.c
+#   make bench        benchmarks (bench/)
+CC ?= cc
+CXX ?= c++
+MODE ?= release
+CUDA_HOME ?= /usr/local/cuda
+SHARED ?= ../shared
+
+BUILD := build/$(MODE)
+GEN := build/gen
+
+WARN := -Wall -Wextra -Wshadow -Wdouble-promotion -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
+CFLAGS_release := -O2 -g
+CFLAGS_debug := -O0 -g3
+CFLAGS_asan := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS_asan := -fsanitize=address,undefined
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -I$(GEN) -pthread -MMD -MP $(CFLAGS_$(MODE))
+CFLAGS += $(BASE_CFLAGS) $(WARN)
+CXXFLAGS += -std=c++17 -D_GNU_SOURCE -I. -pthread -MMD -MP $(CFLAGS_$(MODE))
+LDFLAGS += $(LDFLAGS_$(MODE))
+LDLIBS += -lm -ldl -pthread
+
+# --- optional features, one line each ---------------------------------------------------------
+HAVE_CUDA_H := $(shell test -f $(CUDA_HOME)/include/cuda.h && echo 1)
+ifeq ($(HAVE_CUDA_H),1)
+  CFLAGS += -DWR_HAVE_CUDA_H -isystem $(CUDA_HOME)/include
+endif
+HAVE_PNG := $(shell pkg-config --exists libpng && echo 1)
+ifeq ($(HAVE_PNG),1)
+  CFLAGS += -DWR_HAVE_PNG $(shell pkg-config --cflags libpng)
+  LDLIBS += $(shell pkg-config --libs libpng)
+endif
+AV_PKGS := libavformat libavcodec libavutil libswscale
+HAVE_AV := $(shell pkg-config --exists $(AV_PKGS) && echo 1)
+ifeq ($(HAVE_AV),1)
+  CFLAGS += -DWR_HAVE_FFMPEG $(shell pkg-config --cflags $(AV_PKGS))
+  LDLIBS += $(shell pkg-config --libs $(AV_PKGS))
+endif
+HAVE_CRITERION := $(shell pkg-config --exists criterion && echo 1)
+CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+
+# --- sources ----------------------------------------------------------------------------------
+LIB_DIRS := runtime runtime/io runtime/cpu runtime/gpu models/wan22 vae rife upscale media
+LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+KERNEL_SRCS := $(sort $(wildcard kernels/*.cu kernels/*.cuh kernels/*.h kernels/emu/*.h))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/kernels_embed.o
+CLI_SRCS := $(wildcard cli/*.c)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libwanrt.a
+BIN := $(BUILD)/wanrt
+
+TEST_AREAS := $(filter-out common fuzz,$(notdir $(patsubst %/,%,$(wildcard tests/*/))))
+TEST_COMMON := $(wildcard tests/common/*.c)
+TEST_COMMON_OBJS := $(TEST_COMMON:%.c=$(BUILD)/%.o)
+TEST_BINS := $(TEST_AREAS:%=$(BUILD)/bin/test_%)
+
+BENCH_SRCS := $(wildcard bench/kernels/*.c bench/models/*.c)
+BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
+
+.PHONY: all test test-gpu bench fuzz kernels-check clean features
+all: features $(LIB) $(BIN)
+
+features:
+	@printf '%s CUDA headers (%s)\n' "$(if $(HAVE_CUDA_H),✓,✗)" "$(CUDA_HOME)"
+	@printf '%s libpng\n' "$(if $(HAVE_PNG),✓,✗)"
+	@printf '%s FFmpeg (%s)\n' "$(if $(HAVE_AV),✓,✗)" "$(AV_PKGS)"
+	@printf '%s Criterion\n' "$(if $(HAVE_CRITERION),✓,✗)"
+
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# Kernel sources are embedded as NUL-terminated byte arrays (tools/embed.c, STYLE.md 9.5).
+$(BUILD)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@
+
+$(GEN)/kernels_embed.c: $(BUILD)/tools/embed $(KERNEL_SRCS)
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed $@ $(KERNEL_SRCS)
+
+$(BUILD)/gen/kernels_embed.o: $(GEN)/kernels_embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(CLI_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) $(CLI_OBJS) $(LIB) $(LDLIBS) -o $@
+
+# --- tests --------------------------------------------------------------------------------------
+define test_area_rule
+$(BUILD)/bin/test_$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/$(1)/*.c)) $(TEST_COMMON_OBJS) $(LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) $$^ $(CRITERION_LIBS) $$(LDLIBS) -o $$@
+endef
+$(foreach a,$(TEST_AREAS),$(eval $(call test_area_rule,$(a))))
+
+# Each area binary runs from the repository root so tests find ../shared and build/.
+TEST_JOBS ?= 2
+test: all $(TEST_BINS)
+	@test -d $(SHARED)/golden || { echo "error: $(SHARED)/golden is missing: the tests need the shared reference data beside the checkout"; exit 1; }
+	@fail=0; for t in $(TEST_BINS); do \
+	  echo "== $$t"; WANRT_BIN=$(BIN) WANRT_SHARED=$(SHARED) $$t --jobs=$(TEST_JOBS) || fail=1; \
+	done; exit $$fail
+
+test-gpu: all $(TEST_BINS)
+	@fail=0; for t in $(TEST_BINS); do \
+	  WANRT_TEST_DEVICE=cuda WANRT_BIN=$(BIN) WANRT_SHARED=$(SHARED) $$t --jobs=1 || fail=1; \
+	done; exit $$fail
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+bench: all $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+# --- fuzzing (clang + libFuzzer + ASan); not part of `make test` --------------------------------
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -I$(GEN) -g -O1 -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(BUILD)/gen/kernels_embed.o
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -lm -ldl -pthread $(filter-out -lm -ldl -pthread,$(LDLIBS)) -o $@
+fuzz: $(FUZZ_BINS)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,7 @@
+/* The wanrt subcommands: one file each (cli/cmd_<name>.c), one table in cli/main.c. */
+#ifndef WR_CLI_COMMANDS_H
+#define WR_CLI_COMMANDS_H
+
+int cmd_info(int argc, char **argv);
+
+#endif
