@@ -44,7 +44,7 @@ HAVE_CRITERION := $(shell pkg-config --exists criterion && echo 1)
 CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
 # --- sources ----------------------------------------------------------------------------------
-LIB_DIRS := runtime runtime/io runtime/cpu runtime/gpu models/wan22 vae rife upscale media
+LIB_DIRS := runtime runtime/io runtime/cpu runtime/gpu models models/wan22 vae rife upscale media
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 KERNEL_SRCS := $(sort $(wildcard kernels/*.cu kernels/*.cuh kernels/*.h kernels/emu/*.h))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/kernels_embed.o
