@@ -200,3 +200,28 @@ Test(media, unreadable_inputs)
     snprintf(path, sizeof path, "%s/empty/", tmpdir);
     cr_assert_neq(wr_video_read(path, &v), WR_OK);
 }
+
+#include "media/contact_sheet.h"
+
+Test(media, contact_sheet_layout)
+{
+    wr_frames v;
+    cr_assert_eq(wr_frames_alloc(&v, 8, 4, 9, 16), WR_OK);
+    for (int f = 0; f < 9; f++)
+        memset(wr_frames_at(&v, f), f * 10, 8 * 4 * 3);
+    char path[300];
+    snprintf(path, sizeof path, "%s/sheet.png", tmpdir);
+    /* 3 cells of frames 0, 4, 8; 2 columns; cells shrunk 2x to 4x2 */
+    cr_assert_eq(wr_contact_sheet_write(path, &v, 3, 2, 4), WR_OK, "%s", wr_last_error());
+    int w, h;
+    uint8_t *rgb;
+    cr_assert_eq(wr_png_read_rgb(path, &w, &h, &rgb), WR_OK);
+    cr_assert_eq(w, 2 * 4 + 3 * 2);
+    cr_assert_eq(h, 2 * 2 + 3 * 2);
+    cr_assert_eq(rgb[0], 24);                               /* gutter */
+    cr_assert_eq(rgb[(2 * w + 2) * 3], 0);                  /* cell 0 = frame 0 */
+    cr_assert_eq(rgb[(2 * w + 2 + 4 + 2) * 3], 40);         /* cell 1 = frame 4 */
+    cr_assert_eq(rgb[((2 + 2 + 2) * w + 2) * 3], 80);       /* cell 2 = frame 8 */
+    free(rgb);
+    wr_frames_free(&v);
+}
