@@ -225,3 +225,23 @@ Test(media, contact_sheet_layout)
     free(rgb);
     wr_frames_free(&v);
 }
+
+#include "media/image.h"
+
+Test(media, image_read_png_and_jpeg)
+{
+    char path[300], cmd[700];
+    snprintf(path, sizeof path, "%s/img.jpg", tmpdir);
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -loglevel error -f lavfi -i color=c=red:size=40x24 -frames:v 1 '%s'", path);
+    if (system(cmd) != 0)
+        cr_skip_test("the ffmpeg command is not installed (./setup.sh installs it)");
+    wr_frames v;
+    cr_assert_eq(wr_image_read(path, &v), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(v.width, 40);
+    cr_assert_eq(v.height, 24);
+    cr_assert_eq(v.count, 1);
+    cr_assert_gt(v.rgb[0], 200); /* red */
+    cr_assert_lt(v.rgb[1], 60);
+    wr_frames_free(&v);
+}
