@@ -8,6 +8,7 @@
 #include "media/atomic_file.h"
 #include "media/video.h"
 #include "media/video_internal.h"
+#include "runtime/log.h"
 
 static int is_dir_path(const char *path)
 {
@@ -42,6 +43,12 @@ static const out_format out_formats[] = {
     {".mkv", "matroska", "ffv1"},
     {".y4m", "yuv4mpegpipe", "wrapped_avframe"},
 };
+
+/* FFmpeg's own log lines duplicate our error messages; show them only with WANRT_LOG=debug. */
+static void quiet_ffmpeg(void)
+{
+    av_log_set_level(wr_log_get_level() >= WR_LOG_DEBUG ? AV_LOG_INFO : AV_LOG_QUIET);
+}
 
 static wr_status av_fail(wr_status st, const char *path, const char *what, int err)
 {
@@ -192,7 +199,7 @@ wr_status wr_video_write(const char *path, const wr_frames *v, const wr_video_op
                        path, ext);
     char tmp[4096];
     WR_TRY(wr_atomic_tmp_name(path, tmp, sizeof tmp));
-    av_log_set_level(AV_LOG_ERROR);
+    quiet_ffmpeg();
     wr_status st = write_file(path, tmp, of, v, opts);
     if (st != WR_OK) {
         wr_atomic_abandon(tmp);
@@ -318,7 +325,7 @@ wr_status wr_video_read(const char *path, wr_frames *out)
     if (is_dir_path(path))
         return wr_video_read_pngdir(path, out);
     memset(out, 0, sizeof *out);
-    av_log_set_level(AV_LOG_ERROR);
+    quiet_ffmpeg();
     wr_status st = read_file(path, out);
     if (st != WR_OK)
         wr_frames_free(out);
