@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "media/atomic_file.h"
+#include "runtime/io/atomic_file.h"
 
 #ifdef WR_HAVE_PNG
 #include <png.h>

@@ -5,7 +5,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "media/atomic_file.h"
+#include "runtime/io/atomic_file.h"
 #include "media/video.h"
 #include "media/video_internal.h"
 #include "runtime/log.h"

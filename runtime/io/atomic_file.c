@@ -1,5 +1,5 @@
 /* Temporary names and the final rename for atomic outputs (see atomic_file.h). */
-#include "media/atomic_file.h"
+#include "runtime/io/atomic_file.h"
 
 #include <errno.h>
 #include <stdatomic.h>
