@@ -502,3 +502,46 @@ Test(pth, legacy_format)
     pb_free(&f);
     pb_free(&p);
 }
+
+/* Files written by CPython's own pickler (protocols 2 and 4) and zipfile module, with stand-in
+ * classes that reduce exactly as torch tensors do (tools/gen_pth_seeds.py; also the fuzz seeds).
+ * Independent writer: FRAME/MEMOIZE/STACK_GLOBAL come from CPython, not from our builder, and
+ * zipfile writes classic end records without ZIP64 and without 64-byte alignment. */
+Test(pth, cpython_pickler_files)
+{
+    static const char *const files[] = {"state_dict_zip.pth", "state_dict_proto4.pth",
+                                        "nested.pth", "legacy.pth"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char path[256];
+        snprintf(path, sizeof path, "tests/fuzz/corpus_pth/%s", files[f]);
+        wr_weightfile wf;
+        wr_test_open(&wf, path);
+        cr_assert_eq(wf.n_tensors, 5, "%s", path);
+        const wr_wtensor *w = must_find(&wf, "module.enc.weight");
+        assert_shape(&w->t, "[2, 2, 3]");
+        for (int i = 0; i < 12; i++)
+            cr_assert(((const float *)w->t.data)[i] == (float)i, "%s", path);
+        w = must_find(&wf, "enc.slice");
+        for (int i = 0; i < 4; i++)
+            cr_assert(((const float *)w->t.data)[i] == (float)(i + 4), "%s", path);
+        w = must_find(&wf, "dec.bias");
+        cr_assert_eq(w->t.dtype, WR_DTYPE_F16);
+        const uint16_t *h = w->t.data;
+        cr_assert(wr_f16_to_f32(h[0]) == 1.0f && wr_f16_to_f32(h[1]) == 2.0f &&
+                  wr_f16_to_f32(h[2]) == -1.0f && h[3] == 0);
+        w = must_find(&wf, "steps");
+        cr_assert_eq(w->t.dtype, WR_DTYPE_I64);
+        cr_assert(((const int64_t *)w->t.data)[0] == -3 &&
+                  ((const int64_t *)w->t.data)[1] == 1LL << 40);
+        w = must_find(&wf, "scalar");
+        cr_assert_eq(wr_tensor_nelements(&w->t), 1);
+        cr_assert(*(const float *)w->t.data == 11.0f);
+        wr_weightfile_close(&wf);
+    }
+    wr_weightfile wf;
+    wr_test_open(&wf, "tests/fuzz/corpus_pth/single_tensor.pt");
+    cr_assert_eq(wf.n_tensors, 1);
+    const wr_wtensor *w = must_find(&wf, "pos_emb");
+    cr_assert_eq(((const uint16_t *)w->t.data)[5], 0x3f85);
+    wr_weightfile_close(&wf);
+}
