@@ -415,3 +415,19 @@ Test(pth_errors, legacy_truncated_storage)
                 NULL);
     pb_free(&p), pb_free(&f);
 }
+
+/* A quantized tensor (torch._utils._rebuild_qtensor) is rejected by name, not skipped. */
+Test(pth_errors, unhandled_torch_rebuild_function)
+{
+    pb p = {0}, f = {0};
+    pk_proto(&p, 2);
+    pk_op(&p, '}');
+    pk_str(&p, "q");
+    pk_global(&p, "torch._utils", "_rebuild_qtensor");
+    pk_op(&p, '('), pk_int(&p, 0), pk_op(&p, 't'), pk_op(&p, 'R');
+    pk_op(&p, 's'), pk_op(&p, '.');
+    zip_of(&f, &p, NULL, 0);
+    expect_fail(&f, WR_E_UNSUPPORTED, "tensor 'q': built by torch._utils._rebuild_qtensor", NULL,
+                NULL);
+    pb_free(&p), pb_free(&f);
+}
