@@ -46,7 +46,7 @@ CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcrit
 # --- sources ----------------------------------------------------------------------------------
 LIB_DIRS := runtime runtime/io runtime/cpu runtime/gpu models models/wan22 vae rife upscale media
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
-KERNEL_SRCS := $(sort $(wildcard kernels/*.cu kernels/*.cuh kernels/*.h kernels/emu/*.h))
+KERNEL_SRCS := $(sort $(wildcard kernels/*.cu kernels/*.cuh kernels/*.h kernels/emu/*.h) runtime/numeric.h)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/kernels_embed.o
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
