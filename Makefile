@@ -46,7 +46,7 @@ CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcrit
 # --- sources ----------------------------------------------------------------------------------
 LIB_DIRS := runtime runtime/io runtime/cpu runtime/gpu models models/wan22 vae rife upscale media
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
-KERNEL_SRCS := $(sort $(wildcard kernels/*.cu kernels/*.cuh kernels/*.h kernels/emu/*.h))
+KERNEL_SRCS := $(sort $(wildcard kernels/*.cu kernels/*.cuh kernels/*.h kernels/emu/*.h) runtime/numeric.h)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/kernels_embed.o
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
@@ -107,9 +107,19 @@ $(BUILD)/bin/test_$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/$(1)/*.c)) 
 endef
 $(foreach a,$(TEST_AREAS),$(eval $(call test_area_rule,$(a))))
 
+# Every registered kernel specialisation through NVRTC for sm_80/86/89/90 (tools/kernels_check.c);
+# says SKIPPED when NVRTC is absent.
+KCHECK := $(BUILD)/tools/kernels_check
+$(KCHECK): tools/kernels_check.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+kernels-check: $(KCHECK)
+	$(KCHECK) -j $(TEST_JOBS) $(KCHECK_FLAGS)
+
 # Each area binary runs from the repository root so tests find ../shared and build/.
 TEST_JOBS ?= 2
-test: all $(TEST_BINS)
+test: all $(TEST_BINS) $(KCHECK)
+	@$(KCHECK) -j $(TEST_JOBS) -q
 	@test -d $(SHARED)/golden || { echo "error: $(SHARED)/golden is missing: the tests need the shared reference data beside the checkout"; exit 1; }
 	@fail=0; for t in $(TEST_BINS); do \
 	  echo "== $$t"; WANRT_BIN=$(BIN) WANRT_SHARED=$(SHARED) $$t --jobs=$(TEST_JOBS) || fail=1; \

@@ -40,7 +40,8 @@ typedef enum wr_pkl_kind {
     WR_PKL_GLOBAL,  /* u.global */
     WR_PKL_STORAGE, /* u.storage (from a persistent id) */
     WR_PKL_TENSOR,  /* u.tensor (from a rebuild function) */
-    WR_PKL_OBJECT,  /* anything else: never inspected */
+    WR_PKL_OBJECT,  /* anything else; u.global names the callable when it was an unhandled
+                     * torch "_rebuild*" function (u.global.name.s is NULL otherwise) */
     WR_PKL_KIND_COUNT
 } wr_pkl_kind;
 

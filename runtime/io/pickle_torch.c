@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 typedef struct storage_type {
     const char *name; /* GLOBAL torch.<name> */
@@ -199,7 +200,15 @@ static wr_status call(wr_pkl *arena, const wr_pkl_value *f, const wr_pkl_value *
         a[2]->kind == WR_PKL_TUPLE)
         return call(arena, a[0], a[2], depth + 1, out, msg, n);
     *out = wr_pkl_new_value(arena, WR_PKL_OBJECT); /* never executed */
-    return *out ? WR_OK : why(WR_E_OOM, msg, n, "out of memory");
+    if (!*out)
+        return why(WR_E_OOM, msg, n, "out of memory");
+    /* Remember torch rebuild functions we do not implement (quantized, sparse, meta, wrapper
+     * subclass tensors...) so the loader can reject such a tensor instead of skipping it. */
+    if (f->kind == WR_PKL_GLOBAL && f->u.global.module.len >= 5 &&
+        memcmp(f->u.global.module.s, "torch", 5) == 0 && f->u.global.name.len >= 8 &&
+        memcmp(f->u.global.name.s, "_rebuild", 8) == 0)
+        (*out)->u.global = f->u.global;
+    return WR_OK;
 }
 
 wr_status wr_pkl_torch_call(wr_pkl *arena, const wr_pkl_value *callable, const wr_pkl_value *args,

@@ -11,7 +11,9 @@
  *   holding the same names therefore fail with "duplicate tensor name";
  * - a top-level tensor (SeedVR2 pos_emb.pt) is one tensor named after the zip archive folder
  *   ("pos_emb", which torch takes from the file name at save time) or "" in the legacy format;
- * - tensors inside lists, tuples or other objects, and items with non-string keys, are ignored.
+ * - tensors inside lists, tuples or other objects, and items with non-string keys, are ignored;
+ * - a dict value built by a torch "_rebuild*" function we do not implement (quantized, sparse,
+ *   meta tensors) is an error rather than a silent omission.
  *
  * Tensors are zero copy: data = record start + storage_offset * itemsize, after checking that
  * every element lies inside the storage and the storage inside its record. Contiguous
@@ -212,6 +214,14 @@ static wr_status add_named(loader *L, const char *s, size_t len, const wr_pkl_va
     return st;
 }
 
+/* A tensor built by a torch rebuild function we do not implement (quantized, sparse...). */
+static wr_status unsupported_tensor(loader *L, wr_pkl_str name, const wr_pkl_value *v)
+{
+    return wr_fail(WR_E_UNSUPPORTED, "%s: tensor '%.*s': built by %.*s.%.*s, which is not supported",
+                   L->path, show(name), name.s, show(v->u.global.module), v->u.global.module.s,
+                   show(v->u.global.name), v->u.global.name.s);
+}
+
 static wr_status walk_dict(loader *L, const wr_pkl_value *d, int depth)
 {
     if (depth > MAX_NESTING)
@@ -227,6 +237,8 @@ static wr_status walk_dict(loader *L, const wr_pkl_value *d, int depth)
             WR_TRY(walk_dict(L, v, depth + 1));
         else if (v->kind == WR_PKL_TENSOR && k->kind == WR_PKL_STR)
             WR_TRY(add_named(L, k->u.str.s, k->u.str.len, v));
+        else if (v->kind == WR_PKL_OBJECT && v->u.global.name.s && k->kind == WR_PKL_STR)
+            return unsupported_tensor(L, k->u.str, v);
     }
     return WR_OK;
 }
@@ -247,8 +259,11 @@ static const char *kind_name(wr_pkl_kind k)
 static wr_status register_all(loader *L, const wr_pkl_value *top, size_t pickle_len)
 {
     L->visit_budget = (int64_t)pickle_len + 1024;
+    wr_pkl_str top_name = L->archive.s ? L->archive : (wr_pkl_str){"", 0};
     if (top->kind == WR_PKL_TENSOR)
-        WR_TRY(add_named(L, L->archive.s ? L->archive.s : "", L->archive.len, top));
+        WR_TRY(add_named(L, top_name.s, top_name.len, top));
+    else if (top->kind == WR_PKL_OBJECT && top->u.global.name.s)
+        return unsupported_tensor(L, top_name, top);
     else if (top->kind == WR_PKL_DICT)
         WR_TRY(walk_dict(L, top, 0));
     else

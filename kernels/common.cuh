@@ -1,0 +1,48 @@
+/* What every kernel includes first: fixed-width integer types and the 16/8-bit float types,
+ * from the CUDA headers under NVRTC and from kernels/emu/emu.h (already force-included) in the
+ * emulator. Also WR_CEIL_DIV and the warp-reduction helpers shared by several kernels. */
+#ifndef WR_COMMON_CUH
+#define WR_COMMON_CUH
+
+#if defined(__CUDACC_RTC__)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+typedef unsigned char uint8_t;
+typedef signed char int8_t;
+typedef unsigned short uint16_t;
+typedef short int16_t;
+typedef unsigned int uint32_t;
+typedef int int32_t;
+typedef unsigned long long uint64_t;
+typedef long long int64_t;
+#elif !defined(WR_EMU)
+#error "kernels are compiled by NVRTC or by the emulator (kernels/emu/emu.h)"
+#endif
+
+#define WR_CEIL_DIV(a, b) (((a) + (b)-1) / (b))
+#define WR_FULL_MASK 0xffffffffu
+
+/* Sum / max over the 32 lanes of a warp; every lane gets the result. */
+__device__ __forceinline__ float wr_warp_sum(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(WR_FULL_MASK, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float wr_warp_max(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(WR_FULL_MASK, v, o));
+    return v;
+}
+
+/* bf16 / f16 / fp8 bits -> float, the same conversions as runtime/numeric.h. */
+__device__ __forceinline__ float wr_bf16_bits_to_f32(uint16_t b) { return __uint_as_float((uint32_t)b << 16); }
+__device__ __forceinline__ float wr_f16_bits_to_f32(uint16_t b) { return __half2float(__ushort_as_half(b)); }
+__device__ __forceinline__ uint16_t wr_f32_to_bf16_bits(float f) { return __bfloat16_as_ushort(__float2bfloat16(f)); }
+
+#endif

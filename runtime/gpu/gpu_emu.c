@@ -1,0 +1,538 @@
+/* The emulator device: the device API (gpu.h) over host memory, with kernels built by the host
+ * C++ compiler (runtime/gpu/jit_cache.c) and run by the fiber scheduler (emu_sched.c).
+ *
+ * Memory: every allocation carries guard zones of 0xa5 bytes before and after it; they are
+ * checked after every launch and at free, and a damaged zone fails the launch naming the kernel
+ * and the allocation. Debug mode (options.emu_debug or WANRT_EMU_DEBUG=1) also fills new memory
+ * with 0xff bytes (NaN in every float format) and places each allocation's end against an
+ * inaccessible page, so reading past it faults with the kernel's name.
+ * Streams execute work at once, in issue order (one legal schedule of the asynchronous API);
+ * graph capture records the work issued on a stream and replays it. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/gpu/emu_internal.h"
+
+#define GUARD 256
+#define GUARD_BYTE 0xa5
+
+typedef struct emu_alloc {
+    unsigned char *base; /* what was mapped or malloc'd */
+    size_t map_bytes;    /* debug: the mapping's size (0 = malloc'd) */
+    unsigned char *ptr;  /* the device pointer */
+    size_t size;         /* bytes asked for */
+    size_t tail;         /* guard bytes after ptr + size */
+    struct emu_alloc *next;
+} emu_alloc;
+
+typedef enum { NODE_LAUNCH, NODE_COPY, NODE_MEMSET } node_kind;
+
+typedef struct emu_node {
+    node_kind kind;
+    emu_launch launch;            /* NODE_LAUNCH: args point into arg_bytes */
+    void *arg_ptrs[WR_EMU_MAX_ARGS];
+    unsigned char arg_bytes[WR_EMU_MAX_ARGS * 16];
+    wr_gpu_func *fn;
+    void *dst;
+    const void *src;
+    int byte;
+    size_t bytes;
+} emu_node;
+
+struct wr_gpu_graph {
+    emu_node *nodes;
+    int n, cap;
+};
+
+struct wr_gpu_stream {
+    wr_gpu_graph *capture; /* non-NULL while capturing */
+};
+
+struct wr_gpu_event {
+    double t_ms;
+};
+
+typedef struct emu_dev {
+    wr_emu_rt rt;
+    emu_alloc *allocs;
+    bool debug;
+    uint64_t launches;
+    pthread_mutex_t lock;
+} emu_dev;
+
+static emu_dev *dev(wr_gpu *g) { return g->impl; }
+
+/* ---- memory ---------------------------------------------------------------------------------- */
+
+static const char *guard_damage(const emu_alloc *a, size_t *off)
+{
+    for (size_t i = 0; i < GUARD; i++)
+        if (a->ptr[-(ptrdiff_t)GUARD + (ptrdiff_t)i] != GUARD_BYTE) {
+            *off = GUARD - i;
+            return "before the start";
+        }
+    for (size_t i = 0; i < a->tail; i++)
+        if (a->ptr[a->size + i] != GUARD_BYTE) {
+            *off = i;
+            return "past the end";
+        }
+    return NULL;
+}
+
+/* Checks every allocation's guard zones; `who` names the kernel or call that ran last. */
+static wr_status check_guards(emu_dev *d, const char *who)
+{
+    for (emu_alloc *a = d->allocs; a; a = a->next) {
+        size_t off = 0;
+        const char *where = guard_damage(a, &off);
+        if (where)
+            return wr_fail(WR_E_DEVICE,
+                           "emu: %s wrote %s of the %zu-byte allocation at %p (byte %zu of its guard zone)", who,
+                           where, a->size, (void *)a->ptr, off);
+    }
+    return WR_OK;
+}
+
+static wr_status emu_alloc_mem(wr_gpu *g, size_t bytes, void **dptr)
+{
+    emu_dev *d = dev(g);
+    size_t rounded = (bytes + 255) & ~(size_t)255;
+    if (rounded < bytes || rounded > SIZE_MAX / 2)
+        return wr_fail(WR_E_OOM, "emu: allocation of %zu bytes is too large", bytes);
+    emu_alloc *a = calloc(1, sizeof *a);
+    if (!a)
+        return wr_fail(WR_E_OOM, "emu: out of memory");
+    if (d->debug) {
+        /* [guard page][... front guard][rounded bytes][no access page]: data ends at the page */
+        size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+        size_t body = (GUARD + rounded + pg - 1) / pg * pg;
+        a->map_bytes = body + pg;
+        a->base = mmap(NULL, a->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (a->base == MAP_FAILED) {
+            free(a);
+            return wr_fail(WR_E_OOM, "emu: cannot map %zu bytes", bytes);
+        }
+        mprotect(a->base + body, pg, PROT_NONE);
+        a->ptr = a->base + body - rounded;
+        memset(a->base, GUARD_BYTE, body);
+        memset(a->ptr, 0xff, bytes);
+    } else {
+        a->base = aligned_alloc(256, GUARD + rounded + GUARD);
+        if (!a->base) {
+            free(a);
+            return wr_fail(WR_E_OOM, "emu: cannot allocate %zu bytes", bytes);
+        }
+        a->ptr = a->base + GUARD;
+        memset(a->base, GUARD_BYTE, GUARD);
+        memset(a->ptr + bytes, GUARD_BYTE, rounded - bytes + GUARD);
+    }
+    a->size = bytes;
+    a->tail = (size_t)(a->base + (a->map_bytes ? a->map_bytes - (size_t)sysconf(_SC_PAGESIZE) : GUARD + rounded + GUARD) -
+                       (a->ptr + bytes));
+    a->next = d->allocs;
+    d->allocs = a;
+    *dptr = a->ptr;
+    return WR_OK;
+}
+
+static void release(emu_alloc *a)
+{
+    if (a->map_bytes)
+        munmap(a->base, a->map_bytes);
+    else
+        free(a->base);
+    free(a);
+}
+
+static wr_status emu_free_mem(wr_gpu *g, void *dptr)
+{
+    emu_dev *d = dev(g);
+    for (emu_alloc **pa = &d->allocs; *pa; pa = &(*pa)->next) {
+        emu_alloc *a = *pa;
+        if (a->ptr != dptr)
+            continue;
+        size_t off = 0;
+        const char *where = guard_damage(a, &off);
+        *pa = a->next;
+        wr_status st = WR_OK;
+        if (where)
+            st = wr_fail(WR_E_DEVICE, "emu: free: something wrote %s of the %zu-byte allocation at %p", where, a->size,
+                         dptr);
+        release(a);
+        return st;
+    }
+    return wr_fail(WR_E_ARG, "emu: free of %p, which is not a device allocation", dptr);
+}
+
+static wr_status emu_host_alloc(wr_gpu *g, size_t bytes, void **hptr)
+{
+    (void)g;
+    *hptr = aligned_alloc(256, (bytes + 255) & ~(size_t)255);
+    return *hptr ? WR_OK : wr_fail(WR_E_OOM, "emu: cannot allocate %zu bytes of host memory", bytes);
+}
+
+static wr_status emu_host_free(wr_gpu *g, void *hptr)
+{
+    (void)g;
+    free(hptr);
+    return WR_OK;
+}
+
+static wr_status emu_mem_info(wr_gpu *g, size_t *free_bytes, size_t *total_bytes)
+{
+    (void)g;
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    *total_bytes = (size_t)sysconf(_SC_PHYS_PAGES) * pg;
+    *free_bytes = (size_t)sysconf(_SC_AVPHYS_PAGES) * pg;
+    return WR_OK;
+}
+
+/* ---- graphs: capture records nodes ------------------------------------------------------------ */
+
+static emu_node *graph_add(wr_gpu_graph *gr)
+{
+    if (gr->n == gr->cap) {
+        int cap = gr->cap ? gr->cap * 2 : 16;
+        emu_node *n = realloc(gr->nodes, (size_t)cap * sizeof *n);
+        if (!n)
+            return NULL;
+        gr->nodes = n;
+        gr->cap = cap;
+    }
+    emu_node *node = &gr->nodes[gr->n++];
+    memset(node, 0, sizeof *node);
+    return node;
+}
+
+static wr_status emu_copy(wr_gpu *g, wr_copy_kind kind, void *dst, const void *src, size_t bytes, wr_gpu_stream *s)
+{
+    (void)g;
+    (void)kind;
+    if (s && s->capture) {
+        emu_node *n = graph_add(s->capture);
+        if (!n)
+            return wr_fail(WR_E_OOM, "emu: out of memory");
+        n->kind = NODE_COPY;
+        n->dst = dst;
+        n->src = src;
+        n->bytes = bytes;
+        return WR_OK;
+    }
+    memmove(dst, src, bytes);
+    return WR_OK;
+}
+
+static wr_status emu_memset(wr_gpu *g, void *dst, int byte, size_t bytes, wr_gpu_stream *s)
+{
+    (void)g;
+    if (s && s->capture) {
+        emu_node *n = graph_add(s->capture);
+        if (!n)
+            return wr_fail(WR_E_OOM, "emu: out of memory");
+        n->kind = NODE_MEMSET;
+        n->dst = dst;
+        n->byte = byte;
+        n->bytes = bytes;
+        return WR_OK;
+    }
+    memset(dst, byte, bytes);
+    return WR_OK;
+}
+
+static wr_status emu_graph_begin(wr_gpu *g, wr_gpu_stream *s)
+{
+    (void)g;
+    if (!s)
+        return wr_fail(WR_E_ARG, "emu: graph capture needs a created stream, not the default stream");
+    if (s->capture)
+        return wr_fail(WR_E_ARG, "emu: the stream is already capturing");
+    s->capture = calloc(1, sizeof *s->capture);
+    return s->capture ? WR_OK : wr_fail(WR_E_OOM, "emu: out of memory");
+}
+
+static wr_status emu_graph_end(wr_gpu *g, wr_gpu_stream *s, wr_gpu_graph **graph)
+{
+    (void)g;
+    if (!s || !s->capture)
+        return wr_fail(WR_E_ARG, "emu: graph end on a stream that is not capturing");
+    *graph = s->capture;
+    s->capture = NULL;
+    return WR_OK;
+}
+
+static void emu_graph_free(wr_gpu *g, wr_gpu_graph *graph)
+{
+    (void)g;
+    free(graph->nodes);
+    free(graph);
+}
+
+/* ---- streams and events ----------------------------------------------------------------------- */
+
+static wr_status emu_stream_create(wr_gpu *g, wr_gpu_stream **s)
+{
+    (void)g;
+    *s = calloc(1, sizeof **s);
+    return *s ? WR_OK : wr_fail(WR_E_OOM, "emu: out of memory");
+}
+
+static wr_status emu_stream_destroy(wr_gpu *g, wr_gpu_stream *s)
+{
+    if (s->capture)
+        emu_graph_free(g, s->capture);
+    free(s);
+    return WR_OK;
+}
+
+static wr_status emu_nop_sync(wr_gpu *g, wr_gpu_stream *s)
+{
+    (void)g;
+    (void)s;
+    return WR_OK;
+}
+
+static wr_status emu_sync(wr_gpu *g) { return check_guards(dev(g), "a kernel or copy"); }
+
+static wr_status emu_event_create(wr_gpu *g, wr_gpu_event **e)
+{
+    (void)g;
+    *e = calloc(1, sizeof **e);
+    return *e ? WR_OK : wr_fail(WR_E_OOM, "emu: out of memory");
+}
+
+static wr_status emu_event_destroy(wr_gpu *g, wr_gpu_event *e)
+{
+    (void)g;
+    free(e);
+    return WR_OK;
+}
+
+static wr_status emu_event_record(wr_gpu *g, wr_gpu_event *e, wr_gpu_stream *s)
+{
+    (void)g;
+    (void)s;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    e->t_ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+    return WR_OK;
+}
+
+static wr_status emu_stream_wait_event(wr_gpu *g, wr_gpu_stream *s, wr_gpu_event *e)
+{
+    (void)g;
+    (void)s;
+    (void)e;
+    return WR_OK; /* work already ran in issue order */
+}
+
+static wr_status emu_event_sync(wr_gpu *g, wr_gpu_event *e)
+{
+    (void)g;
+    (void)e;
+    return WR_OK;
+}
+
+static wr_status emu_event_elapsed_ms(wr_gpu *g, wr_gpu_event *a, wr_gpu_event *b, float *ms)
+{
+    (void)g;
+    *ms = (float)(b->t_ms - a->t_ms);
+    return WR_OK;
+}
+
+/* ---- modules and launches --------------------------------------------------------------------- */
+
+static wr_status emu_module_load(wr_gpu *g, const wr_kspec *spec, int arch, void **mod)
+{
+    char path[1200];
+    WR_TRY(wr_jit_emu(spec, arch, path, sizeof path));
+    emu_module *m = calloc(1, sizeof *m);
+    if (!m)
+        return wr_fail(WR_E_OOM, "emu: out of memory");
+    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!m->dl) {
+        free(m);
+        return wr_fail(WR_E_JIT, "emu: cannot load the kernel module %s built from %s: %s", path, spec->file, dlerror());
+    }
+    wr_emu_bind_fn bind;
+    *(void **)&bind = dlsym(m->dl, "wr_emu_bind");
+    *(void **)&m->fill_dyn_smem = dlsym(m->dl, "wr_emu_fill_dyn_smem");
+    if (!bind) {
+        dlclose(m->dl);
+        free(m);
+        return wr_fail(WR_E_JIT, "emu: %s (from %s) lacks wr_emu_bind", path, spec->file);
+    }
+    bind(&dev(g)->rt);
+    *mod = m;
+    return WR_OK;
+}
+
+static void emu_module_unload(wr_gpu *g, void *mod)
+{
+    (void)g;
+    emu_module *m = mod;
+    dlclose(m->dl);
+    free(m);
+}
+
+static wr_status emu_func_get(wr_gpu *g, void *mod, const char *entry, const char *what, void **handle)
+{
+    (void)g;
+    emu_module *m = mod;
+    for (int i = 0; i < m->n_funcs; i++)
+        if (strcmp(m->funcs[i].entry, entry) == 0) {
+            *handle = &m->funcs[i];
+            return WR_OK;
+        }
+    if (m->n_funcs == 64)
+        return wr_fail(WR_E_ARG, "emu: %s: more than 64 entry points in one module", what);
+    emu_func *f = &m->funcs[m->n_funcs];
+    char sym[WR_KSPEC_NAME + 32];
+    snprintf(sym, sizeof sym, "wr_emu_entry_%s", entry);
+    *(void **)&f->run = dlsym(m->dl, sym);
+    snprintf(sym, sizeof sym, "wr_emu_args_%s", entry);
+    wr_emu_args_fn args;
+    *(void **)&args = dlsym(m->dl, sym);
+    if (!f->run || !args)
+        return wr_fail(WR_E_ARG, "emu: %s: no kernel entry point '%s' (extern \"C\" __global__ void %s(...))", what,
+                       entry, entry);
+    f->n_args = args(f->arg_size, WR_EMU_MAX_ARGS);
+    if (f->n_args > WR_EMU_MAX_ARGS)
+        return wr_fail(WR_E_ARG, "emu: %s: more than %d parameters", what, WR_EMU_MAX_ARGS);
+    snprintf(f->entry, sizeof f->entry, "%s", entry);
+    m->n_funcs++;
+    *handle = f;
+    return WR_OK;
+}
+
+static wr_status run_launch(wr_gpu *g, const emu_launch *l)
+{
+    emu_dev *d = dev(g);
+    pthread_mutex_lock(&d->lock);
+    wr_status st = emu_run(&d->rt, l);
+    if (st == WR_OK) {
+        char who[1100];
+        snprintf(who, sizeof who, "kernel %s", l->what);
+        st = check_guards(d, who);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return st;
+}
+
+static wr_status emu_launch_fn(wr_gpu *g, wr_gpu_func *fn, wr_dim3 grid, wr_dim3 block, size_t smem,
+                               wr_gpu_stream *s, void **args)
+{
+    emu_dev *d = dev(g);
+    emu_func *ef = fn->handle;
+    emu_launch l = {.what = fn->what,
+                    .fn = ef,
+                    .mod = ((wr_gpu_module *)fn->mod)->handle,
+                    .grid = grid,
+                    .block = block,
+                    .smem = smem,
+                    .args = args,
+                    .debug = d->debug,
+                    .seed = g->opts.emu_seed + ++d->launches};
+    if (s && s->capture) {
+        emu_node *n = graph_add(s->capture);
+        if (!n)
+            return wr_fail(WR_E_OOM, "emu: out of memory");
+        n->kind = NODE_LAUNCH;
+        n->fn = fn;
+        n->launch = l;
+        size_t off = 0;
+        for (int i = 0; i < ef->n_args; i++) {
+            size_t sz = ef->arg_size[i], al = sz >= 8 ? 8 : sz;
+            off = (off + al - 1) / al * al;
+            if (off + sz > sizeof n->arg_bytes)
+                return wr_fail(WR_E_ARG, "emu: %s: parameters too large to capture", fn->what);
+            memcpy(n->arg_bytes + off, args[i], sz);
+            n->arg_ptrs[i] = n->arg_bytes + off;
+            off += sz;
+        }
+        return WR_OK;
+    }
+    return run_launch(g, &l);
+}
+
+static wr_status emu_graph_launch(wr_gpu *g, wr_gpu_graph *graph, wr_gpu_stream *s)
+{
+    if (s && s->capture)
+        return wr_fail(WR_E_UNSUPPORTED, "emu: launching a graph inside a capture");
+    for (int i = 0; i < graph->n; i++) {
+        emu_node *n = &graph->nodes[i];
+        switch (n->kind) {
+        case NODE_LAUNCH:
+            n->launch.args = n->arg_ptrs; /* the node may have moved since capture */
+            WR_TRY(run_launch(g, &n->launch));
+            break;
+        case NODE_COPY:
+            memmove(n->dst, n->src, n->bytes);
+            break;
+        case NODE_MEMSET:
+            memset(n->dst, n->byte, n->bytes);
+            break;
+        }
+    }
+    return WR_OK;
+}
+
+static void emu_close(wr_gpu *g)
+{
+    emu_dev *d = dev(g);
+    for (emu_alloc *a = d->allocs, *n; a; a = n) {
+        n = a->next;
+        release(a);
+    }
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+static const wr_gpu_vt emu_vt = {
+    .close = emu_close,
+    .mem_info = emu_mem_info,
+    .alloc = emu_alloc_mem,
+    .free = emu_free_mem,
+    .host_alloc = emu_host_alloc,
+    .host_free = emu_host_free,
+    .copy = emu_copy,
+    .memset = emu_memset,
+    .stream_create = emu_stream_create,
+    .stream_destroy = emu_stream_destroy,
+    .stream_sync = emu_nop_sync,
+    .sync = emu_sync,
+    .event_create = emu_event_create,
+    .event_destroy = emu_event_destroy,
+    .event_record = emu_event_record,
+    .stream_wait_event = emu_stream_wait_event,
+    .event_sync = emu_event_sync,
+    .event_elapsed_ms = emu_event_elapsed_ms,
+    .module_load = emu_module_load,
+    .module_unload = emu_module_unload,
+    .func_get = emu_func_get,
+    .launch = emu_launch_fn,
+    .graph_begin = emu_graph_begin,
+    .graph_end = emu_graph_end,
+    .graph_launch = emu_graph_launch,
+    .graph_free = emu_graph_free,
+};
+
+wr_status wr_gpu_emu_open(wr_gpu *g)
+{
+    emu_dev *d = calloc(1, sizeof *d);
+    if (!d)
+        return wr_fail(WR_E_OOM, "emu: out of memory");
+    const char *dbg = getenv("WANRT_EMU_DEBUG");
+    d->debug = g->opts.emu_debug || (dbg && strcmp(dbg, "1") == 0);
+    pthread_mutex_init(&d->lock, NULL);
+    g->impl = d;
+    g->vt = &emu_vt;
+    g->arch = g->opts.arch;
+    snprintf(g->name, sizeof g->name, "emu (sm_%d%s)", g->arch, d->debug ? ", debug" : "");
+    return WR_OK;
+}
