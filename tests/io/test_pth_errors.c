@@ -197,13 +197,13 @@ Test(pth_errors, non_contiguous_strides)
 
 Test(pth_errors, too_many_dims)
 {
-    int64_t s[6] = {1, 1, 1, 1, 2, 2}, t[6];
-    pk_contiguous_strides(6, s, t);
+    int64_t s[7] = {1, 1, 1, 1, 1, 2, 2}, t[7];
+    pk_contiguous_strides(7, s, t);
     pb p = {0}, f = {0};
-    one_tensor(&p, 4, 0, 6, s, t);
+    one_tensor(&p, 4, 0, 7, s, t);
     pt_storage st = {four, sizeof four};
     zip_of(&f, &p, &st, 1);
-    expect_fail(&f, WR_E_UNSUPPORTED, "6 dimensions (at most 5", NULL, NULL);
+    expect_fail(&f, WR_E_UNSUPPORTED, "7 dimensions (at most 6", NULL, NULL);
     pb_free(&p), pb_free(&f);
 }
 
