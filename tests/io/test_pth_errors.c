@@ -159,7 +159,8 @@ Test(pth_errors, tensor_beyond_storage)
     one_tensor(&p, 4, 2, 1, s, t); /* elements [2, 5) of a 4-element storage */
     pt_storage st = {four, sizeof four};
     zip_of(&f, &p, &st, 1);
-    expect_fail(&f, WR_E_FORMAT, "tensor 'w'", "exceed storage '0' (16 bytes)", NULL);
+    expect_fail(&f, WR_E_FORMAT, "tensor 'w': 3 elements of 4 bytes from element offset 2",
+                "exceed storage '0' (16 bytes)", NULL);
     pb_free(&p), pb_free(&f);
 }
 
