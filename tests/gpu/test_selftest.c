@@ -183,6 +183,7 @@ Test(selftest, debug_mode_exposes_missing_barrier)
     for (int i = 0; i < 256; i++)
         x[i] = (float)(i + 1);
     int wrong[2] = {0, 0};
+    unsetenv("WANRT_EMU_DEBUG"); /* the options choose the mode here */
     for (int debug = 0; debug < 2; debug++) {
         wr_gpu_options o = {.emu_debug = debug != 0, .emu_seed = 7};
         wr_gpu *g = gt_open(&o);
