@@ -3,5 +3,9 @@
 #define WR_CLI_COMMANDS_H
 
 int cmd_info(int argc, char **argv);
+int cmd_frames(int argc, char **argv);
+int cmd_last_frame(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_concat(int argc, char **argv);
 
 #endif

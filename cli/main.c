@@ -12,6 +12,10 @@ typedef struct command {
 
 static const command commands[] = {
     {"info", cmd_info, "show a weight file's format, metadata, tensors and model kind"},
+    {"frames", cmd_frames, "split a video into numbered PNG frames"},
+    {"last-frame", cmd_last_frame, "write the exact last frame of a video or frame directory as PNG"},
+    {"encode", cmd_encode, "encode a frame directory or video to .mp4 (H.264), .mkv (FFV1) or .y4m"},
+    {"concat", cmd_concat, "join clips of the same size into one video"},
 };
 
 static void usage(FILE *out)

@@ -17,7 +17,7 @@
 
 #include "runtime/dtype.h"
 
-#define WR_MAX_DIMS 5
+#define WR_MAX_DIMS 6
 
 typedef struct wr_tensor {
     wr_dtype dtype;

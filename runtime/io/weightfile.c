@@ -79,6 +79,9 @@ void wr_weightfile_close(wr_weightfile *wf)
     }
     free(wf->meta);
     free(wf->index);
+    for (int64_t i = 0; i < wf->n_owned; i++)
+        free(wf->owned[i]);
+    free(wf->owned);
     if (wf->format_ctx && wf->format_ctx_free)
         wf->format_ctx_free(wf->format_ctx);
     wr_mapped_file_close(&wf->map);
@@ -129,6 +132,18 @@ wr_status wr_weightfile_add_meta(wr_weightfile *wf, const char *key, const char 
     }
     wf->n_meta++;
     return WR_OK;
+}
+
+void *wr_weightfile_aligned_copy(wr_weightfile *wf, const void *src, size_t n)
+{
+    if (!reserve_one((void **)&wf->owned, wf->n_owned, &wf->owned_cap, sizeof *wf->owned))
+        return NULL;
+    void *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+    if (!p)
+        return NULL;
+    memcpy(p, src, n);
+    wf->owned[wf->n_owned++] = p;
+    return p;
 }
 
 static uint64_t hash_name(const char *s)

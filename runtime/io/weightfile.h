@@ -45,6 +45,8 @@ typedef struct wr_weightfile {
     void (*format_ctx_free)(void *);
     int64_t *index;      /* open-addressing hash over canonical names, built by _finish */
     int64_t index_cap;
+    void **owned;        /* aligned copies of tensors the file stores misaligned */
+    int64_t n_owned, owned_cap;
 } wr_weightfile;
 
 /* Opens any supported format. Errors name the path and what is wrong. */
@@ -55,6 +57,9 @@ void wr_weightfile_close(wr_weightfile *wf);
 /* Used by readers: append a tensor (takes a copy of name) / a metadata pair. */
 wr_status wr_weightfile_add_tensor(wr_weightfile *wf, const char *name, const wr_tensor *t);
 wr_status wr_weightfile_add_meta(wr_weightfile *wf, const char *key, const char *value);
+/* Used by readers for data whose offset is not a multiple of its element size (safetensors
+ * packs tensors without padding): returns an aligned copy owned by wf, NULL when out of memory. */
+void *wr_weightfile_aligned_copy(wr_weightfile *wf, const void *src, size_t n);
 /* Called by wr_weightfile_open after the reader: rejects duplicate names, builds the index. */
 wr_status wr_weightfile_finish(wr_weightfile *wf);
 

@@ -1,0 +1,165 @@
+/* Video tools: wanrt frames | last-frame | encode | concat (the seed workflow's glue steps). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "media/png_io.h"
+#include "media/video.h"
+
+/* Parses "IN... -o OUT [--fps N] [--crf N]"; positional inputs are collected in order. */
+typedef struct media_args {
+    const char *inputs[64];
+    int n_inputs;
+    const char *out;
+    double fps;
+    int crf;
+} media_args;
+
+static int parse_media_args(const char *cmd, int argc, char **argv, media_args *a, const char *usage)
+{
+    memset(a, 0, sizeof *a);
+    a->crf = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            printf("usage: wanrt %s %s\n", cmd, usage);
+            return 0;
+        } else if ((strcmp(s, "-o") == 0 || strcmp(s, "--out") == 0) && i + 1 < argc) {
+            a->out = argv[++i];
+        } else if (strcmp(s, "--fps") == 0 && i + 1 < argc) {
+            if (!cli_parse_float("--fps", argv[++i], &a->fps) || a->fps <= 0 || a->fps > 1000) {
+                fprintf(stderr, "wanrt %s: --fps must be in (0, 1000]\n", cmd);
+                return 2;
+            }
+        } else if (strcmp(s, "--crf") == 0 && i + 1 < argc) {
+            long long v;
+            if (!cli_parse_int("--crf", argv[++i], 0, 51, &v))
+                return 2;
+            a->crf = (int)v;
+        } else if (s[0] == '-' && s[1] != '\0') {
+            fprintf(stderr, "wanrt %s: unknown or incomplete option '%s'\nusage: wanrt %s %s\n", cmd,
+                    s, cmd, usage);
+            return 2;
+        } else if (a->n_inputs < 64) {
+            a->inputs[a->n_inputs++] = s;
+        } else {
+            fprintf(stderr, "wanrt %s: too many inputs (at most 64)\n", cmd);
+            return 2;
+        }
+    }
+    if (!a->out || a->n_inputs == 0) {
+        fprintf(stderr, "usage: wanrt %s %s\n", cmd, usage);
+        return 2;
+    }
+    return -1; /* parsed: go on */
+}
+
+int cmd_frames(int argc, char **argv)
+{
+    media_args a;
+    int rc = parse_media_args("frames", argc, argv, &a, "IN.mp4 -o DIR/");
+    if (rc >= 0)
+        return rc;
+    wr_frames v;
+    wr_status st = wr_video_read(a.inputs[0], &v);
+    if (st != WR_OK)
+        return cli_report("frames", st);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s%s", a.out, a.out[strlen(a.out) - 1] == '/' ? "" : "/");
+    st = wr_video_write(dir, &v, NULL);
+    if (st == WR_OK)
+        printf("wrote %d frames (%dx%d) to %s\n", v.count, v.width, v.height, dir);
+    wr_frames_free(&v);
+    return st == WR_OK ? 0 : cli_report("frames", st);
+}
+
+int cmd_last_frame(int argc, char **argv)
+{
+    media_args a;
+    int rc = parse_media_args("last-frame", argc, argv, &a, "IN.mp4|DIR -o last.png");
+    if (rc >= 0)
+        return rc;
+    wr_frames v;
+    wr_status st = wr_video_read(a.inputs[0], &v);
+    if (st != WR_OK)
+        return cli_report("last-frame", st);
+    st = wr_png_write_rgb(a.out, v.width, v.height, wr_frames_at(&v, v.count - 1));
+    if (st == WR_OK)
+        printf("wrote frame %d of %d (%dx%d) to %s\n", v.count - 1, v.count, v.width, v.height, a.out);
+    wr_frames_free(&v);
+    return st == WR_OK ? 0 : cli_report("last-frame", st);
+}
+
+int cmd_encode(int argc, char **argv)
+{
+    media_args a;
+    int rc = parse_media_args("encode", argc, argv, &a, "DIR|IN -o OUT.mp4|.mkv|.y4m [--fps 16] [--crf 19]");
+    if (rc >= 0)
+        return rc;
+    wr_frames v;
+    wr_status st = wr_video_read(a.inputs[0], &v);
+    if (st != WR_OK)
+        return cli_report("encode", st);
+    if (a.fps > 0)
+        v.fps = a.fps;
+    if (v.fps <= 0)
+        v.fps = 16.0;
+    wr_video_opts o = {.crf = a.crf};
+    st = wr_video_write(a.out, &v, &o);
+    if (st == WR_OK)
+        printf("wrote %d frames (%dx%d, %g fps) to %s\n", v.count, v.width, v.height, v.fps, a.out);
+    wr_frames_free(&v);
+    return st == WR_OK ? 0 : cli_report("encode", st);
+}
+
+int cmd_concat(int argc, char **argv)
+{
+    media_args a;
+    int rc = parse_media_args("concat", argc, argv, &a, "A B [C...] -o OUT [--fps N] [--crf N]");
+    if (rc >= 0)
+        return rc;
+    wr_frames all = {0}, clip = {0};
+    wr_status st = WR_OK;
+    int total = 0;
+    for (int i = 0; i < a.n_inputs && st == WR_OK; i++) {
+        st = wr_video_read(a.inputs[i], &clip);
+        if (st != WR_OK)
+            break;
+        if (i == 0) {
+            all = clip;
+            total = clip.count;
+            memset(&clip, 0, sizeof clip);
+            continue;
+        }
+        if (clip.width != all.width || clip.height != all.height) {
+            st = wr_fail(WR_E_ARG, "%s: clip is %dx%d but %s is %dx%d: concat needs equal sizes",
+                         a.inputs[i], clip.width, clip.height, a.inputs[0], all.width, all.height);
+        } else if (a.fps <= 0 && clip.fps > 0 && all.fps > 0 && (clip.fps - all.fps > 1e-3 || all.fps - clip.fps > 1e-3)) {
+            st = wr_fail(WR_E_ARG, "%s: %g fps but %s is %g fps (give --fps to override)",
+                         a.inputs[i], clip.fps, a.inputs[0], all.fps);
+        } else {
+            wr_frames grown;
+            st = wr_frames_alloc(&grown, all.width, all.height, total + clip.count, all.fps);
+            if (st == WR_OK) {
+                size_t fb = (size_t)all.width * (size_t)all.height * 3;
+                memcpy(grown.rgb, all.rgb, fb * (size_t)total);
+                memcpy(grown.rgb + fb * (size_t)total, clip.rgb, fb * (size_t)clip.count);
+                total += clip.count;
+                wr_frames_free(&all);
+                all = grown;
+            }
+        }
+        wr_frames_free(&clip);
+    }
+    if (st == WR_OK) {
+        if (a.fps > 0)
+            all.fps = a.fps;
+        wr_video_opts o = {.crf = a.crf};
+        st = wr_video_write(a.out, &all, &o);
+        if (st == WR_OK)
+            printf("wrote %d frames from %d clips to %s\n", all.count, a.n_inputs, a.out);
+    }
+    wr_frames_free(&all);
+    return st == WR_OK ? 0 : cli_report("concat", st);
+}
