@@ -19,8 +19,9 @@ wr_status wr_gpu_attention(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, co
     WR_TRY(ops_need_f32("attention", "v", v));
     WR_TRY(ops_need_f32("attention", "o", o));
     int64_t HD = q->ne[0], NH = q->ne[1], Tq = q->ne[2], B = q->ne[3], Tk = k->ne[2];
-    if (q->ne[4] != 1 || !wr_tensor_same_shape(q, o) || !wr_tensor_same_shape(k, v) || k->ne[0] != HD ||
-        k->ne[1] != NH || k->ne[3] != B || k->ne[4] != 1)
+    if (wr_tensor_nelements(q) != HD * NH * Tq * B || wr_tensor_nelements(k) != HD * NH * Tk * B ||
+        !wr_tensor_same_shape(q, o) || !wr_tensor_same_shape(k, v) || k->ne[0] != HD ||
+        k->ne[1] != NH || k->ne[3] != B)
         return wr_fail(WR_E_ARG, "attention: q/o {HD, NH, Tq, B} and k/v {HD, NH, Tk, B} do not agree");
     if (HD != 64 && HD != 128)
         return wr_fail(WR_E_UNSUPPORTED, "attention: head dim %lld (kernels exist for 64 and 128)", (long long)HD);

@@ -8,7 +8,9 @@ wr_status wr_gpu_rope(wr_gpu *g, const wr_tensor *x, const wr_tensor *cos_t, con
     WR_TRY(ops_need_f32("rope", "y", y));
     WR_TRY(ops_need_f32("rope", "cos", cos_t));
     WR_TRY(ops_need_f32("rope", "sin", sin_t));
-    int64_t HD = x->ne[0], NH = x->ne[1], T = x->ne[2], B = x->ne[3] * x->ne[4];
+    int64_t HD = x->ne[0], NH = x->ne[1], T = x->ne[2], B = 1;
+    for (int d = 3; d < WR_MAX_DIMS; d++)
+        B *= x->ne[d];
     if (HD % 2 || !wr_tensor_same_shape(x, y) || wr_tensor_nelements(cos_t) != T * HD / 2 ||
         wr_tensor_nelements(sin_t) != T * HD / 2)
         return wr_fail(WR_E_ARG, "rope: x must be {HD even, NH, T, B} like y, with cos/sin tables of T*HD/2 = %lld",
