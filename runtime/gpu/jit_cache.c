@@ -66,14 +66,17 @@ static void h_hex(const hasher *h, char out[33])
     snprintf(out, 33, "%016llx%016llx", (unsigned long long)h->a, (unsigned long long)h->b);
 }
 
-/* Every kernel source and header, path and bytes. */
-static wr_status h_sources(hasher *h)
+/* Path and bytes of the kernel file `only` and of every header (all sources when only is NULL):
+ * editing one .cu file leaves the other files' modules cached. */
+static wr_status h_sources(hasher *h, const char *only)
 {
     int n = wr_jit_source_count();
     for (int i = 0; i < n; i++) {
-        const char *b;
-        size_t sz;
-        WR_TRY(wr_jit_source(wr_jit_source_path(i), &b, &sz));
+        const char *b, *p = wr_jit_source_path(i);
+        size_t sz, pl = strlen(p);
+        if (only && pl > 3 && strcmp(p + pl - 3, ".cu") == 0 && strcmp(p, only) != 0)
+            continue;
+        WR_TRY(wr_jit_source(p, &b, &sz));
         h_str(h, wr_jit_source_path(i));
         h_bytes(h, &sz, sizeof sz);
         h_bytes(h, b, sz);
@@ -269,7 +272,7 @@ wr_status wr_jit_cubin(const wr_kspec *spec, int arch, void **cubin, size_t *siz
     h_bytes(&h, &nv->major, sizeof nv->major);
     h_bytes(&h, &nv->minor, sizeof nv->minor);
     h_spec(&h, spec, arch);
-    WR_TRY(h_sources(&h));
+    WR_TRY(h_sources(&h, spec->file));
     char key[33], dir[1024], path[1100], info_path[1100];
     h_hex(&h, key);
     WR_TRY(wr_jit_cache_dir(dir, sizeof dir));
@@ -376,7 +379,7 @@ static wr_status emu_source_tree(const char *dir, char *out, size_t len)
 {
     hasher h;
     h_init(&h);
-    WR_TRY(h_sources(&h));
+    WR_TRY(h_sources(&h, NULL));
     char key[33];
     h_hex(&h, key);
     snprintf(out, len, "%s/emu-src-%s", dir, key);
@@ -499,7 +502,7 @@ wr_status wr_jit_emu(const wr_kspec *spec, int arch, char *so_path, size_t len)
     int abi = WR_EMU_ABI_VERSION;
     h_bytes(&h, &abi, sizeof abi);
     h_spec(&h, spec, arch);
-    WR_TRY(h_sources(&h));
+    WR_TRY(h_sources(&h, spec->file));
     char key[33], dir[1024];
     h_hex(&h, key);
     WR_TRY(wr_jit_cache_dir(dir, sizeof dir));
