@@ -1,7 +1,7 @@
 /* The two kernel compilers and their shared disk cache (contract in jit.h).
  *
  * Key = hash of (compiler id, compiler version, arch, kernel file, sorted defines, the bytes of
- * every kernel source and header). NVRTC gets every header as a named header so #include works
+ * the kernel file and of every header). NVRTC gets every header as a named header so #include works
  * without a filesystem; the emulator's compiler gets them as a folder written once per source set
  * under the cache. Every write goes to a unique temporary name and is renamed into place. */
 #include <errno.h>
