@@ -1,7 +1,11 @@
 /* y = x W^T (+ bias) with the weight kept in its file format and dequantised tile by tile in
  * shared memory (never a dequantised copy in global memory; gpu-design.md "Memory").
- * Entry point:
- *   matmul_f32_w(x, w, bias, y, M, N, K, w_row_bytes, w_scale)
+ * Entry points (same parameters):
+ *   matmul_f32_w      fp32 FMA: 256 threads, each a 4x4 sub-tile
+ *   matmul_bf16_mma   tensor cores (sm_80+): x and the dequantised weight rounded to bf16 in
+ *                     shared memory, mma.m16n8k16 with fp32 accumulation; 128 threads, each warp a
+ *                     32x32 sub-tile fed by ldmatrix
+ *   (x, w, bias, y, M, N, K, w_row_bytes, w_scale)
  *     x     [M][K] f32, rows contiguous
  *     w     [N][K] in WTYPE, row n at w + n * w_row_bytes (a PyTorch Linear weight, ne = {K, N})
  *     bias  [N] f32 (HAS_BIAS=1)
@@ -11,10 +15,12 @@
  *   WTYPE    0 f32, 1 bf16, 2 fp8 e4m3fn, 3 Q8_0 (ggml block_q8_0: f16 d + 32 int8; K % 32 == 0)
  *   HAS_BIAS 0/1
  *   BM, BN   output tile (64), BK the k step (32); 256 threads, each a 4x4 sub-tile
- * Arithmetic: fp32 products and sums, k ascending within a tile (the CPU twin sums in the same
- * precision but a different order: compare by normalised error).
+ * Arithmetic: matmul_f32_w: fp32 products and sums, k ascending within a tile (the CPU twin sums
+ * in the same precision but a different order: compare by normalised error). matmul_bf16_mma:
+ * products of bf16-rounded operands (exact in fp32), fp32 sums in the tensor core's order.
  * CPU twin: tests/gpu/test_ops.c until runtime/cpu/matmul.c lands (torch.nn.functional.linear). */
 #include "kernels/common.cuh"
+#include "kernels/ptx.cuh"
 #include "kernels/quant_blocks.h"
 
 #ifndef WTYPE
@@ -118,5 +124,86 @@ extern "C" __global__ void __launch_bounds__(256) matmul_f32_w(const float *__re
             y[(size_t)m * N + n] = v;
         }
     }
+    (void)bias;
+}
+
+/* ---- tensor-core variant ------------------------------------------------------------------- */
+
+#define MMA_PAD 8 /* bf16 elements of padding per shared row: rows stay 16-byte aligned and
+                     the 8 rows an ldmatrix reads fall in different banks */
+
+extern "C" __global__ void __launch_bounds__(128) matmul_bf16_mma(const float *__restrict__ x, const void *__restrict__ w,
+                                                                 const float *__restrict__ bias, float *__restrict__ y,
+                                                                 int M, int N, int K, long long w_row_bytes,
+                                                                 float w_scale)
+{
+    __shared__ __align__(16) uint16_t As[BM][BK + MMA_PAD]; /* [m][k] bf16 bits */
+    __shared__ __align__(16) uint16_t Bs[BN][BK + MMA_PAD]; /* [n][k]: the "col" operand */
+    const unsigned char *wb = (const unsigned char *)w;
+    int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+    int wm = warp / 2, wn = warp % 2; /* the warp's 32x32 sub-tile */
+    int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    float acc[2][4][4];
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                acc[i][j][e] = 0.0f;
+
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        /* load: round to bf16 into shared memory, zeros out of range */
+        for (int e = tid; e < BM * BK; e += 128) {
+            int r = e / BK, c = e % BK, m = m0 + r, k = k0 + c;
+            As[r][c] = wr_f32_to_bf16_bits(m < M && k < K ? x[(size_t)m * K + k] : 0.0f);
+        }
+        for (int e = tid; e < BN * BK; e += 128) {
+            int r = e / BK, c = e % BK, n = n0 + r, k = k0 + c;
+            Bs[r][c] = wr_f32_to_bf16_bits(n < N && k < K ? mm_load_w(wb, w_row_bytes, n, k) : 0.0f);
+        }
+        __syncthreads();
+        /* compute: two k16 steps, 2 x 4 mma per step per warp */
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 16) {
+            uint32_t a[2][4], b[4][2];
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++)
+                ldmatrix_x4(a[mi], &As[wm * 32 + mi * 16 + lane % 16][kk + 8 * (lane / 16)]);
+#pragma unroll
+            for (int nj = 0; nj < 2; nj++) {
+                uint32_t r[4]; /* n-tiles 2nj and 2nj+1: (n 0-7, k lo), (n 0-7, k hi), (n 8-15, ...) */
+                ldmatrix_x4(r, &Bs[wn * 32 + nj * 16 + (lane / 16) * 8 + lane % 8][kk + 8 * ((lane / 8) % 2)]);
+                b[2 * nj][0] = r[0];
+                b[2 * nj][1] = r[1];
+                b[2 * nj + 1][0] = r[2];
+                b[2 * nj + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                for (int ni = 0; ni < 4; ni++)
+                    mma_m16n8k16_bf16bf16f32(acc[mi][ni], a[mi], b[ni], acc[mi][ni]);
+        }
+        __syncthreads();
+    }
+    /* epilogue: the C fragment layout (kernels/ptx.cuh) to rows and columns */
+    int g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int m = m0 + wm * 32 + mi * 16 + g + (e >= 2 ? 8 : 0);
+                int n = n0 + wn * 32 + ni * 8 + 2 * t + (e & 1);
+                if (m >= M || n >= N)
+                    continue;
+                float v = acc[mi][ni][e] * w_scale;
+#if HAS_BIAS
+                v += bias[n];
+#endif
+                y[(size_t)m * N + n] = v;
+            }
     (void)bias;
 }

@@ -53,6 +53,15 @@ wr_status wr_gpu_rope(wr_gpu *g, const wr_tensor *x, const wr_tensor *cos_t, con
 wr_status wr_gpu_matmul(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
                         wr_gpu_stream *s);
 
+typedef enum wr_gpu_matmul_precision {
+    WR_GPU_MATMUL_FP32,     /* fp32 products and sums (matches the CPU backend to fp32 rounding) */
+    WR_GPU_MATMUL_BF16_MMA, /* tensor cores: operands rounded to bf16, fp32 accumulation (sm_80+) */
+    WR_GPU_MATMUL_PRECISION_COUNT
+} wr_gpu_matmul_precision;
+/* wr_gpu_matmul with a chosen arithmetic (wr_gpu_matmul is WR_GPU_MATMUL_FP32). */
+wr_status wr_gpu_matmul_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
+                           wr_gpu_matmul_precision prec, wr_gpu_stream *s);
+
 /* o = softmax(scale q k^T) v per head: q, o ne {HD, NH, Tq, B}; k, v ne {HD, NH, Tk, B}. */
 wr_status wr_gpu_attention(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
                            wr_tensor *o, wr_gpu_stream *s);

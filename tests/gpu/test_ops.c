@@ -24,6 +24,7 @@ const od_coverage od_covered[] = {
     {"kernels/elementwise.cu", "ew_unary_f32"},   {"kernels/elementwise.cu", "ew_binary_f32"},
     {"kernels/elementwise.cu", "ew_gated_add_f32"}, {"kernels/norm.cu", "norm_f32"},
     {"kernels/rope.cu", "rope_f32"},               {"kernels/matmul.cu", "matmul_f32_w"},
+    {"kernels/matmul.cu", "matmul_bf16_mma"},
     {"kernels/attention.cu", "attn_f32"},
     /* tests/gpu/test_selftest.c and test_ptx.c */
     {"kernels/selftest.cu", "selftest_axpy"},      {"kernels/selftest.cu", "selftest_row_sum"},
@@ -265,46 +266,78 @@ static void *encode_weight(wr_dtype dt, float *w, int64_t N, int64_t K, size_t *
     return out;
 }
 
+static float bf16_round(float v) { return wr_bf16_to_f32(wr_f32_to_bf16(v)); }
+
+/* One matmul case: the weight encoded in dt, the reference in double from the decoded weight
+ * (and, for the bf16 path, from bf16-rounded operands: the tight check); the bf16 path is also
+ * held to its accuracy against the fp32 reference. */
+static void matmul_case(wr_gpu *g, wr_dtype dt, int64_t M, int64_t N, int64_t K, int with_bias,
+                        wr_gpu_matmul_precision prec, uint64_t seed)
+{
+    float wscale = dt == WR_DTYPE_F8_E4M3FN ? 0.5f : 1.0f;
+    char what[160];
+    snprintf(what, sizeof what, "matmul %s w=%s M=%lld N=%lld K=%lld bias=%d", prec ? "bf16-mma" : "fp32",
+             wr_dtype_name(dt), (long long)M, (long long)N, (long long)K, with_bias);
+    float *x = fbuf(M * K), *w = fbuf(N * K), *bias = fbuf(N), *y = fbuf(M * N), *ref = fbuf(M * N),
+          *ref32 = fbuf(M * N);
+    od_fill(x, M * K, -1.0f, 1.0f, seed);
+    od_fill(w, N * K, -2.0f, 2.0f, seed + 1);
+    od_fill(bias, N, -1.0f, 1.0f, 9);
+    size_t rb;
+    void *wbytes = encode_weight(dt, w, N, K, &rb);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double s = 0, s32 = 0;
+            for (int64_t k = 0; k < K; k++) {
+                float a = x[m * K + k], b = w[n * K + k];
+                s32 += (double)a * (double)b;
+                s += prec ? (double)bf16_round(a) * (double)bf16_round(b) : (double)a * (double)b;
+            }
+            double bb = with_bias ? (double)bias[n] : 0.0;
+            ref[m * N + n] = (float)(s * (double)wscale + bb);
+            ref32[m * N + n] = (float)(s32 * (double)wscale + bb);
+        }
+    int64_t nx[2] = {K, M}, nw[2] = {K, N}, ny[2] = {N, M};
+    od_buf dx = od_upload(g, WR_DTYPE_F32, 2, nx, x), dw = od_upload(g, dt, 2, nw, wbytes);
+    od_buf db = od_upload(g, WR_DTYPE_F32, 1, &N, bias), dy = od_upload(g, WR_DTYPE_F32, 2, ny, NULL);
+    dw.t.scale = wscale;
+    gt_check(wr_gpu_matmul_ex(g, &dx.t, &dw.t, with_bias ? &db.t : NULL, &dy.t, prec, NULL), what);
+    od_download_free(g, &dy, y, what);
+    od_free(g, &dx, what), od_free(g, &dw, what), od_free(g, &db, what);
+    od_expect(y, ref, M * N, 1e-11, what);
+    /* against fp32 operands: rounding each operand to bf16 changes a product by at most
+     * 2 * 2^-9 relative, so |y - ref32| <= 2^-8 * sum_k |x_k w_k| * scale (+ fp32 sums); the check
+     * uses 2^-7 */
+    for (int64_t m = 0; prec && m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double mag = 0;
+            for (int64_t k = 0; k < K; k++)
+                mag += fabs((double)x[m * K + k] * (double)w[n * K + k]);
+            double err = fabs((double)y[m * N + n] - (double)ref32[m * N + n]);
+            cr_assert(err <= mag * (double)wscale / 128.0 + 1e-6, "%s: (%lld,%lld) differs from fp32 by %g, bound %g",
+                      what, (long long)m, (long long)n, err, mag * (double)wscale / 128.0);
+        }
+    free(x), free(w), free(bias), free(y), free(ref), free(ref32), free(wbytes);
+}
+
 Test(ops, matmul_dequantising)
 {
     wr_gpu *g = gt_open(NULL);
     wr_dtype dts[] = {WR_DTYPE_F32, WR_DTYPE_BF16, WR_DTYPE_F8_E4M3FN, WR_DTYPE_Q8_0};
     int64_t shapes[][3] = {{1, 1, 32}, {37, 67, 96}, {65, 129, 64}, {3, 5, 1}, {2, 70, 37}}; /* M, N, K */
-    for (int di = 0; di < 4; di++)
-        for (int si = 0; si < 5; si++)
-            for (int with_bias = 0; with_bias < 2; with_bias++) {
-                int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
-                wr_dtype dt = dts[di];
-                if (dt == WR_DTYPE_Q8_0 && K % QK8_0)
-                    continue;
-                float wscale = dt == WR_DTYPE_F8_E4M3FN ? 0.5f : 1.0f;
-                char what[160];
-                snprintf(what, sizeof what, "matmul w=%s M=%lld N=%lld K=%lld bias=%d", wr_dtype_name(dt), (long long)M,
-                         (long long)N, (long long)K, with_bias);
-                float *x = fbuf(M * K), *w = fbuf(N * K), *bias = fbuf(N), *y = fbuf(M * N), *ref = fbuf(M * N);
-                od_fill(x, M * K, -1.0f, 1.0f, (uint64_t)(si * 7 + di));
-                od_fill(w, N * K, -2.0f, 2.0f, (uint64_t)(si * 11 + di + 1));
-                od_fill(bias, N, -1.0f, 1.0f, 9);
-                size_t rb;
-                void *wbytes = encode_weight(dt, w, N, K, &rb);
-                for (int64_t m = 0; m < M; m++)
-                    for (int64_t n = 0; n < N; n++) {
-                        double s = 0;
-                        for (int64_t k = 0; k < K; k++)
-                            s += (double)x[m * K + k] * (double)w[n * K + k];
-                        ref[m * N + n] = (float)(s * (double)wscale + (with_bias ? (double)bias[n] : 0.0));
-                    }
-                int64_t nx[2] = {K, M}, nw[2] = {K, N}, ny[2] = {N, M};
-                od_buf dx = od_upload(g, WR_DTYPE_F32, 2, nx, x), dw = od_upload(g, dt, 2, nw, wbytes);
-                od_buf db = od_upload(g, WR_DTYPE_F32, 1, &N, bias), dy = od_upload(g, WR_DTYPE_F32, 2, ny, NULL);
-                dw.t.scale = wscale;
-                gt_check(wr_gpu_matmul(g, &dx.t, &dw.t, with_bias ? &db.t : NULL, &dy.t, NULL), what);
-                od_download_free(g, &dy, y, what);
-                od_free(g, &dx, what), od_free(g, &dw, what), od_free(g, &db, what);
-                od_expect(y, ref, M * N, 1e-11, what);
-                free(x), free(w), free(bias), free(y), free(ref), free(wbytes);
-            }
+    for (int prec = 0; prec < WR_GPU_MATMUL_PRECISION_COUNT; prec++)
+        for (int di = 0; di < 4; di++)
+            for (int si = 0; si < 5; si++)
+                for (int with_bias = 0; with_bias < 2; with_bias++) {
+                    if (dts[di] == WR_DTYPE_Q8_0 && shapes[si][2] % QK8_0)
+                        continue;
+                    if (prec && si == 2 && with_bias == 0)
+                        continue; /* keep the emulated tensor-core cases few: they are the slow ones */
+                    matmul_case(g, dts[di], shapes[si][0], shapes[si][1], shapes[si][2], with_bias,
+                                (wr_gpu_matmul_precision)prec, (uint64_t)(si * 7 + di));
+                }
     cr_assert_gt(wr_gpu_launch_count(g, "matmul_f32_w"), 0);
+    cr_assert_gt(wr_gpu_launch_count(g, "matmul_bf16_mma"), 0);
     /* unsupported weight types say so */
     int64_t ne[2] = {32, 2};
     od_buf dx = od_upload(g, WR_DTYPE_F32, 2, ne, NULL), dw = od_upload(g, WR_DTYPE_Q4_0, 2, ne, NULL);
