@@ -233,3 +233,19 @@ Test(jit, device_selection)
     cr_assert_eq(wr_gpu_select(NULL, NULL, &cpu, &g), WR_E_ARG);
     cr_assert(strstr(wr_last_error(), "WANRT_DEVICE"), "%s", wr_last_error());
 }
+
+/* Without NVRTC the JIT says what it tried (kernels-check turns this into its SKIPPED line). */
+Test(jit, missing_nvrtc_is_a_clear_error)
+{
+    setenv("WANRT_NVRTC", "/nonexistent/libnvrtc.so", 1);
+    const wr_nvrtc *nv;
+    cr_assert_eq(wr_nvrtc_get(&nv), WR_E_JIT);
+    cr_assert(strstr(wr_last_error(), "NVRTC not found") && strstr(wr_last_error(), "/nonexistent/libnvrtc.so"), "%s",
+              wr_last_error());
+    wr_kspec s;
+    wr_kspec_init(&s, "kernels/selftest.cu", "selftest_axpy");
+    void *cubin;
+    size_t size;
+    char *info;
+    cr_assert_eq(wr_jit_cubin(&s, 80, &cubin, &size, &info), WR_E_JIT);
+}
