@@ -22,6 +22,7 @@ typedef long long int64_t;
 
 #define WR_CEIL_DIV(a, b) (((a) + (b)-1) / (b))
 #define WR_FULL_MASK 0xffffffffu
+#define WR_NEG_INF __int_as_float((int)0xff800000u)
 
 /* Sum / max over the 32 lanes of a warp; every lane gets the result. */
 __device__ __forceinline__ float wr_warp_sum(float v)

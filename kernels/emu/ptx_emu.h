@@ -79,6 +79,9 @@ static inline void mma_m16n8k16_bf16bf16f32(float d[4], const uint32_t a[4], con
 
 static inline void mma_m16n8k32_e4m3e4m3f32(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4])
 {
+#if __CUDA_ARCH__ < 890
+    wr_emu_rt_->trap("mma.m16n8k32 e4m3 needs sm_89 or newer (the emulated arch is lower)");
+#endif
     wr_emu::mma_f32(d, a, b, c, 32, 4,
                     [](uint32_t v, int e) { return wr_f8e4m3_to_f32((uint8_t)(v >> (8 * e))); });
 }

@@ -42,6 +42,17 @@ typedef struct emu_launch {
  * barrier deadlock, naming the kernel and the block. rt is the runtime the module was bound to. */
 wr_status emu_run(wr_emu_rt *rt, const emu_launch *l);
 
+/* Device memory with guard zones (emu_mem.c). */
+typedef struct emu_mem {
+    struct emu_alloc *allocs;
+    bool debug; /* guard pages and 0xff-filled new memory */
+} emu_mem;
+wr_status emu_mem_alloc(emu_mem *m, size_t bytes, void **dptr);
+wr_status emu_mem_free(emu_mem *m, void *dptr); /* checks the guards first */
+/* Checks every allocation's guards; `who` names what ran last (a kernel) for the message. */
+wr_status emu_mem_check(const emu_mem *m, const char *who);
+void emu_mem_release_all(emu_mem *m);
+
 /* Releases the fiber stacks kept between launches. */
 void emu_sched_release(void);
 

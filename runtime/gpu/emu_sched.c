@@ -175,19 +175,25 @@ static int release_warps(sched *s)
     return released;
 }
 
+/* Separate from the loop that calls it: getcontext returns twice, which would make the loop's
+ * variables "clobbered" by the rules of setjmp. */
+static __attribute__((noinline)) void init_fiber(sched *s, int i)
+{
+    size_t each = STACK_BYTES + page_size();
+    fiber *f = &s->f[i];
+    f->state = F_RUN;
+    getcontext(&f->ctx);
+    f->ctx.uc_stack.ss_sp = g_stacks + (size_t)i * each + page_size();
+    f->ctx.uc_stack.ss_size = STACK_BYTES;
+    f->ctx.uc_link = &s->main;
+    makecontext(&f->ctx, fiber_main, 0);
+}
+
 static wr_status run_block(sched *s, int *order, uint64_t *rng)
 {
     const emu_launch *l = s->l;
-    size_t each = STACK_BYTES + page_size();
-    for (int i = 0; i < s->n; i++) {
-        fiber *f = &s->f[i];
-        f->state = F_RUN;
-        getcontext(&f->ctx);
-        f->ctx.uc_stack.ss_sp = g_stacks + (size_t)i * each + page_size();
-        f->ctx.uc_stack.ss_size = STACK_BYTES;
-        f->ctx.uc_link = &s->main;
-        makecontext(&f->ctx, fiber_main, 0);
-    }
+    for (int i = 0; i < s->n; i++)
+        init_fiber(s, i);
     if (l->debug && l->mod->fill_dyn_smem)
         l->mod->fill_dyn_smem(0xff);
     for (;;) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "runtime/gpu/gpu_impl.h"
+#include "runtime/log.h"
 
 static const char *const kind_names[WR_GPU_KIND_COUNT] = {"emu", "cuda"};
 _Static_assert(sizeof kind_names / sizeof kind_names[0] == WR_GPU_KIND_COUNT, "kind_names");
@@ -29,6 +30,33 @@ bool wr_gpu_kind_parse(const char *name, wr_gpu_kind *kind, bool *is_cpu)
 const char *wr_gpu_kind_name(wr_gpu_kind kind)
 {
     return (unsigned)kind < WR_GPU_KIND_COUNT ? kind_names[kind] : "?";
+}
+
+wr_status wr_gpu_select(const char *arg, const wr_gpu_options *opts, bool *is_cpu, wr_gpu **out)
+{
+    *out = NULL;
+    const char *from = "--device";
+    const char *name = arg;
+    if (!name || !*name) {
+        name = getenv("WANRT_DEVICE");
+        from = "WANRT_DEVICE";
+    }
+    if (!name || !*name) {
+        *is_cpu = true;
+        return WR_OK;
+    }
+    wr_gpu_kind kind;
+    if (!wr_gpu_kind_parse(name, &kind, is_cpu))
+        return wr_fail(WR_E_ARG, "%s: unknown device '%s' (cpu, emu or cuda)", from, name);
+    if (*is_cpu)
+        return WR_OK;
+    return wr_gpu_open(out, kind, opts);
+}
+
+void wr_gpu_report_jit(void)
+{
+    wr_jit_stats st = wr_jit_get_stats();
+    wr_log_info("kernels: %u compiled, %u loaded from the cache", st.compiled, st.cached);
 }
 
 wr_status wr_gpu_open(wr_gpu **out, wr_gpu_kind kind, const wr_gpu_options *opts)

@@ -56,6 +56,14 @@ typedef struct wr_gpu_options {
 bool wr_gpu_kind_parse(const char *name, wr_gpu_kind *kind, bool *is_cpu);
 const char *wr_gpu_kind_name(wr_gpu_kind kind);
 
+/* The device choice of a run: `arg` (the --device value) when non-NULL, else $WANRT_DEVICE, else
+ * "cpu". Sets *is_cpu for the CPU backend (then *out is NULL), else opens the emulator or CUDA
+ * device. An unknown name is WR_E_ARG naming where it came from. */
+wr_status wr_gpu_select(const char *arg, const wr_gpu_options *opts, bool *is_cpu, wr_gpu **out);
+
+/* Logs (info) how many kernel modules this process compiled and loaded from the disk cache. */
+void wr_gpu_report_jit(void);
+
 /* Opens a device. opts may be NULL. CUDA without a driver fails with WR_E_DEVICE and a message
  * saying which library was missing. */
 wr_status wr_gpu_open(wr_gpu **out, wr_gpu_kind kind, const wr_gpu_options *opts);

@@ -1,7 +1,7 @@
 /* The emulator device: the device API (gpu.h) over host memory, with kernels built by the host
- * C++ compiler (runtime/gpu/jit_cache.c) and run by the fiber scheduler (emu_sched.c).
+ * C++ compiler (runtime/gpu/jit_emu.c) and run by the fiber scheduler (emu_sched.c).
  *
- * Memory: every allocation carries guard zones of 0xa5 bytes before and after it; they are
+ * Memory (emu_mem.c): every allocation carries guard zones of 0xa5 bytes before and after it; they are
  * checked after every launch and at free, and a damaged zone fails the launch naming the kernel
  * and the allocation. Debug mode (options.emu_debug or WANRT_EMU_DEBUG=1) also fills new memory
  * with 0xff bytes (NaN in every float format) and places each allocation's end against an
@@ -13,23 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "runtime/gpu/emu_internal.h"
-
-#define GUARD 256
-#define GUARD_BYTE 0xa5
-
-typedef struct emu_alloc {
-    unsigned char *base; /* what was mapped or malloc'd */
-    size_t map_bytes;    /* debug: the mapping's size (0 = malloc'd) */
-    unsigned char *ptr;  /* the device pointer */
-    size_t size;         /* bytes asked for */
-    size_t tail;         /* guard bytes after ptr + size */
-    struct emu_alloc *next;
-} emu_alloc;
 
 typedef enum { NODE_LAUNCH, NODE_COPY, NODE_MEMSET } node_kind;
 
@@ -60,7 +47,7 @@ struct wr_gpu_event {
 
 typedef struct emu_dev {
     wr_emu_rt rt;
-    emu_alloc *allocs;
+    emu_mem mem;
     bool debug;
     uint64_t launches;
     pthread_mutex_t lock;
@@ -68,107 +55,7 @@ typedef struct emu_dev {
 
 static emu_dev *dev(wr_gpu *g) { return g->impl; }
 
-/* ---- memory ---------------------------------------------------------------------------------- */
-
-static const char *guard_damage(const emu_alloc *a, size_t *off)
-{
-    for (size_t i = 0; i < GUARD; i++)
-        if (a->ptr[-(ptrdiff_t)GUARD + (ptrdiff_t)i] != GUARD_BYTE) {
-            *off = GUARD - i;
-            return "before the start";
-        }
-    for (size_t i = 0; i < a->tail; i++)
-        if (a->ptr[a->size + i] != GUARD_BYTE) {
-            *off = i;
-            return "past the end";
-        }
-    return NULL;
-}
-
-/* Checks every allocation's guard zones; `who` names the kernel or call that ran last. */
-static wr_status check_guards(emu_dev *d, const char *who)
-{
-    for (emu_alloc *a = d->allocs; a; a = a->next) {
-        size_t off = 0;
-        const char *where = guard_damage(a, &off);
-        if (where)
-            return wr_fail(WR_E_DEVICE,
-                           "emu: %s wrote %s of the %zu-byte allocation at %p (byte %zu of its guard zone)", who,
-                           where, a->size, (void *)a->ptr, off);
-    }
-    return WR_OK;
-}
-
-static wr_status emu_alloc_mem(wr_gpu *g, size_t bytes, void **dptr)
-{
-    emu_dev *d = dev(g);
-    size_t rounded = (bytes + 255) & ~(size_t)255;
-    if (rounded < bytes || rounded > SIZE_MAX / 2)
-        return wr_fail(WR_E_OOM, "emu: allocation of %zu bytes is too large", bytes);
-    emu_alloc *a = calloc(1, sizeof *a);
-    if (!a)
-        return wr_fail(WR_E_OOM, "emu: out of memory");
-    if (d->debug) {
-        /* [guard page][... front guard][rounded bytes][no access page]: data ends at the page */
-        size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-        size_t body = (GUARD + rounded + pg - 1) / pg * pg;
-        a->map_bytes = body + pg;
-        a->base = mmap(NULL, a->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (a->base == MAP_FAILED) {
-            free(a);
-            return wr_fail(WR_E_OOM, "emu: cannot map %zu bytes", bytes);
-        }
-        mprotect(a->base + body, pg, PROT_NONE);
-        a->ptr = a->base + body - rounded;
-        memset(a->base, GUARD_BYTE, body);
-        memset(a->ptr, 0xff, bytes);
-    } else {
-        a->base = aligned_alloc(256, GUARD + rounded + GUARD);
-        if (!a->base) {
-            free(a);
-            return wr_fail(WR_E_OOM, "emu: cannot allocate %zu bytes", bytes);
-        }
-        a->ptr = a->base + GUARD;
-        memset(a->base, GUARD_BYTE, GUARD);
-        memset(a->ptr + bytes, GUARD_BYTE, rounded - bytes + GUARD);
-    }
-    a->size = bytes;
-    a->tail = (size_t)(a->base + (a->map_bytes ? a->map_bytes - (size_t)sysconf(_SC_PAGESIZE) : GUARD + rounded + GUARD) -
-                       (a->ptr + bytes));
-    a->next = d->allocs;
-    d->allocs = a;
-    *dptr = a->ptr;
-    return WR_OK;
-}
-
-static void release(emu_alloc *a)
-{
-    if (a->map_bytes)
-        munmap(a->base, a->map_bytes);
-    else
-        free(a->base);
-    free(a);
-}
-
-static wr_status emu_free_mem(wr_gpu *g, void *dptr)
-{
-    emu_dev *d = dev(g);
-    for (emu_alloc **pa = &d->allocs; *pa; pa = &(*pa)->next) {
-        emu_alloc *a = *pa;
-        if (a->ptr != dptr)
-            continue;
-        size_t off = 0;
-        const char *where = guard_damage(a, &off);
-        *pa = a->next;
-        wr_status st = WR_OK;
-        if (where)
-            st = wr_fail(WR_E_DEVICE, "emu: free: something wrote %s of the %zu-byte allocation at %p", where, a->size,
-                         dptr);
-        release(a);
-        return st;
-    }
-    return wr_fail(WR_E_ARG, "emu: free of %p, which is not a device allocation", dptr);
-}
+/* ---- host memory ---------------------------------------------------------------------------- */
 
 static wr_status emu_host_alloc(wr_gpu *g, size_t bytes, void **hptr)
 {
@@ -192,7 +79,6 @@ static wr_status emu_mem_info(wr_gpu *g, size_t *free_bytes, size_t *total_bytes
     *free_bytes = (size_t)sysconf(_SC_AVPHYS_PAGES) * pg;
     return WR_OK;
 }
-
 /* ---- graphs: capture records nodes ------------------------------------------------------------ */
 
 static emu_node *graph_add(wr_gpu_graph *gr)
@@ -297,7 +183,7 @@ static wr_status emu_nop_sync(wr_gpu *g, wr_gpu_stream *s)
     return WR_OK;
 }
 
-static wr_status emu_sync(wr_gpu *g) { return check_guards(dev(g), "a kernel or copy"); }
+static wr_status emu_sync(wr_gpu *g) { return emu_mem_check(&dev(g)->mem, "a kernel or copy"); }
 
 static wr_status emu_event_create(wr_gpu *g, wr_gpu_event **e)
 {
@@ -418,7 +304,7 @@ static wr_status run_launch(wr_gpu *g, const emu_launch *l)
     if (st == WR_OK) {
         char who[1100];
         snprintf(who, sizeof who, "kernel %s", l->what);
-        st = check_guards(d, who);
+        st = emu_mem_check(&d->mem, who);
     }
     pthread_mutex_unlock(&d->lock);
     return st;
@@ -485,13 +371,13 @@ static wr_status emu_graph_launch(wr_gpu *g, wr_gpu_graph *graph, wr_gpu_stream 
 static void emu_close(wr_gpu *g)
 {
     emu_dev *d = dev(g);
-    for (emu_alloc *a = d->allocs, *n; a; a = n) {
-        n = a->next;
-        release(a);
-    }
+    emu_mem_release_all(&d->mem);
     pthread_mutex_destroy(&d->lock);
     free(d);
 }
+
+static wr_status emu_alloc_mem(wr_gpu *g, size_t bytes, void **dptr) { return emu_mem_alloc(&dev(g)->mem, bytes, dptr); }
+static wr_status emu_free_mem(wr_gpu *g, void *dptr) { return emu_mem_free(&dev(g)->mem, dptr); }
 
 static const wr_gpu_vt emu_vt = {
     .close = emu_close,
@@ -529,6 +415,7 @@ wr_status wr_gpu_emu_open(wr_gpu *g)
         return wr_fail(WR_E_OOM, "emu: out of memory");
     const char *dbg = getenv("WANRT_EMU_DEBUG");
     d->debug = g->opts.emu_debug || (dbg && strcmp(dbg, "1") == 0);
+    d->mem.debug = d->debug;
     pthread_mutex_init(&d->lock, NULL);
     g->impl = d;
     g->vt = &emu_vt;

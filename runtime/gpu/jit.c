@@ -231,6 +231,12 @@ wr_status wr_jit_entries(const char *file, char (*names)[WR_KSPEC_NAME], int max
         q = skip_space(ident(q, word, sizeof word));
         if (strcmp(word, "void") != 0)
             continue; /* a macro definition or other mention */
+        if (strncmp(q, "__launch_bounds__", 17) == 0) { /* may also follow the return type */
+            q = strchr(q, ')');
+            if (!q)
+                break;
+            q = skip_space(q + 1);
+        }
         ident(q, word, sizeof word);
         if (!word[0])
             continue;

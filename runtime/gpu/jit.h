@@ -6,8 +6,8 @@
  *   - NVRTC -> cubin (wr_jit_cubin), for CUDA devices and `make kernels-check`;
  *   - the host C++ compiler with kernels/emu/emu.h -> a shared object (wr_jit_emu), for the emulator.
  * Cache: $WANRT_CACHE_DIR, else $XDG_CACHE_HOME/wanrt/kernels, else ~/.cache/wanrt/kernels; the key
- * hashes the bytes of every kernel source and header, the defines, the arch and the compiler
- * version; files are written under a temporary name and renamed.
+ * hashes the bytes of the kernel file and of every header (.cuh/.h), the defines, the arch and the
+ * compiler version; files are written under a temporary name and renamed.
  * Sources are the copies embedded at build time (build/gen/kernels_embed.c) unless
  * WANRT_KERNEL_DIR names the kernels/ folder to read instead (edit a kernel without rebuilding). */
 #ifndef WR_JIT_H

@@ -1,52 +1,41 @@
-/* The two kernel compilers and their shared disk cache (contract in jit.h).
+/* The kernel cache and the NVRTC compiler (contract in jit.h; the emulator's compiler is in
+ * jit_emu.c).
  *
  * Key = hash of (compiler id, compiler version, arch, kernel file, sorted defines, the bytes of
- * every kernel source and header). NVRTC gets every header as a named header so #include works
- * without a filesystem; the emulator's compiler gets them as a folder written once per source set
- * under the cache. Every write goes to a unique temporary name and is renamed into place. */
+ * the kernel file and of every header). NVRTC gets every header as a named header so #include works
+ * without a filesystem. Every write goes to a unique temporary name and is renamed into place. */
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "kernels/emu/emu_abi.h"
 #include "runtime/gpu/jit.h"
 #include "runtime/gpu/jit_internal.h"
 #include "runtime/gpu/nvrtc.h"
-#include "runtime/log.h"
 
-extern char **environ;
-
-static wr_jit_stats g_stats;
+wr_jit_stats wr_jit_g_stats;
 
 wr_jit_stats wr_jit_get_stats(void)
 {
     wr_jit_stats s;
-    s.compiled = __atomic_load_n(&g_stats.compiled, __ATOMIC_RELAXED);
-    s.cached = __atomic_load_n(&g_stats.cached, __ATOMIC_RELAXED);
+    s.compiled = __atomic_load_n(&wr_jit_g_stats.compiled, __ATOMIC_RELAXED);
+    s.cached = __atomic_load_n(&wr_jit_g_stats.cached, __ATOMIC_RELAXED);
     return s;
 }
 
 /* ---- hashing: two 64-bit FNV-1a streams with different bases, printed as 32 hex digits ------ */
 
-typedef struct hasher {
-    uint64_t a, b;
-} hasher;
 
-static void h_init(hasher *h)
+void wr_jit_hash_init(wr_jit_hasher *h)
 {
     h->a = 0xcbf29ce484222325ull;
     h->b = 0x84222325cbf29ce4ull;
 }
 
-static void h_bytes(hasher *h, const void *p, size_t n)
+void wr_jit_hash_bytes(wr_jit_hasher *h, const void *p, size_t n)
 {
     const unsigned char *s = p;
     for (size_t i = 0; i < n; i++) {
@@ -56,44 +45,47 @@ static void h_bytes(hasher *h, const void *p, size_t n)
     }
 }
 
-static void h_str(hasher *h, const char *s)
+void wr_jit_hash_str(wr_jit_hasher *h, const char *s)
 {
-    h_bytes(h, s, strlen(s) + 1); /* the NUL separates fields */
+    wr_jit_hash_bytes(h, s, strlen(s) + 1); /* the NUL separates fields */
 }
 
-static void h_hex(const hasher *h, char out[33])
+void wr_jit_hash_hex(const wr_jit_hasher *h, char out[33])
 {
     snprintf(out, 33, "%016llx%016llx", (unsigned long long)h->a, (unsigned long long)h->b);
 }
 
-/* Every kernel source and header, path and bytes. */
-static wr_status h_sources(hasher *h)
+/* Path and bytes of the kernel file `only` and of every header (all sources when only is NULL):
+ * editing one .cu file leaves the other files' modules cached. */
+wr_status wr_jit_hash_sources(wr_jit_hasher *h, const char *only)
 {
     int n = wr_jit_source_count();
     for (int i = 0; i < n; i++) {
-        const char *b;
-        size_t sz;
-        WR_TRY(wr_jit_source(wr_jit_source_path(i), &b, &sz));
-        h_str(h, wr_jit_source_path(i));
-        h_bytes(h, &sz, sizeof sz);
-        h_bytes(h, b, sz);
+        const char *b, *p = wr_jit_source_path(i);
+        size_t sz, pl = strlen(p);
+        if (only && pl > 3 && strcmp(p + pl - 3, ".cu") == 0 && strcmp(p, only) != 0)
+            continue;
+        WR_TRY(wr_jit_source(p, &b, &sz));
+        wr_jit_hash_str(h, wr_jit_source_path(i));
+        wr_jit_hash_bytes(h, &sz, sizeof sz);
+        wr_jit_hash_bytes(h, b, sz);
     }
     return WR_OK;
 }
 
-static void h_spec(hasher *h, const wr_kspec *s, int arch)
+void wr_jit_hash_spec(wr_jit_hasher *h, const wr_kspec *s, int arch)
 {
-    h_str(h, s->file);
-    h_bytes(h, &arch, sizeof arch);
+    wr_jit_hash_str(h, s->file);
+    wr_jit_hash_bytes(h, &arch, sizeof arch);
     for (int i = 0; i < s->n_defines; i++) {
-        h_str(h, s->defines[i].name);
-        h_str(h, s->defines[i].value);
+        wr_jit_hash_str(h, s->defines[i].name);
+        wr_jit_hash_str(h, s->defines[i].value);
     }
 }
 
 /* ---- cache folder and atomic files --------------------------------------------------------- */
 
-static int mkdir_p(const char *path)
+int wr_jit_mkdir_p(const char *path)
 {
     char tmp[1024];
     snprintf(tmp, sizeof tmp, "%s", path);
@@ -122,12 +114,12 @@ wr_status wr_jit_cache_dir(char *buf, size_t len)
         snprintf(buf, len, "%s/.cache/wanrt/kernels", home);
     else
         snprintf(buf, len, "/tmp/wanrt-kernels-%d", (int)getuid());
-    if (mkdir_p(buf) != 0)
+    if (wr_jit_mkdir_p(buf) != 0)
         return wr_fail(WR_E_IO, "kernel cache folder %s: cannot create: %s", buf, strerror(errno));
     return WR_OK;
 }
 
-static char *slurp(const char *path, size_t *size)
+char *wr_jit_slurp(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -152,7 +144,7 @@ static char *slurp(const char *path, size_t *size)
 
 /* Writes bytes to path through a unique temporary name and rename (readers never see a partial
  * file; concurrent writers of the same key write identical bytes). */
-static wr_status write_atomic(const char *path, const void *bytes, size_t size)
+wr_status wr_jit_write_atomic(const char *path, const void *bytes, size_t size)
 {
     char tmp[1100];
     static unsigned counter;
@@ -170,7 +162,7 @@ static wr_status write_atomic(const char *path, const void *bytes, size_t size)
     return WR_OK;
 }
 
-static bool exists(const char *path)
+bool wr_jit_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
@@ -263,23 +255,23 @@ wr_status wr_jit_cubin(const wr_kspec *spec, int arch, void **cubin, size_t *siz
         arch = spec->arch;
     if (arch < 50 || arch > 200)
         return wr_fail(WR_E_ARG, "%s: no valid target arch (%d)", spec->file, arch);
-    hasher h;
-    h_init(&h);
-    h_str(&h, "nvrtc-cubin-1");
-    h_bytes(&h, &nv->major, sizeof nv->major);
-    h_bytes(&h, &nv->minor, sizeof nv->minor);
-    h_spec(&h, spec, arch);
-    WR_TRY(h_sources(&h));
+    wr_jit_hasher h;
+    wr_jit_hash_init(&h);
+    wr_jit_hash_str(&h, "nvrtc-cubin-1");
+    wr_jit_hash_bytes(&h, &nv->major, sizeof nv->major);
+    wr_jit_hash_bytes(&h, &nv->minor, sizeof nv->minor);
+    wr_jit_hash_spec(&h, spec, arch);
+    WR_TRY(wr_jit_hash_sources(&h, spec->file));
     char key[33], dir[1024], path[1100], info_path[1100];
-    h_hex(&h, key);
+    wr_jit_hash_hex(&h, key);
     WR_TRY(wr_jit_cache_dir(dir, sizeof dir));
     snprintf(path, sizeof path, "%s/%s.cubin", dir, key);
     snprintf(info_path, sizeof info_path, "%s/%s.info", dir, key);
-    *cubin = slurp(path, size);
+    *cubin = wr_jit_slurp(path, size);
     if (*cubin) {
-        *info = slurp(info_path, NULL);
+        *info = wr_jit_slurp(info_path, NULL);
         if (*info) {
-            __atomic_fetch_add(&g_stats.cached, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&wr_jit_g_stats.cached, 1, __ATOMIC_RELAXED);
             return WR_OK;
         }
         free(*cubin);
@@ -287,16 +279,16 @@ wr_status wr_jit_cubin(const wr_kspec *spec, int arch, void **cubin, size_t *siz
     char *bin = NULL;
     WR_TRY(nvrtc_compile(nv, spec, arch, &bin, size, info));
     /* the info is written first: a cubin without its report is never taken from the cache */
-    wr_status st = write_atomic(info_path, *info, strlen(*info));
+    wr_status st = wr_jit_write_atomic(info_path, *info, strlen(*info));
     if (st == WR_OK)
-        st = write_atomic(path, bin, *size);
+        st = wr_jit_write_atomic(path, bin, *size);
     if (st != WR_OK) {
         free(bin);
         free(*info);
         return st;
     }
     *cubin = bin;
-    __atomic_fetch_add(&g_stats.compiled, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&wr_jit_g_stats.compiled, 1, __ATOMIC_RELAXED);
     return WR_OK;
 }
 
@@ -347,224 +339,3 @@ bool wr_jit_parse_resources(const char *info, const char *entry, wr_kresources *
     return true;
 }
 
-/* ---- host C++ compiler -> emulator module ------------------------------------------------- */
-
-static const char *cxx(void)
-{
-    const char *c = getenv("WANRT_CXX");
-    return c && *c ? c : "c++";
-}
-
-static char g_cxx_version[256];
-static pthread_once_t g_cxx_once = PTHREAD_ONCE_INIT;
-
-static void read_cxx_version(void)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "%s --version 2>/dev/null", cxx());
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return;
-    if (!fgets(g_cxx_version, sizeof g_cxx_version, p))
-        g_cxx_version[0] = 0;
-    pclose(p);
-}
-
-/* Writes every kernel source under dir/emu-src-<hash of the sources>/ once (the emulator's
- * compiler reads headers from a folder). */
-static wr_status emu_source_tree(const char *dir, char *out, size_t len)
-{
-    hasher h;
-    h_init(&h);
-    WR_TRY(h_sources(&h));
-    char key[33];
-    h_hex(&h, key);
-    snprintf(out, len, "%s/emu-src-%s", dir, key);
-    char probe[1200];
-    snprintf(probe, sizeof probe, "%s/kernels/emu/emu.h", out);
-    if (exists(probe))
-        return WR_OK;
-    /* files are written atomically one by one, emu.h last, so a complete tree is recognised by it */
-    int n = wr_jit_source_count();
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < n; i++) {
-            const char *p = wr_jit_source_path(i);
-            bool is_probe = strcmp(p, "kernels/emu/emu.h") == 0;
-            if (is_probe != (pass == 1))
-                continue;
-            char path[1200];
-            snprintf(path, sizeof path, "%s/%s", out, p);
-            char *slash = strrchr(path, '/');
-            *slash = 0;
-            if (mkdir_p(path) != 0)
-                return wr_fail(WR_E_IO, "kernel cache %s: cannot create: %s", path, strerror(errno));
-            *slash = '/';
-            const char *b;
-            size_t sz;
-            WR_TRY(wr_jit_source(p, &b, &sz));
-            WR_TRY(write_atomic(path, b, sz));
-        }
-    return WR_OK;
-}
-
-/* The translation unit the emulator compiles: the kernel file, definitions for its
- * `extern __shared__` arrays, and one trampoline per entry point. */
-static wr_status emu_wrapper(const wr_kspec *spec, char **out)
-{
-    const char *src;
-    size_t size;
-    WR_TRY(wr_jit_source(spec->file, &src, &size));
-    char names[64][WR_KSPEC_NAME];
-    int n = 0;
-    WR_TRY(wr_jit_entries(spec->file, names, 64, &n));
-    size_t cap = 4096 + (size_t)n * 512;
-    char *w = malloc(cap);
-    char *text = wr_jit_strip_comments(src);
-    if (!w) {
-        free(text);
-        return wr_fail(WR_E_OOM, "%s: out of memory", spec->file);
-    }
-    size_t o = (size_t)snprintf(w, cap, "/* generated by runtime/gpu/jit_cache.c */\n#include \"%s\"\n", spec->file);
-    char fill[2048] = "";
-    size_t fo = 0;
-    char seen[8][WR_KSPEC_NAME];
-    int n_seen = 0;
-    /* extern __shared__ <type> <name>[]; -> a thread_local definition WR_EMU_MAX_DYN_SMEM elements long */
-    for (const char *p = strstr(text, "extern __shared__"); p; p = strstr(p + 1, "extern __shared__")) {
-        const char *t = p + strlen("extern __shared__");
-        const char *br = strchr(t, '[');
-        const char *semi = strchr(t, ';');
-        if (!br || (semi && semi < br))
-            continue;
-        const char *e = br;
-        while (e > t && e[-1] == ' ')
-            e--;
-        const char *b = e;
-        while (b > t && (b[-1] == '_' || (b[-1] >= '0' && b[-1] <= '9') || (b[-1] >= 'a' && b[-1] <= 'z') ||
-                         (b[-1] >= 'A' && b[-1] <= 'Z')))
-            b--;
-        char name[WR_KSPEC_NAME], type[128];
-        snprintf(name, sizeof name, "%.*s", (int)(e - b), b);
-        snprintf(type, sizeof type, "%.*s", (int)(b - t), t);
-        bool dup = false;
-        for (int i = 0; i < n_seen; i++)
-            dup |= strcmp(seen[i], name) == 0;
-        if (dup || !name[0] || n_seen == 8)
-            continue;
-        snprintf(seen[n_seen++], WR_KSPEC_NAME, "%s", name);
-        o += (size_t)snprintf(w + o, cap - o, "__shared__ %s %s[WR_EMU_MAX_DYN_SMEM];\n", type, name);
-        fo += (size_t)snprintf(fill + fo, sizeof fill - fo, " memset(%s, b, sizeof %s);", name, name);
-    }
-    o += (size_t)snprintf(w + o, cap - o, "extern \"C\" void wr_emu_fill_dyn_smem(int b) { (void)b;%s }\n", fill);
-    for (int i = 0; i < n; i++)
-        o += (size_t)snprintf(w + o, cap - o,
-                              "extern \"C\" void wr_emu_entry_%s(void **args) { wr_emu::invoke(%s, args); }\n"
-                              "extern \"C\" int wr_emu_args_%s(unsigned long *s, int max) "
-                              "{ return wr_emu::arg_sizes(%s, s, max); }\n",
-                              names[i], names[i], names[i], names[i]);
-    free(text);
-    *out = w;
-    return WR_OK;
-}
-
-static wr_status run_compiler(char *const argv[], const char *log_path)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 2, 1);
-    pid_t pid;
-    int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (r != 0)
-        return wr_fail(WR_E_JIT, "emulator: cannot run the C++ compiler '%s': %s (set WANRT_CXX)", argv[0],
-                       strerror(r));
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return wr_fail(WR_E_JIT, "emulator: waitpid for '%s': %s", argv[0], strerror(errno));
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? WR_OK : WR_E_JIT;
-}
-
-wr_status wr_jit_emu(const wr_kspec *spec, int arch, char *so_path, size_t len)
-{
-    if (arch == 0)
-        arch = spec->arch;
-    pthread_once(&g_cxx_once, read_cxx_version);
-    hasher h;
-    h_init(&h);
-    h_str(&h, "emu-so-1");
-    h_str(&h, cxx());
-    h_str(&h, g_cxx_version);
-    int abi = WR_EMU_ABI_VERSION;
-    h_bytes(&h, &abi, sizeof abi);
-    h_spec(&h, spec, arch);
-    WR_TRY(h_sources(&h));
-    char key[33], dir[1024];
-    h_hex(&h, key);
-    WR_TRY(wr_jit_cache_dir(dir, sizeof dir));
-    snprintf(so_path, len, "%s/%s.so", dir, key);
-    if (exists(so_path)) {
-        __atomic_fetch_add(&g_stats.cached, 1, __ATOMIC_RELAXED);
-        return WR_OK;
-    }
-    char srcdir[1100];
-    WR_TRY(emu_source_tree(dir, srcdir, sizeof srcdir));
-    char *wrapper = NULL;
-    WR_TRY(emu_wrapper(spec, &wrapper));
-    char cpp[1200], tmp_so[1200], log_path[1200], inc[1200], emu_h[1200], arch_def[64];
-    snprintf(cpp, sizeof cpp, "%s/%s.%d.cpp", dir, key, (int)getpid());
-    snprintf(tmp_so, sizeof tmp_so, "%s/%s.%d.so.tmp", dir, key, (int)getpid());
-    snprintf(log_path, sizeof log_path, "%s/%s.%d.log", dir, key, (int)getpid());
-    snprintf(inc, sizeof inc, "-I%s", srcdir);
-    snprintf(emu_h, sizeof emu_h, "%s/kernels/emu/emu.h", srcdir);
-    snprintf(arch_def, sizeof arch_def, "-D__CUDA_ARCH__=%d", arch * 10);
-    wr_status st = write_atomic(cpp, wrapper, strlen(wrapper));
-    free(wrapper);
-    if (st != WR_OK)
-        return st;
-    char def_buf[WR_KSPEC_MAX_DEFINES][128];
-    char *argv[WR_KSPEC_MAX_DEFINES + 24];
-    int a = 0;
-    argv[a++] = (char *)cxx();
-    argv[a++] = "-std=c++17";
-    argv[a++] = "-O1";
-    argv[a++] = "-fPIC";
-    argv[a++] = "-shared";
-    argv[a++] = "-Wno-unknown-pragmas";
-    argv[a++] = arch_def;
-    for (int i = 0; i < spec->n_defines; i++) {
-        snprintf(def_buf[i], sizeof def_buf[i], "-D%s=%s", spec->defines[i].name, spec->defines[i].value);
-        argv[a++] = def_buf[i];
-    }
-    argv[a++] = inc;
-    argv[a++] = "-include";
-    argv[a++] = emu_h;
-    argv[a++] = cpp;
-    argv[a++] = "-o";
-    argv[a++] = tmp_so;
-    argv[a] = NULL;
-    char what[1024];
-    wr_kspec_str(spec, what, sizeof what);
-    wr_log_debug("emu: compiling %s", what);
-    st = run_compiler(argv, log_path);
-    unlink(cpp);
-    if (st != WR_OK) {
-        char *log = slurp(log_path, NULL);
-        unlink(log_path);
-        unlink(tmp_so);
-        size_t ll = log ? strlen(log) : 0;
-        st = wr_fail(WR_E_JIT, "emulator: %s failed to compile %s for sm_%d; log:\n%s", cxx(), what, arch,
-                     log ? log + (ll > 6000 ? ll - 6000 : 0) : "(none)");
-        free(log);
-        return st;
-    }
-    unlink(log_path);
-    if (rename(tmp_so, so_path) != 0) {
-        int e = errno;
-        unlink(tmp_so);
-        return wr_fail(WR_E_IO, "kernel cache %s: rename failed: %s", so_path, strerror(e));
-    }
-    __atomic_fetch_add(&g_stats.compiled, 1, __ATOMIC_RELAXED);
-    return WR_OK;
-}

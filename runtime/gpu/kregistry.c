@@ -1,6 +1,8 @@
 /* The kernel registry (see kregistry.h): the list of spec contributors and the arch table. */
 #include "runtime/gpu/kregistry.h"
 
+#include "runtime/gpu/gpu_ops.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +46,7 @@ void wr_kcheck_list_free(wr_kcheck_list *l)
 
 /* The contributors: one line per kernel file. */
 static void (*const contributors[])(wr_kcheck_list *) = {
-    wr_selftest_kspecs,
+    wr_selftest_kspecs, wr_elementwise_kspecs, wr_norm_kspecs, wr_rope_kspecs, wr_matmul_kspecs, wr_attention_kspecs,
 };
 
 void wr_kregistry_all(wr_kcheck_list *out)

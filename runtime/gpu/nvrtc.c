@@ -79,7 +79,7 @@ static void load(void)
     }
     if (!h) {
         g_status = WR_E_JIT;
-        snprintf(g_msg, sizeof g_msg, "NVRTC not found (tried %s); install the CUDA toolkit or set WANRT_NVRTC",
+        snprintf(g_msg, sizeof g_msg, "NVRTC not found (tried %.900s); install the CUDA toolkit or set WANRT_NVRTC",
                  tried);
         return;
     }

@@ -96,6 +96,25 @@ Test(ptx, mma_m16n8k32_e4m3)
     wr_gpu_close(g);
 }
 
+/* As on the hardware, an e4m3 mma on an arch below sm_89 fails (the emulator traps). */
+Test(ptx, mma_e4m3_needs_sm89)
+{
+    wr_gpu_options o = {.arch = 80};
+    wr_gpu *g = gt_open(&o);
+    if (wr_gpu_get_kind(g) != WR_GPU_EMU) {
+        wr_gpu_close(g);
+        cr_skip_test("emulator-only test");
+    }
+    uint8_t A[512] = {0}, Bt[256] = {0};
+    void *dA = gt_upload(g, A, sizeof A), *dB = gt_upload(g, Bt, sizeof Bt), *dC = gt_upload(g, NULL, 512);
+    void *args[] = {&dA, &dB, &dC};
+    wr_status st = wr_gpu_launch(g, gt_jit(g, SELF, "selftest_mma_e4m3", NULL), wr_dim3_make(1, 1, 1),
+                                 wr_dim3_make(32, 1, 1), 0, NULL, args);
+    cr_assert_eq(st, WR_E_DEVICE);
+    cr_assert(strstr(wr_last_error(), "sm_89") && strstr(wr_last_error(), "selftest_mma_e4m3"), "%s", wr_last_error());
+    wr_gpu_close(g);
+}
+
 Test(ptx, ldmatrix_x4_fragments)
 {
     wr_gpu *g = gt_open(NULL);

@@ -5,6 +5,7 @@
  * make float sums exact, so most comparisons are exact. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,6 +184,7 @@ Test(selftest, debug_mode_exposes_missing_barrier)
     for (int i = 0; i < 256; i++)
         x[i] = (float)(i + 1);
     int wrong[2] = {0, 0};
+    unsetenv("WANRT_EMU_DEBUG"); /* the options choose the mode here */
     for (int debug = 0; debug < 2; debug++) {
         wr_gpu_options o = {.emu_debug = debug != 0, .emu_seed = 7};
         wr_gpu *g = gt_open(&o);
@@ -293,4 +295,23 @@ Test(selftest, copies_and_pinned_memory)
     cr_assert_eq(wr_gpu_free(g, b), WR_OK);
     gt_check(wr_gpu_host_free(g, h), "host_free");
     wr_gpu_close(g);
+}
+
+/* Debug mode: an allocation ends at an inaccessible page, so a kernel reading past it faults
+ * (the emulator's handler names the kernel on stderr, then the default action ends the process). */
+Test(selftest, debug_mode_faults_on_read_past_end, .signal = SIGSEGV)
+{
+    wr_gpu_options o = {.emu_debug = true};
+    wr_gpu *g = gt_open(&o);
+    if (wr_gpu_get_kind(g) != WR_GPU_EMU) {
+        wr_gpu_close(g);
+        cr_skip_test("emulator-only test");
+    }
+    wr_gpu_func *fn = gt_jit(g, SELF, "selftest_axpy", NULL);
+    void *dx = gt_upload(g, NULL, 100 * sizeof(float)), *dy = gt_upload(g, NULL, 400 * sizeof(float));
+    float a = 1.0f;
+    int n = 400; /* x has 100 elements: the kernel reads past its end */
+    void *args[] = {&dx, &dy, &a, &n};
+    wr_gpu_launch(g, fn, wr_dim3_make(1, 1, 1), wr_dim3_make(128, 1, 1), 0, NULL, args);
+    wr_gpu_close(g); /* not reached */
 }

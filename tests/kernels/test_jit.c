@@ -213,3 +213,39 @@ Test(jit, cuda_without_driver_is_a_clear_error)
     cr_assert_eq(st, WR_E_DEVICE);
     cr_assert(strstr(wr_last_error(), "--device cuda"), "%s", wr_last_error());
 }
+
+Test(jit, device_selection)
+{
+    bool cpu = false;
+    wr_gpu *g = NULL;
+    unsetenv("WANRT_DEVICE");
+    cr_assert_eq(wr_gpu_select(NULL, NULL, &cpu, &g), WR_OK);
+    cr_assert(cpu && !g, "the default is the CPU backend");
+    setenv("WANRT_DEVICE", "emu", 1);
+    cr_assert_eq(wr_gpu_select(NULL, NULL, &cpu, &g), WR_OK);
+    cr_assert(!cpu && g && wr_gpu_get_kind(g) == WR_GPU_EMU);
+    wr_gpu_close(g);
+    cr_assert_eq(wr_gpu_select("cpu", NULL, &cpu, &g), WR_OK, "--device wins over WANRT_DEVICE");
+    cr_assert(cpu && !g);
+    cr_assert_eq(wr_gpu_select("tpu", NULL, &cpu, &g), WR_E_ARG);
+    cr_assert(strstr(wr_last_error(), "--device") && strstr(wr_last_error(), "tpu"), "%s", wr_last_error());
+    setenv("WANRT_DEVICE", "gpu0", 1);
+    cr_assert_eq(wr_gpu_select(NULL, NULL, &cpu, &g), WR_E_ARG);
+    cr_assert(strstr(wr_last_error(), "WANRT_DEVICE"), "%s", wr_last_error());
+}
+
+/* Without NVRTC the JIT says what it tried (kernels-check turns this into its SKIPPED line). */
+Test(jit, missing_nvrtc_is_a_clear_error)
+{
+    setenv("WANRT_NVRTC", "/nonexistent/libnvrtc.so", 1);
+    const wr_nvrtc *nv;
+    cr_assert_eq(wr_nvrtc_get(&nv), WR_E_JIT);
+    cr_assert(strstr(wr_last_error(), "NVRTC not found") && strstr(wr_last_error(), "/nonexistent/libnvrtc.so"), "%s",
+              wr_last_error());
+    wr_kspec s;
+    wr_kspec_init(&s, "kernels/selftest.cu", "selftest_axpy");
+    void *cubin;
+    size_t size;
+    char *info;
+    cr_assert_eq(wr_jit_cubin(&s, 80, &cubin, &size, &info), WR_E_JIT);
+}

@@ -1,0 +1,75 @@
+/* The GPU backend's op launchers, one file per op family (runtime/gpu/<op>.c + kernels/<op>.cu).
+ * They run unchanged on CUDA and on the emulator. Tensors describe device memory (data is a
+ * device pointer); activations are f32 and contiguous; outputs are passed in, never allocated.
+ * Anything else fails with WR_E_UNSUPPORTED naming the op and the tensor. Each launcher also
+ * lists the specialisations it uses for the real configs (wr_<op>_kspecs, kregistry.h). */
+#ifndef WR_GPU_OPS_H
+#define WR_GPU_OPS_H
+
+#include "runtime/gpu/gpu.h"
+#include "runtime/gpu/kregistry.h"
+#include "runtime/tensor.h"
+
+typedef enum wr_gpu_unary_op {
+    WR_GPU_UNARY_COPY,
+    WR_GPU_UNARY_SILU,
+    WR_GPU_UNARY_GELU_TANH,
+    WR_GPU_UNARY_GELU_ERF,
+    WR_GPU_UNARY_COUNT
+} wr_gpu_unary_op;
+
+typedef enum wr_gpu_binary_op { WR_GPU_BINARY_ADD, WR_GPU_BINARY_MUL, WR_GPU_BINARY_SUB, WR_GPU_BINARY_COUNT } wr_gpu_binary_op;
+
+/* y = f(x); same shape; y may alias x. */
+wr_status wr_gpu_unary(wr_gpu *g, wr_gpu_unary_op op, const wr_tensor *x, wr_tensor *y, wr_gpu_stream *s);
+/* y = a (op) b, b broadcast by repetition: nelements(a) % nelements(b) == 0 (a row vector, or a
+ * per-batch block). */
+wr_status wr_gpu_binary(wr_gpu *g, wr_gpu_binary_op op, const wr_tensor *a, const wr_tensor *b, wr_tensor *y,
+                        wr_gpu_stream *s);
+/* x += r * gate, gate broadcast by repetition like b above (Wan's x = x + y * e[k]). */
+wr_status wr_gpu_gated_add(wr_gpu *g, wr_tensor *x, const wr_tensor *r, const wr_tensor *gate, wr_gpu_stream *s);
+
+typedef enum wr_gpu_norm_kind { WR_GPU_NORM_LAYER, WR_GPU_NORM_RMS, WR_GPU_NORM_COUNT } wr_gpu_norm_kind;
+
+/* Normalises each row (ne[0] elements) of x into y (may alias):
+ *   kind   layer: (x - mean) / sqrt(var + eps);  rms: x / sqrt(mean(x^2) + eps)
+ *   weight, bias  [C] affine (NULL for none; bias ignored by rms)
+ *   shift, scale  modulation rows [R / mod_div][C] (NULL for none): y = n (1 + scale) + shift */
+typedef struct wr_gpu_norm_args {
+    wr_gpu_norm_kind kind;
+    float eps;
+    const wr_tensor *weight, *bias;
+    const wr_tensor *shift, *scale;
+    int64_t mod_div; /* rows sharing one modulation row (1 = per row, T = per batch of T tokens) */
+} wr_gpu_norm_args;
+wr_status wr_gpu_norm(wr_gpu *g, const wr_gpu_norm_args *a, const wr_tensor *x, wr_tensor *y, wr_gpu_stream *s);
+
+/* RoPE on x = ne {HD, NH, T, B} with tables cos/sin = ne {HD/2, T}; y may alias x. */
+wr_status wr_gpu_rope(wr_gpu *g, const wr_tensor *x, const wr_tensor *cos_t, const wr_tensor *sin_t, wr_tensor *y,
+                      wr_gpu_stream *s);
+
+/* y = x W^T (* w->scale) + bias: x ne {K, M...}, w ne {K, N} in F32/BF16/F8_E4M3FN/Q8_0,
+ * bias ne {N} f32 or NULL, y ne {N, M...}. */
+wr_status wr_gpu_matmul(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
+                        wr_gpu_stream *s);
+
+typedef enum wr_gpu_matmul_precision {
+    WR_GPU_MATMUL_FP32,     /* fp32 products and sums (matches the CPU backend to fp32 rounding) */
+    WR_GPU_MATMUL_BF16_MMA, /* tensor cores: operands rounded to bf16, fp32 accumulation (sm_80+) */
+    WR_GPU_MATMUL_PRECISION_COUNT
+} wr_gpu_matmul_precision;
+/* wr_gpu_matmul with a chosen arithmetic (wr_gpu_matmul is WR_GPU_MATMUL_FP32). */
+wr_status wr_gpu_matmul_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
+                           wr_gpu_matmul_precision prec, wr_gpu_stream *s);
+
+/* o = softmax(scale q k^T) v per head: q, o ne {HD, NH, Tq, B}; k, v ne {HD, NH, Tk, B}. */
+wr_status wr_gpu_attention(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
+                           wr_tensor *o, wr_gpu_stream *s);
+
+void wr_elementwise_kspecs(wr_kcheck_list *l);
+void wr_norm_kspecs(wr_kcheck_list *l);
+void wr_rope_kspecs(wr_kcheck_list *l);
+void wr_matmul_kspecs(wr_kcheck_list *l);
+void wr_attention_kspecs(wr_kcheck_list *l);
+
+#endif
