@@ -16,6 +16,7 @@ static const command commands[] = {
     {"last-frame", cmd_last_frame, "write the exact last frame of a video or frame directory as PNG"},
     {"encode", cmd_encode, "encode a frame directory or video to .mp4 (H.264), .mkv (FFV1) or .y4m"},
     {"concat", cmd_concat, "join clips of the same size into one video"},
+    {"dit", cmd_dit, "run the Wan DiT on a case file (golden replay)"},
     {"devices", cmd_devices, "list the usable backends (--device cpu|emu|cuda), NVRTC and the kernel cache"},
 };
 
