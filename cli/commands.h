@@ -8,6 +8,7 @@ int cmd_last_frame(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
 int cmd_concat(int argc, char **argv);
 int cmd_dit(int argc, char **argv);
+int cmd_schedule(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"encode", cmd_encode, "encode a frame directory or video to .mp4 (H.264), .mkv (FFV1) or .y4m"},
     {"concat", cmd_concat, "join clips of the same size into one video"},
     {"dit", cmd_dit, "run the Wan DiT on a case file (golden replay)"},
+    {"schedule", cmd_schedule, "print a sampler's sigmas, timesteps and expert per step"},
     {"devices", cmd_devices, "list the usable backends (--device cpu|emu|cuda), NVRTC and the kernel cache"},
 };
 
