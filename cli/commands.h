@@ -9,6 +9,8 @@ int cmd_encode(int argc, char **argv);
 int cmd_concat(int argc, char **argv);
 int cmd_dit(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
+int cmd_vae_encode(int argc, char **argv);
+int cmd_vae_decode(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 
 #endif

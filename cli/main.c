@@ -18,6 +18,8 @@ static const command commands[] = {
     {"concat", cmd_concat, "join clips of the same size into one video"},
     {"dit", cmd_dit, "run the Wan DiT on a case file (golden replay)"},
     {"schedule", cmd_schedule, "print a sampler's sigmas, timesteps and expert per step"},
+    {"vae-encode", cmd_vae_encode, "encode a video case with the Wan 2.1 VAE"},
+    {"vae-decode", cmd_vae_decode, "decode a latent case with the Wan 2.1 VAE"},
     {"devices", cmd_devices, "list the usable backends (--device cpu|emu|cuda), NVRTC and the kernel cache"},
 };
 
