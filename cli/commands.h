@@ -11,6 +11,8 @@ int cmd_dit(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
 int cmd_vae_encode(int argc, char **argv);
 int cmd_vae_decode(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_t5(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 
 #endif
