@@ -65,6 +65,10 @@ wr_status wr_gpu_matmul_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, co
 /* o = softmax(scale q k^T) v per head: q, o ne {HD, NH, Tq, B}; k, v ne {HD, NH, Tk, B}. */
 wr_status wr_gpu_attention(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
                            wr_tensor *o, wr_gpu_stream *s);
+/* wr_gpu_attention with a chosen arithmetic: FP32 (the default) or BF16_MMA (q, k, v and the
+ * probabilities rounded to bf16 for the tensor cores, fp32 softmax and accumulation; sm_80+). */
+wr_status wr_gpu_attention_ex(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
+                              wr_tensor *o, wr_gpu_matmul_precision prec, wr_gpu_stream *s);
 
 void wr_elementwise_kspecs(wr_kcheck_list *l);
 void wr_norm_kspecs(wr_kcheck_list *l);
