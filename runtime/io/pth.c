@@ -181,11 +181,11 @@ static wr_status add_tensor(loader *L, const char *name, const wr_pkl_tensor *t)
         uint64_t off = (uint64_t)t->offset, cnt = (uint64_t)numel;
         if (off > storage_bytes / isz || cnt > storage_bytes / isz - off)
             return wr_fail(WR_E_FORMAT,
-                           "%s: tensor '%s': elements [%llu, %llu + %llu) of %llu-byte items "
+                           "%s: tensor '%s': %llu elements of %llu bytes from element offset %llu "
                            "exceed storage '%.*s' (%llu bytes)",
-                           L->path, name, (unsigned long long)off, (unsigned long long)off,
-                           (unsigned long long)cnt, (unsigned long long)isz, show(s->key),
-                           s->key.s, (unsigned long long)storage_bytes);
+                           L->path, name, (unsigned long long)cnt, (unsigned long long)isz,
+                           (unsigned long long)off, show(s->key), s->key.s,
+                           (unsigned long long)storage_bytes);
         data = rec + off * isz;
     }
     void *ptr = (void *)(uintptr_t)data;

@@ -356,8 +356,9 @@ wr_status pt_load_mem(const uint8_t *data, size_t size, int64_t *n_tensors)
         const wr_tensor *t = &wf.tensors[i].t;
         size_t nbytes = wr_tensor_nbytes(t);
         const uint8_t *p = t->data;
-        int inside = p >= data && p <= data + size && nbytes <= (size_t)(data + size - p);
-        int outside = p + nbytes <= data || p >= data + size;
+        uintptr_t lo = (uintptr_t)data, hi = lo + size, at = (uintptr_t)p;
+        int inside = at >= lo && at <= hi && nbytes <= hi - at;
+        int outside = at + nbytes <= lo || at >= hi;
         cr_assert(inside || outside, "tensor '%s' straddles the end of the buffer",
                   wf.tensors[i].name);
         if (nbytes)

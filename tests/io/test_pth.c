@@ -545,3 +545,44 @@ Test(pth, cpython_pickler_files)
     cr_assert_eq(((const uint16_t *)w->t.data)[5], 0x3f85);
     wr_weightfile_close(&wf);
 }
+
+/* rife47_weights.pth (F32) against rife47_weights.safetensors (the same 124 tensors as F16,
+ * lossless): the same names, shapes and values, bit for bit after F16 -> F32. The module-
+ * prefixed subset must match too. */
+Test(pth, golden_rife47_equals_safetensors)
+{
+    wr_weightfile pth, sub, st;
+    wr_test_open(&pth, wr_test_shared("golden/post/rife47_weights.pth"));
+    wr_test_open(&sub, wr_test_shared("golden/post/rife47_weights_module_prefix_subset.pth"));
+    wr_test_open(&st, wr_test_shared("golden/post/rife47_weights.safetensors"));
+    cr_assert_eq(st.format, WR_FORMAT_SAFETENSORS);
+    cr_assert_eq(pth.n_tensors, st.n_tensors);
+    int64_t compared = 0;
+    for (int64_t i = 0; i < st.n_tensors; i++) {
+        const char *name = st.tensors[i].name;
+        const wr_wtensor *p = wr_weightfile_find(&pth, name);
+        cr_assert_not_null(p, "'%s' of the safetensors file is missing from the .pth", name);
+        cr_assert_str_eq(p->name, name, "exact name");
+        cr_assert_eq(p->t.dtype, WR_DTYPE_F32);
+        cr_assert_eq(p->t.n_dims, st.tensors[i].t.n_dims, "%s", name);
+        cr_assert(wr_tensor_same_shape(&p->t, &st.tensors[i].t), "%s", name);
+        int64_t n1, n2;
+        float *a = wr_test_load_f32(&pth, name, &n1), *b = wr_test_load_f32(&st, name, &n2);
+        cr_assert_eq(n1, n2);
+        cr_assert_eq(memcmp(a, b, (size_t)n1 * sizeof *a), 0, "%s: values differ", name);
+        compared += n1;
+        const wr_wtensor *s = wr_weightfile_find(&sub, name);
+        if (s) {
+            float *c = wr_test_load_f32(&sub, name, &n2);
+            cr_assert_eq(n2, n1);
+            cr_assert_eq(memcmp(a, c, (size_t)n1 * sizeof *a), 0, "%s (subset)", name);
+            free(c);
+        }
+        free(a);
+        free(b);
+    }
+    cr_assert_eq(compared, 5325012);
+    wr_weightfile_close(&pth);
+    wr_weightfile_close(&sub);
+    wr_weightfile_close(&st);
+}

@@ -1,0 +1,29 @@
+/* The Wan 2.2 DiT forward pass (wan/modules/model.py WanModel.forward) for one sample.
+ *
+ * Only the real tokens (F · H/2 · W/2) are computed: the official model pads tokens to
+ * seq_len, but padded tokens never reach real ones (keys are masked, everything else is per
+ * token) and are dropped by unpatchify, so the output is identical. The text context is
+ * zero-padded to text_len and all text_len rows are attended, as the official code does. */
+#ifndef WAN22_DIT_H
+#define WAN22_DIT_H
+
+#include "models/wan22/weights.h"
+
+typedef struct wan22_dit_input {
+    const float *x;       /* [c_noise, f, h, w] noisy latent (t2v/i2v 16 channels, ti2v 48) */
+    const float *y;       /* [in_dim − c_noise, f, h, w] conditioning (i2v: mask 4 + latent 16) or NULL */
+    int c_noise, f, h, w; /* latent size; h and w even */
+    const float *context; /* [ctx_len, text_dim] un-padded text encoder output */
+    int ctx_len;          /* 1..text_len */
+    const float *t;       /* timestep(s) in [0, 1000] */
+    int n_t;              /* 1 (same t for every token) or the token count (per-token, TI2V) */
+} wan22_dit_input;
+
+/* Receives named intermediates (names as in ../shared/golden dit cases, "inter.*"), for tests. */
+typedef void (*wan22_trace_fn)(void *ctx, const char *name, const float *data, int64_t n);
+
+/* out: [out_dim, f, h, w]. Errors: WR_E_ARG for inputs that do not fit the model. */
+wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, float *out,
+                            wan22_trace_fn trace, void *trace_ctx);
+
+#endif

@@ -1,0 +1,48 @@
+/* Wan DiT weights bound from a file through one table (STYLE.md 9.7). Matrices keep their file
+ * dtype (BF16, F8 + scale, Q8_0, ...) and point into the mapping; vectors (biases, norm
+ * weights, modulation tables) are converted once to F32 copies owned here. Shapes are in
+ * PyTorch order in the comments. */
+#ifndef WAN22_WEIGHTS_H
+#define WAN22_WEIGHTS_H
+
+#include "models/wan22/config.h"
+
+typedef struct wan22_attn {
+    wr_tensor q, k, v, o;         /* {self,cross}_attn.{q,k,v,o}.weight [dim, dim] */
+    wr_tensor q_b, k_b, v_b, o_b; /* .bias [dim] (F32) */
+    wr_tensor norm_q, norm_k;     /* .norm_q.weight, .norm_k.weight [dim] (F32): RMSNorm over dim */
+} wan22_attn;
+
+typedef struct wan22_block {
+    wr_tensor modulation;  /* blocks.N.modulation [1, 6, dim] (F32) */
+    wan22_attn self_attn;  /* blocks.N.self_attn.* */
+    wr_tensor norm3_w, norm3_b; /* blocks.N.norm3.{weight,bias} [dim] (F32): affine LN before cross-attn */
+    wan22_attn cross_attn; /* blocks.N.cross_attn.* */
+    wr_tensor ffn0, ffn0_b; /* blocks.N.ffn.0.{weight [ffn, dim], bias [ffn]} */
+    wr_tensor ffn2, ffn2_b; /* blocks.N.ffn.2.{weight [dim, ffn], bias [dim]} */
+} wan22_block;
+
+typedef struct wan22_weights {
+    wan22_config cfg;
+    wr_tensor patch;     /* patch_embedding.weight viewed as [dim, in_dim·2·2] */
+    wr_tensor patch_b;   /* patch_embedding.bias [dim] (F32) */
+    wr_tensor text0, text0_b, text2, text2_b; /* text_embedding.{0,2}: [dim, text_dim], [dim, dim] */
+    wr_tensor time0, time0_b, time2, time2_b; /* time_embedding.{0,2}: [dim, freq_dim], [dim, dim] */
+    wr_tensor tproj, tproj_b; /* time_projection.1: [6·dim, dim] */
+    wr_tensor head_mod;  /* head.modulation [1, 2, dim] (F32) */
+    wr_tensor head, head_b; /* head.head: [out_dim·4, dim] */
+    wan22_block *blocks; /* num_layers */
+    void **owned;        /* F32 copies and merged weights */
+    int n_owned, owned_cap;
+} wan22_weights;
+
+/* Binds every tensor of the model from wf (which must outlive the weights). Errors name the
+ * missing tensor or the shape / dtype that does not fit, and the file. */
+wr_status wan22_weights_bind(wan22_weights *w, const wr_weightfile *wf, int text_len_override);
+/* Accepts a zeroed struct. */
+void wan22_weights_free(wan22_weights *w);
+
+/* Hands a malloc'd buffer to the weights (freed by wan22_weights_free). */
+wr_status wan22_weights_own(wan22_weights *w, void *p);
+
+#endif

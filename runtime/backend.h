@@ -1,0 +1,48 @@
+/* A backend implements the ops of runtime/ops.h on one kind of device. The op entry points in
+ * runtime/ops.c validate arguments once and call the current backend; models never name a
+ * device (STYLE.md 9.7). The CPU backend (runtime/cpu/) is the reference. */
+#ifndef WR_BACKEND_H
+#define WR_BACKEND_H
+
+#include <stdbool.h>
+
+#include "runtime/ops.h"
+
+typedef enum wr_op_id {
+    WR_OP_MATMUL,
+    WR_OP_LAYER_NORM,
+    WR_OP_RMS_NORM,
+    WR_OP_MODULATE,
+    WR_OP_ADD_GATED,
+    WR_OP_ADD,
+    WR_OP_ROPE_WAN,
+    WR_OP_ATTENTION,
+    WR_OP_TIMESTEP_EMBEDDING,
+    WR_OP_ACTIVATE,
+    WR_OP_COUNT
+} wr_op_id;
+
+typedef struct wr_backend {
+    const char *name;
+    /* Whether this backend runs op with these operand dtypes (weights may be quantized). */
+    bool (*supports)(wr_op_id op, wr_dtype weight_dtype);
+    void (*matmul)(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y);
+    void (*layer_norm)(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps, wr_tensor *y);
+    void (*rms_norm)(const wr_tensor *x, const wr_tensor *w, float eps, wr_tensor *y);
+    void (*modulate)(const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y);
+    void (*add_gated)(wr_tensor *x, const wr_tensor *y, const wr_tensor *gate);
+    void (*add)(const wr_tensor *x, const wr_tensor *b, wr_tensor *y);
+    void (*rope_wan)(wr_tensor *x, int grid_f, int grid_h, int grid_w);
+    void (*attention)(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len,
+                      float scale, wr_tensor *out);
+    void (*timestep_embedding)(const wr_tensor *t, wr_tensor *out);
+    void (*activate)(wr_tensor *x, wr_act act);
+} wr_backend;
+
+extern const wr_backend wr_backend_cpu;
+
+/* The backend the ops dispatch to (the CPU backend unless another is selected). */
+const wr_backend *wr_backend_current(void);
+void wr_backend_select(const wr_backend *b);
+
+#endif

@@ -1,0 +1,25 @@
+/* The CPU backend: plain threaded C, the reference for every other backend. */
+#include "runtime/backend.h"
+#include "runtime/cpu/cpu_ops.h"
+#include "runtime/quant.h"
+
+static bool cpu_supports(wr_op_id op, wr_dtype weight_dtype)
+{
+    (void)op;
+    return wr_dequant_get(weight_dtype) != NULL;
+}
+
+const wr_backend wr_backend_cpu = {
+    .name = "cpu",
+    .supports = cpu_supports,
+    .matmul = cpu_matmul,
+    .layer_norm = cpu_layer_norm,
+    .rms_norm = cpu_rms_norm,
+    .modulate = cpu_modulate,
+    .add_gated = cpu_add_gated,
+    .add = cpu_add,
+    .rope_wan = cpu_rope_wan,
+    .attention = cpu_attention,
+    .timestep_embedding = cpu_timestep_embedding,
+    .activate = cpu_activate,
+};

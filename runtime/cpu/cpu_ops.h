@@ -1,0 +1,24 @@
+/* The CPU backend's op implementations (the reference twins of every GPU kernel).
+ * Same contracts as runtime/ops.h; arguments arrive validated. */
+#ifndef WR_CPU_OPS_H
+#define WR_CPU_OPS_H
+
+#include "runtime/ops.h"
+
+void cpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y);
+void cpu_layer_norm(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps, wr_tensor *y);
+void cpu_rms_norm(const wr_tensor *x, const wr_tensor *w, float eps, wr_tensor *y);
+void cpu_modulate(const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y);
+void cpu_add_gated(wr_tensor *x, const wr_tensor *y, const wr_tensor *gate);
+void cpu_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y);
+void cpu_activate(wr_tensor *x, wr_act act);
+void cpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w);
+void cpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,
+                   wr_tensor *out);
+void cpu_timestep_embedding(const wr_tensor *t, wr_tensor *out);
+
+/* Scalar activation functions shared by the ops (PyTorch formulas). */
+float cpu_gelu_tanh(float x);
+float cpu_silu(float x);
+
+#endif

@@ -1,0 +1,146 @@
+/* Op entry points: argument validation once for all backends, then dispatch (see ops.h). */
+#include "runtime/ops.h"
+
+#include "runtime/backend.h"
+#include "runtime/quant.h"
+
+static const wr_backend *current = &wr_backend_cpu;
+
+const wr_backend *wr_backend_current(void) { return current; }
+void wr_backend_select(const wr_backend *b) { current = b ? b : &wr_backend_cpu; }
+
+static void check_f32(const wr_tensor *t, const char *what)
+{
+    WR_ASSERT(t && t->dtype == WR_DTYPE_F32, "%s must be F32", what);
+    WR_ASSERT(t->nb[0] == 4, "%s rows must be contiguous", what);
+}
+
+static void check_rows_match(const wr_tensor *a, const wr_tensor *b, const char *what)
+{
+    WR_ASSERT(a->ne[0] == b->ne[0] && wr_tensor_nrows(a) == wr_tensor_nrows(b),
+              "%s: shape [%lld x %lld] vs [%lld x %lld]", what, (long long)wr_tensor_nrows(a),
+              (long long)a->ne[0], (long long)wr_tensor_nrows(b), (long long)b->ne[0]);
+}
+
+void wr_op_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y)
+{
+    check_f32(x, "matmul x");
+    check_f32(y, "matmul y");
+    WR_ASSERT(wr_tensor_is_contiguous(w), "matmul weight must be contiguous");
+    WR_ASSERT(wr_dequant_get(w->dtype), "matmul weight dtype %s has no converter", wr_dtype_name(w->dtype));
+    WR_ASSERT(x->ne[0] == w->ne[0], "matmul: x has K=%lld, w has K=%lld", (long long)x->ne[0],
+              (long long)w->ne[0]);
+    WR_ASSERT(y->ne[0] == wr_tensor_nrows(w), "matmul: y has N=%lld, w has N=%lld", (long long)y->ne[0],
+              (long long)wr_tensor_nrows(w));
+    WR_ASSERT(wr_tensor_nrows(x) == wr_tensor_nrows(y), "matmul: x and y row counts differ");
+    WR_ASSERT(wr_tensor_is_contiguous(y), "matmul y must be contiguous");
+    WR_ASSERT(x->data != y->data, "matmul y must not alias x");
+    WR_ASSERT(!bias || (bias->dtype == WR_DTYPE_F32 && wr_tensor_nelements(bias) == y->ne[0]),
+              "matmul bias must be F32 [N]");
+    WR_ASSERT((unsigned)act < WR_ACT_COUNT, "matmul: bad activation");
+    current->matmul(x, w, bias, act, y);
+}
+
+void wr_op_layer_norm(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps, wr_tensor *y)
+{
+    check_f32(x, "layer_norm x");
+    check_f32(y, "layer_norm y");
+    check_rows_match(x, y, "layer_norm");
+    WR_ASSERT((w == NULL) == (b == NULL), "layer_norm: weight and bias go together");
+    WR_ASSERT(!w || (w->dtype == WR_DTYPE_F32 && wr_tensor_nelements(w) == x->ne[0] &&
+                     b->dtype == WR_DTYPE_F32 && wr_tensor_nelements(b) == x->ne[0]),
+              "layer_norm: affine parameters must be F32 [D]");
+    current->layer_norm(x, w, b, eps, y);
+}
+
+void wr_op_rms_norm(const wr_tensor *x, const wr_tensor *w, float eps, wr_tensor *y)
+{
+    check_f32(x, "rms_norm x");
+    check_f32(y, "rms_norm y");
+    check_rows_match(x, y, "rms_norm");
+    WR_ASSERT(w && w->dtype == WR_DTYPE_F32 && wr_tensor_nelements(w) == x->ne[0],
+              "rms_norm: weight must be F32 [D]");
+    current->rms_norm(x, w, eps, y);
+}
+
+void wr_op_modulate(const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
+{
+    check_f32(x, "modulate x");
+    check_f32(shift, "modulate shift");
+    check_f32(scale, "modulate scale");
+    check_f32(y, "modulate y");
+    check_rows_match(x, shift, "modulate shift");
+    check_rows_match(x, scale, "modulate scale");
+    check_rows_match(x, y, "modulate y");
+    current->modulate(x, shift, scale, y);
+}
+
+void wr_op_add_gated(wr_tensor *x, const wr_tensor *y, const wr_tensor *gate)
+{
+    check_f32(x, "add_gated x");
+    check_f32(y, "add_gated y");
+    check_rows_match(x, y, "add_gated");
+    if (gate) {
+        check_f32(gate, "add_gated gate");
+        check_rows_match(x, gate, "add_gated gate");
+    }
+    current->add_gated(x, y, gate);
+}
+
+void wr_op_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y)
+{
+    check_f32(x, "add x");
+    check_f32(b, "add b");
+    check_f32(y, "add y");
+    check_rows_match(x, y, "add");
+    WR_ASSERT(b->ne[0] == x->ne[0] && (wr_tensor_nrows(b) == 1 || wr_tensor_nrows(b) == wr_tensor_nrows(x)),
+              "add: b must have one row or as many rows as x");
+    current->add(x, b, y);
+}
+
+void wr_op_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
+{
+    check_f32(x, "rope x");
+    WR_ASSERT(x->ne[0] == 128, "rope: head dim must be 128 (got %lld)", (long long)x->ne[0]);
+    WR_ASSERT(wr_tensor_is_contiguous(x), "rope x must be contiguous");
+    WR_ASSERT(grid_f >= 0 && grid_h >= 0 && grid_w >= 0, "rope: negative grid");
+    current->rope_wan(x, grid_f, grid_h, grid_w);
+}
+
+void wr_op_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len,
+                     float scale, wr_tensor *out)
+{
+    check_f32(q, "attention q");
+    check_f32(k, "attention k");
+    check_f32(v, "attention v");
+    check_f32(out, "attention out");
+    WR_ASSERT(wr_tensor_is_contiguous(q) && wr_tensor_is_contiguous(k) && wr_tensor_is_contiguous(v) &&
+                  wr_tensor_is_contiguous(out), "attention operands must be contiguous");
+    WR_ASSERT(q->ne[0] == k->ne[0] && k->ne[0] == v->ne[0] && q->ne[1] == k->ne[1] && k->ne[1] == v->ne[1],
+              "attention: head counts / dims differ");
+    WR_ASSERT(k->ne[2] == v->ne[2], "attention: k and v lengths differ");
+    WR_ASSERT(wr_tensor_same_shape(q, out), "attention: out must be shaped like q");
+    WR_ASSERT(kv_len >= 1 && kv_len <= k->ne[2], "attention: kv_len %lld out of [1, %lld]",
+              (long long)kv_len, (long long)k->ne[2]);
+    WR_ASSERT(out->data != q->data && out->data != k->data && out->data != v->data,
+              "attention out must not alias its inputs");
+    current->attention(q, k, v, kv_len, scale, out);
+}
+
+void wr_op_timestep_embedding(const wr_tensor *t, wr_tensor *out)
+{
+    check_f32(t, "timestep t");
+    check_f32(out, "timestep out");
+    WR_ASSERT(out->ne[0] % 2 == 0, "timestep embedding dim must be even");
+    WR_ASSERT(wr_tensor_nelements(t) == wr_tensor_nrows(out), "timestep: one row per timestep");
+    WR_ASSERT(wr_tensor_is_contiguous(t), "timestep t must be contiguous");
+    current->timestep_embedding(t, out);
+}
+
+void wr_op_activate(wr_tensor *x, wr_act act)
+{
+    check_f32(x, "activate x");
+    WR_ASSERT(wr_tensor_is_contiguous(x), "activate x must be contiguous");
+    WR_ASSERT((unsigned)act < WR_ACT_COUNT, "activate: bad activation");
+    current->activate(x, act);
+}

@@ -1,0 +1,69 @@
+/* The op interface every model is written against (STYLE.md 9.6-9.7).
+ *
+ * Conventions for every op:
+ * - Activations are F32 tensors; a "row" is ne[0] elements and rows are addressed through
+ *   nb[1..] (so strided row views such as one chunk of a [T, 6, D] modulation are allowed
+ *   where noted). Weights may be any dtype with a float converter (runtime/quant.h),
+ *   including GGUF block quants and fp8 with a per-tensor scale (wr_tensor.scale).
+ * - Ops never allocate their outputs: the caller passes them, already shaped.
+ * - Arguments are validated here once for all backends; a mismatch between our own tensors
+ *   is a bug (WR_ASSERT), not a user error.
+ * - Output may alias an input only where the op says so. */
+#ifndef WR_OPS_H
+#define WR_OPS_H
+
+#include "runtime/err.h"
+#include "runtime/tensor.h"
+
+typedef enum wr_act {
+    WR_ACT_NONE,
+    WR_ACT_GELU_TANH, /* torch.nn.GELU(approximate="tanh") */
+    WR_ACT_SILU,      /* torch.nn.SiLU */
+    WR_ACT_COUNT
+} wr_act;
+
+/* y[M, N] = act(x[M, K] · w[N, K]ᵀ + bias[N]).  (torch.nn.functional.linear + activation)
+ * x F32 rows of K; w contiguous, any float dtype; bias F32 [N] or NULL; y F32 [M, N]
+ * contiguous. y must not alias x. The weight is dequantised a tile at a time, never whole. */
+void wr_op_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y);
+
+/* Row-wise LayerNorm: y = (x − mean) / sqrt(var + eps) · w + b; w, b F32 [D] or both NULL
+ * (no affine). Biased variance, as torch.nn.LayerNorm. y may alias x. */
+void wr_op_layer_norm(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps, wr_tensor *y);
+
+/* Row-wise RMSNorm: y = x · rsqrt(mean(x²) + eps) · w (Wan's WanRMSNorm, T5LayerNorm).
+ * w F32 [D] or any float dtype. y may alias x. */
+void wr_op_rms_norm(const wr_tensor *x, const wr_tensor *w, float eps, wr_tensor *y);
+
+/* AdaLN modulation y = x · (1 + scale) + shift, all [M, D]; scale/shift may be strided row
+ * views. y may alias x. */
+void wr_op_modulate(const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y);
+
+/* x += y · gate (gate NULL: x += y). All [M, D]; gate may be a strided row view. */
+void wr_op_add_gated(wr_tensor *x, const wr_tensor *y, const wr_tensor *gate);
+
+/* y = x + b elementwise with b broadcast over rows when b has one row. y may alias x. */
+void wr_op_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y);
+
+/* Wan 3-D RoPE in place on x [T, NH, 128] (ne = {128, NH, T}) for tokens laid out as an
+ * (F, H, W) grid in row-major order; tokens >= F·H·W are left unrotated. Adjacent element
+ * pairs are complex numbers; pairs 0..21 rotate by the frame index (θ = 10000^(−2j/44)),
+ * 22..42 by the row, 43..63 by the column (θ = 10000^(−2j/42) each), in float64
+ * (wan/modules/model.py rope_params / rope_apply). */
+void wr_op_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w);
+
+/* Softmax attention per head: out[t, h] = softmax(q[t, h] · k[:kv_len, h]ᵀ · scale) · v.
+ * q [Tq, NH, HD], k/v [Tk, NH, HD], out [Tq, NH, HD] (all contiguous F32); keys at or beyond
+ * kv_len are masked (kv_len = Tk: no mask). out must not alias q, k or v. */
+void wr_op_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len,
+                     float scale, wr_tensor *out);
+
+/* Sinusoidal timestep embedding, computed in float64 like the official
+ * sinusoidal_embedding_1d: out[i] = [cos(t_i · f_j), sin(t_i · f_j)], f_j = 10000^(−j/half),
+ * j < half = D/2, cos first. t F32 [M], out F32 [M, D] with D even. */
+void wr_op_timestep_embedding(const wr_tensor *t, wr_tensor *out);
+
+/* Elementwise activation in place on a contiguous F32 tensor. */
+void wr_op_activate(wr_tensor *x, wr_act act);
+
+#endif

@@ -1,0 +1,107 @@
+/* Wan DiT forward against the official model's golden outputs (../shared/golden/dit, gguf):
+ * the final output and every block-0 intermediate, so a failure names the stage. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/wan22/dit.h"
+#include "tests/common/testutil.h"
+
+/* float32 reference vs our float32: the README's floor is ~1e-6 relative to max|ref|; we
+ * accumulate in a different order (and in double for norms), so allow 2e-5. */
+#define DIT_REL_TOL 2e-5
+
+typedef struct trace_ctx {
+    const wr_weightfile *ref;
+    int checked;
+    double worst;
+    char worst_name[128];
+} trace_ctx;
+
+static void compare_trace(void *vctx, const char *name, const float *data, int64_t n)
+{
+    trace_ctx *c = vctx;
+    if (!wr_weightfile_find(c->ref, name))
+        return;
+    int64_t nref;
+    float *ref = wr_test_load_f32(c->ref, name, &nref);
+    cr_assert_eq(n, nref, "%s: %lld values, reference has %lld", name, (long long)n, (long long)nref);
+    wr_test_err e = wr_test_compare(data, ref, n);
+    cr_assert_eq(e.nan_mismatch, 0, "%s: NaN/Inf mismatch", name);
+    cr_assert_leq(e.rel_to_max, DIT_REL_TOL, "%s: max abs err %g (rel to max %g) at %lld", name, e.max_abs,
+                  e.rel_to_max, (long long)e.worst);
+    if (e.rel_to_max > c->worst) {
+        c->worst = e.rel_to_max;
+        snprintf(c->worst_name, sizeof c->worst_name, "%s", name);
+    }
+    c->checked++;
+    free(ref);
+}
+
+static void run_case(const char *weights_rel, const char *case_rel, const char *ref_rel, int text_len, double tol,
+                     int expect_traces)
+{
+    wr_weightfile wf, cs, ref;
+    wr_test_open(&wf, wr_test_shared(weights_rel));
+    wr_test_open(&cs, wr_test_shared(case_rel));
+    wr_test_open(&ref, wr_test_shared(ref_rel));
+    wan22_weights w;
+    wr_status st = wan22_weights_bind(&w, &wf, text_len);
+    cr_assert_eq(st, WR_OK, "%s", wr_last_error());
+    cr_assert_eq(w.cfg.text_len, 32);
+    int64_t nx, nctx, nt;
+    float *x = wr_test_load_f32(&cs, "input.x.0", &nx);
+    float *ctx = wr_test_load_f32(&cs, "input.context.0", &nctx);
+    float *t = wr_test_load_f32(&cs, "input.t", &nt);
+    float *y = wr_weightfile_find(&cs, "input.y.0") ? wr_test_load_f32(&cs, "input.y.0", NULL) : NULL;
+    const wr_wtensor *xt = &*wr_weightfile_find(&cs, "input.x.0");
+    wan22_dit_input in = {.x = x, .y = y, .c_noise = (int)xt->t.ne[3], .f = (int)xt->t.ne[2],
+                          .h = (int)xt->t.ne[1], .w = (int)xt->t.ne[0], .context = ctx,
+                          .ctx_len = (int)(nctx / w.cfg.text_dim), .t = t, .n_t = (int)nt};
+    int64_t nout;
+    float *want = wr_test_load_f32(&ref, "output.0", &nout);
+    float *got = malloc((size_t)nout * sizeof *got);
+    trace_ctx tc = {.ref = &ref};
+    st = wan22_dit_forward(&w, &in, got, compare_trace, &tc);
+    cr_assert_eq(st, WR_OK, "%s", wr_last_error());
+    cr_assert_eq(tc.checked, expect_traces, "checked %d intermediates", tc.checked);
+    wr_test_err e = wr_test_compare(got, want, nout);
+    cr_assert_eq(e.nan_mismatch, 0);
+    cr_assert_leq(e.rel_to_max, tol, "%s output: max abs %g, rel to max %g (worst stage %s %g)", case_rel,
+                  e.max_abs, e.rel_to_max, tc.worst_name, tc.worst);
+    free(x), free(ctx), free(t), free(y), free(want), free(got);
+    wan22_weights_free(&w);
+    wr_weightfile_close(&wf), wr_weightfile_close(&cs), wr_weightfile_close(&ref);
+}
+
+Test(dit, t2v_golden, .timeout = 120)
+{
+    run_case("golden/dit/dit_t2v_weights.safetensors", "golden/dit/dit_t2v_case1.safetensors",
+             "golden/dit/dit_t2v_case1.safetensors", 0, DIT_REL_TOL, 20);
+}
+
+Test(dit, i2v_golden, .timeout = 120)
+{
+    run_case("golden/dit/dit_i2v_weights.safetensors", "golden/dit/dit_i2v_case1.safetensors",
+             "golden/dit/dit_i2v_case1.safetensors", 0, DIT_REL_TOL, 20);
+}
+
+Test(dit, ti2v_golden_per_token_timesteps, .timeout = 120)
+{
+    run_case("golden/dit/dit_ti2v_weights.safetensors", "golden/dit/dit_ti2v_case1.safetensors",
+             "golden/dit/dit_ti2v_case1.safetensors", 0, DIT_REL_TOL, 20);
+}
+
+/* The GGUF references were computed from the dequantised weights in float32, so the same
+ * float32 tolerance applies; the file has no config metadata, text_len comes from the CLI. */
+Test(dit, gguf_q8_0_q4_0_q5_0, .timeout = 120)
+{
+    const char *q[] = {"Q8_0", "Q4_0", "Q5_0"};
+    for (int i = 0; i < 3; i++) {
+        char wrel[128], rrel[128];
+        snprintf(wrel, sizeof wrel, "golden/gguf/dit_t2v_%s.gguf", q[i]);
+        snprintf(rrel, sizeof rrel, "golden/gguf/dit_t2v_%s_ref.safetensors", q[i]);
+        run_case(wrel, "golden/dit/dit_t2v_case1.safetensors", rrel, 32, DIT_REL_TOL, 0);
+    }
+}
