@@ -29,6 +29,10 @@ wr_status wr_gpu_binary(wr_gpu *g, wr_gpu_binary_op op, const wr_tensor *a, cons
 /* x += r * gate, gate broadcast by repetition like b above (Wan's x = x + y * e[k]). */
 wr_status wr_gpu_gated_add(wr_gpu *g, wr_tensor *x, const wr_tensor *r, const wr_tensor *gate, wr_gpu_stream *s);
 
+/* y = x * (1 + scale) + shift, all the same shape; y may alias x. */
+wr_status wr_gpu_modulate(wr_gpu *g, const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y,
+                          wr_gpu_stream *s);
+
 typedef enum wr_gpu_norm_kind { WR_GPU_NORM_LAYER, WR_GPU_NORM_RMS, WR_GPU_NORM_COUNT } wr_gpu_norm_kind;
 
 /* Normalises each row (ne[0] elements) of x into y (may alias):

@@ -25,7 +25,8 @@
 
 const od_coverage od_covered[] = {
     {"kernels/elementwise.cu", "ew_unary_f32"},   {"kernels/elementwise.cu", "ew_binary_f32"},
-    {"kernels/elementwise.cu", "ew_gated_add_f32"}, {"kernels/norm.cu", "norm_f32"},
+    {"kernels/elementwise.cu", "ew_gated_add_f32"},
+    {"kernels/elementwise.cu", "ew_modulate_f32"} /* tests/gpu/test_backend.c */, {"kernels/norm.cu", "norm_f32"},
     {"kernels/rope.cu", "rope_f32"},               {"kernels/matmul.cu", "matmul_f32_w"},
     {"kernels/matmul.cu", "matmul_bf16_mma"},
     {"kernels/attention.cu", "attn_f32"},
@@ -225,51 +226,6 @@ Test(ops, rope)
 
 /* ---- matmul with quantised weights ------------------------------------------------------------- */
 
-/* Encodes a [N][K] weight (from w) in dtype; returns the bytes and writes the exact values the
- * encoding represents back into w (the reference uses those). */
-static void *encode_weight(wr_dtype dt, float *w, int64_t N, int64_t K, size_t *row_bytes)
-{
-    size_t rb = 0;
-    cr_assert(wr_dtype_row_bytes(dt, K, &rb));
-    unsigned char *out = calloc((size_t)N, rb);
-    for (int64_t n = 0; n < N; n++) {
-        unsigned char *row = out + (size_t)n * rb;
-        float *wr = w + n * K;
-        if (dt == WR_DTYPE_F32) {
-            memcpy(row, wr, (size_t)K * 4);
-        } else if (dt == WR_DTYPE_BF16) {
-            for (int64_t k = 0; k < K; k++) {
-                uint16_t h = wr_f32_to_bf16(wr[k]);
-                memcpy(row + 2 * k, &h, 2);
-                wr[k] = wr_bf16_to_f32(h);
-            }
-        } else if (dt == WR_DTYPE_F8_E4M3FN) {
-            for (int64_t k = 0; k < K; k++) {
-                row[k] = wr_f32_to_f8e4m3(wr[k]);
-                wr[k] = wr_f8e4m3_to_f32(row[k]);
-            }
-        } else { /* Q8_0: d = absmax / 127 as f16, q = round(x / d) */
-            for (int64_t b0 = 0; b0 < K; b0 += QK8_0) {
-                block_q8_0 *blk = (block_q8_0 *)row + b0 / QK8_0;
-                float amax = 0;
-                for (int j = 0; j < QK8_0; j++)
-                    amax = fmaxf(amax, fabsf(wr[b0 + j]));
-                uint16_t dh = wr_f32_to_f16(amax / 127.0f);
-                float d = wr_f16_to_f32(dh);
-                blk->d = dh;
-                for (int j = 0; j < QK8_0; j++) {
-                    int q = d > 0 ? (int)lrintf(wr[b0 + j] / d) : 0;
-                    q = q > 127 ? 127 : q < -127 ? -127 : q;
-                    blk->qs[j] = (int8_t)q;
-                    wr[b0 + j] = d * (float)q;
-                }
-            }
-        }
-    }
-    *row_bytes = rb;
-    return out;
-}
-
 static float bf16_round(float v) { return wr_bf16_to_f32(wr_f32_to_bf16(v)); }
 
 /* One matmul case: the weight encoded in dt, the reference in double from the decoded weight
@@ -288,7 +244,7 @@ static void matmul_case(wr_gpu *g, wr_dtype dt, int64_t M, int64_t N, int64_t K,
     od_fill(w, N * K, -2.0f, 2.0f, seed + 1);
     od_fill(bias, N, -1.0f, 1.0f, 9);
     size_t rb;
-    void *wbytes = encode_weight(dt, w, N, K, &rb);
+    void *wbytes = od_encode_weight(dt, w, N, K, &rb);
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
             double s = 0, s32 = 0;
