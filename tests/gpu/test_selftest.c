@@ -301,6 +301,9 @@ Test(selftest, copies_and_pinned_memory)
  * (the emulator's handler names the kernel on stderr, then the default action ends the process). */
 Test(selftest, debug_mode_faults_on_read_past_end, .signal = SIGSEGV)
 {
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("AddressSanitizer handles SIGSEGV itself");
+#endif
     wr_gpu_options o = {.emu_debug = true};
     wr_gpu *g = gt_open(&o);
     if (wr_gpu_get_kind(g) != WR_GPU_EMU) {
