@@ -7,6 +7,12 @@ int cmd_frames(int argc, char **argv);
 int cmd_last_frame(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
 int cmd_concat(int argc, char **argv);
+int cmd_dit(int argc, char **argv);
+int cmd_schedule(int argc, char **argv);
+int cmd_vae_encode(int argc, char **argv);
+int cmd_vae_decode(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_t5(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 
 #endif

@@ -16,6 +16,12 @@ static const command commands[] = {
     {"last-frame", cmd_last_frame, "write the exact last frame of a video or frame directory as PNG"},
     {"encode", cmd_encode, "encode a frame directory or video to .mp4 (H.264), .mkv (FFV1) or .y4m"},
     {"concat", cmd_concat, "join clips of the same size into one video"},
+    {"dit", cmd_dit, "run the Wan DiT on a case file (golden replay)"},
+    {"schedule", cmd_schedule, "print a sampler's sigmas, timesteps and expert per step"},
+    {"vae-encode", cmd_vae_encode, "encode a video case with the Wan 2.1 VAE"},
+    {"vae-decode", cmd_vae_decode, "decode a latent case with the Wan 2.1 VAE"},
+    {"tokenize", cmd_tokenize, "clean and tokenize a prompt (SentencePiece unigram)"},
+    {"t5", cmd_t5, "encode a prompt or a case file with the umT5 encoder"},
     {"devices", cmd_devices, "list the usable backends (--device cpu|emu|cuda), NVRTC and the kernel cache"},
 };
 

@@ -17,6 +17,7 @@ typedef enum wr_op_id {
     WR_OP_ADD,
     WR_OP_ROPE_WAN,
     WR_OP_ATTENTION,
+    WR_OP_ATTENTION_BIAS,
     WR_OP_TIMESTEP_EMBEDDING,
     WR_OP_ACTIVATE,
     WR_OP_COUNT
@@ -35,6 +36,8 @@ typedef struct wr_backend {
     void (*rope_wan)(wr_tensor *x, int grid_f, int grid_h, int grid_w);
     void (*attention)(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len,
                       float scale, wr_tensor *out);
+    void (*attention_bias)(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, const wr_tensor *bias,
+                           const int32_t *key_mask, float scale, wr_tensor *out);
     void (*timestep_embedding)(const wr_tensor *t, wr_tensor *out);
     void (*activate)(wr_tensor *x, wr_act act);
 } wr_backend;

@@ -127,6 +127,26 @@ void wr_op_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v,
     current->attention(q, k, v, kv_len, scale, out);
 }
 
+void wr_op_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, const wr_tensor *bias,
+                          const int32_t *key_mask, float scale, wr_tensor *out)
+{
+    check_f32(q, "attention q");
+    check_f32(k, "attention k");
+    check_f32(v, "attention v");
+    check_f32(out, "attention out");
+    WR_ASSERT(wr_tensor_is_contiguous(q) && wr_tensor_is_contiguous(k) && wr_tensor_is_contiguous(v) &&
+                  wr_tensor_is_contiguous(out), "attention operands must be contiguous");
+    WR_ASSERT(q->ne[0] == k->ne[0] && k->ne[0] == v->ne[0] && q->ne[1] == k->ne[1] && k->ne[1] == v->ne[1] &&
+                  k->ne[2] == v->ne[2], "attention: shapes differ");
+    WR_ASSERT(wr_tensor_same_shape(q, out), "attention: out must be shaped like q");
+    WR_ASSERT(!bias || (bias->dtype == WR_DTYPE_F32 && wr_tensor_is_contiguous(bias) && bias->ne[0] == k->ne[2] &&
+                        bias->ne[1] == q->ne[2] && bias->ne[2] == q->ne[1]),
+              "attention bias must be F32 [NH, Tq, Tk]");
+    WR_ASSERT(out->data != q->data && out->data != k->data && out->data != v->data,
+              "attention out must not alias its inputs");
+    current->attention_bias(q, k, v, bias, key_mask, scale, out);
+}
+
 void wr_op_timestep_embedding(const wr_tensor *t, wr_tensor *out)
 {
     check_f32(t, "timestep t");

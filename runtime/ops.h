@@ -58,6 +58,13 @@ void wr_op_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w);
 void wr_op_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len,
                      float scale, wr_tensor *out);
 
+/* Attention with an additive bias and a key mask (T5): per head,
+ * out = softmax(q·kᵀ·scale + bias[h] + mask) · v, where bias is F32 [NH, Tq, Tk] (ne = {Tk,
+ * Tq, NH}) or NULL, and key_mask (int32 [Tk], 0 = masked) adds float's lowest value to the
+ * logits of masked keys as masked_fill(finfo.min) does. Shapes as wr_op_attention. */
+void wr_op_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, const wr_tensor *bias,
+                          const int32_t *key_mask, float scale, wr_tensor *out);
+
 /* Sinusoidal timestep embedding, computed in float64 like the official
  * sinusoidal_embedding_1d: out[i] = [cos(t_i · f_j), sin(t_i · f_j)], f_j = 10000^(−j/half),
  * j < half = D/2, cos first. t F32 [M], out F32 [M, D] with D even. */

@@ -20,6 +20,7 @@ const wr_backend wr_backend_cpu = {
     .add = cpu_add,
     .rope_wan = cpu_rope_wan,
     .attention = cpu_attention,
+    .attention_bias = cpu_attention_bias,
     .timestep_embedding = cpu_timestep_embedding,
     .activate = cpu_activate,
 };

@@ -15,6 +15,8 @@ void cpu_activate(wr_tensor *x, wr_act act);
 void cpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w);
 void cpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,
                    wr_tensor *out);
+void cpu_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, const wr_tensor *bias,
+                        const int32_t *key_mask, float scale, wr_tensor *out);
 void cpu_timestep_embedding(const wr_tensor *t, wr_tensor *out);
 
 /* Scalar activation functions shared by the ops (PyTorch formulas). */

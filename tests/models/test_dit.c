@@ -8,9 +8,11 @@
 #include "models/wan22/dit.h"
 #include "tests/common/testutil.h"
 
-/* float32 reference vs our float32: the README's floor is ~1e-6 relative to max|ref|; we
- * accumulate in a different order (and in double for norms), so allow 2e-5. */
-#define DIT_REL_TOL 2e-5
+/* float32 reference vs our float32: the README's floor (fp32 vs fp64) is ~6e-7 relative to
+ * max|ref|, and we measure 4.5e-7..6.6e-7 on the outputs; 5e-6 leaves room for a different
+ * summation order (thread count, SIMD path) without hiding a real error (bf16 rounding of one
+ * weight would already show ~1e-3). */
+#define DIT_REL_TOL 5e-6
 
 typedef struct trace_ctx {
     const wr_weightfile *ref;

@@ -1,0 +1,59 @@
+/* The generation pipeline: prompt (+ image) -> latent -> video, as the official Wan 2.2
+ * generate scripts and the WanVideoWrapper run it, on the CPU backend.
+ *
+ * Modes: t2v (noise only), i2v (start image), flf2v (start + end image, the Wan 2.1
+ * first-last-frame conditioning), ti2v (not yet: needs the Wan 2.2 VAE). A14B runs two experts:
+ * the high-noise model for the first steps (--split K, or the official boundary t >= 0.875·1000
+ * for T2V, 0.9·1000 for I2V), then the low-noise model; only one expert's weights are bound
+ * at a time. CFG per step: v = v_u + g·(v_c − v_u), the unconditional pass skipped where g = 1. */
+#ifndef WAN22_PIPELINE_H
+#define WAN22_PIPELINE_H
+
+#include <stdint.h>
+
+#include "models/wan22/sched.h"
+#include "vae/volume.h"
+
+typedef enum wan22_mode { WAN22_MODE_T2V, WAN22_MODE_I2V, WAN22_MODE_FLF2V, WAN22_MODE_TI2V, WAN22_MODE_COUNT } wan22_mode;
+
+const char *wan22_mode_name(wan22_mode m);
+bool wan22_mode_parse(const char *name, wan22_mode *out);
+
+#define WAN22_MAX_CFG 1000
+
+typedef struct wan22_gen {
+    wan22_mode mode;
+    const char *high_noise, *low_noise; /* A14B experts (low may be NULL: high runs all steps) */
+    const char *t5, *tokenizer, *vae;
+    const char *prompt, *negative_prompt; /* negative NULL: the official default */
+    const char *image, *end_image;
+    const char *noise_file;               /* optional safetensors with "noise" [16, T, h, w] */
+    int width, height, frames;
+    int steps, split;                     /* split < 0: by boundary */
+    double shift, boundary;               /* boundary <= 0: the mode's official value */
+    wan22_sampler sampler;
+    float cfg[WAN22_MAX_CFG];
+    int n_cfg;                            /* 1: constant, else one per step */
+    uint64_t seed;
+    int text_len;                         /* 0: from the DiT file (metadata) or 512 */
+} wan22_gen;
+
+/* Called at the start of each stage and after every denoising step. */
+typedef void (*wan22_progress_fn)(void *ctx, const char *stage, int step, int total, double seconds);
+
+/* Checks sizes, modes and that every file opens, before any heavy work. */
+wr_status wan22_gen_validate(const wan22_gen *g);
+
+/* Runs everything; video receives [3, frames, height, width] clamped to [−1, 1]; latent (if
+ * not NULL) the final latent. */
+wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *ctx, vae_vol *video, vae_vol *latent);
+
+extern const char *const wan22_default_negative_prompt;
+
+/* I2V / FLF2V conditioning from the prepared VAE input video [3, F, H, W] (start image as frame
+ * 0, zeros, and for FLF2V the end image as the last frame): y = cat(mask [4, T, h, w], latent
+ * [16, T, h, w]) as WanI2V.generate builds it (../shared/golden/README.md section 6). */
+typedef struct vae21 vae21;
+wr_status wan22_cond_from_video(const vae21 *vae, const vae_vol *video, int flf2v, float **y);
+
+#endif
