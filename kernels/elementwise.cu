@@ -3,6 +3,7 @@
  *   ew_unary_f32(x, y, n)                   y[i] = f(x[i]); y may alias x
  *   ew_binary_f32(a, b, y, n, nb)           y[i] = a[i] (op) b[i % nb]   (b broadcast by repetition)
  *   ew_gated_add_f32(x, r, gate, n, ng)     x[i] += r[i] * gate[i % ng]  (DiT residual with gate)
+ *   ew_modulate_f32(x, shift, scale, y, n)  y[i] = x[i] * (1 + scale[i]) + shift[i]  (AdaLN)
  * Defines:
  *   OP   unary: 0 copy, 1 silu, 2 gelu (tanh approximation), 3 gelu (erf)
  *        binary: 0 add, 1 mul, 2 sub
@@ -53,4 +54,10 @@ extern "C" __global__ void ew_gated_add_f32(float *x, const float *r, const floa
 {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         x[i] += r[i] * gate[i % ng];
+}
+
+extern "C" __global__ void ew_modulate_f32(const float *x, const float *shift, const float *scale, float *y, long long n)
+{
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        y[i] = x[i] * (1.0f + scale[i]) + shift[i];
 }

@@ -1,12 +1,16 @@
-/* Launcher for kernels/attention.cu (see gpu_ops.h): 4 query rows (warps) per block. */
+/* Launcher for kernels/attention.cu (see gpu_ops.h): 4 warps per block, each owning one query row
+ * (fp32) or 16 query rows (bf16 tensor cores). */
 #include "runtime/gpu/ops_util.h"
 
 #define FILE_ATTN "kernels/attention.cu"
 #define ATTN_WARPS 4
 
-static void attn_spec(wr_kspec *s, int hd)
+static const char *const entry_of[WR_GPU_MATMUL_PRECISION_COUNT] = {"attn_f32", "attn_bf16_mma"};
+static const unsigned rows_per_block[WR_GPU_MATMUL_PRECISION_COUNT] = {ATTN_WARPS, 16 * ATTN_WARPS};
+
+static void attn_spec(wr_kspec *s, wr_gpu_matmul_precision prec, int hd)
 {
-    wr_kspec_init(s, FILE_ATTN, "attn_f32");
+    wr_kspec_init(s, FILE_ATTN, entry_of[prec]);
     wr_kspec_define_int(s, "HD", hd);
     wr_kspec_define_int(s, "WARPS", ATTN_WARPS);
 }
@@ -14,6 +18,17 @@ static void attn_spec(wr_kspec *s, int hd)
 wr_status wr_gpu_attention(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
                            wr_tensor *o, wr_gpu_stream *s)
 {
+    return wr_gpu_attention_ex(g, q, k, v, scale, o, WR_GPU_MATMUL_FP32, s);
+}
+
+wr_status wr_gpu_attention_ex(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
+                              wr_tensor *o, wr_gpu_matmul_precision prec, wr_gpu_stream *s)
+{
+    if ((unsigned)prec >= WR_GPU_MATMUL_PRECISION_COUNT)
+        return wr_fail(WR_E_ARG, "attention: unknown precision %d", (int)prec);
+    if (prec == WR_GPU_MATMUL_BF16_MMA && wr_gpu_arch(g) < 80)
+        return wr_fail(WR_E_UNSUPPORTED, "attention: bf16 tensor-core path needs sm_80, device is sm_%d",
+                       wr_gpu_arch(g));
     WR_TRY(ops_need_f32("attention", "q", q));
     WR_TRY(ops_need_f32("attention", "k", k));
     WR_TRY(ops_need_f32("attention", "v", v));
@@ -29,13 +44,14 @@ wr_status wr_gpu_attention(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, co
         return wr_fail(WR_E_UNSUPPORTED, "attention: Tk=%lld NH=%lld B=%lld out of the kernel's range", (long long)Tk,
                        (long long)NH, (long long)B);
     wr_kspec spec;
-    attn_spec(&spec, (int)HD);
+    attn_spec(&spec, prec, (int)HD);
     wr_gpu_func *fn;
     WR_TRY(wr_gpu_jit(g, &spec, &fn));
     void *qp = q->data, *kp = k->data, *vp = v->data, *op = o->data;
     int tq = (int)Tq, tk = (int)Tk, nh = (int)NH;
     void *args[] = {&qp, &kp, &vp, &op, &tq, &tk, &nh, &scale};
-    return wr_gpu_launch(g, fn, wr_dim3_make((unsigned)((Tq + ATTN_WARPS - 1) / ATTN_WARPS), (unsigned)NH, (unsigned)B),
+    unsigned rows = rows_per_block[prec];
+    return wr_gpu_launch(g, fn, wr_dim3_make((unsigned)((Tq + rows - 1) / rows), (unsigned)NH, (unsigned)B),
                          wr_dim3_make(32 * ATTN_WARPS, 1, 1), 0, s, args);
 }
 
@@ -43,8 +59,9 @@ wr_status wr_gpu_attention(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, co
 void wr_attention_kspecs(wr_kcheck_list *l)
 {
     wr_kspec s;
-    attn_spec(&s, 128);
-    wr_kcheck_add(l, &s, 0, true, 0);
-    attn_spec(&s, 64);
-    wr_kcheck_add(l, &s, 0, true, 0);
+    for (int p = 0; p < WR_GPU_MATMUL_PRECISION_COUNT; p++)
+        for (int hd = 64; hd <= 128; hd += 64) {
+            attn_spec(&s, (wr_gpu_matmul_precision)p, hd);
+            wr_kcheck_add(l, &s, 0, true, 0);
+        }
 }

@@ -50,6 +50,23 @@ wr_status wr_gpu_gated_add(wr_gpu *g, wr_tensor *x, const wr_tensor *r, const wr
     return wr_gpu_launch(g, fn, wr_dim3_make(ops_grid_1d(n, EW_BLOCK), 1, 1), wr_dim3_make(EW_BLOCK, 1, 1), 0, s, args);
 }
 
+wr_status wr_gpu_modulate(wr_gpu *g, const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y,
+                          wr_gpu_stream *s)
+{
+    WR_TRY(ops_need_f32("modulate", "x", x));
+    WR_TRY(ops_need_f32("modulate", "shift", shift));
+    WR_TRY(ops_need_f32("modulate", "scale", scale));
+    WR_TRY(ops_need_f32("modulate", "y", y));
+    long long n = wr_tensor_nelements(x);
+    if (!wr_tensor_same_shape(x, y) || wr_tensor_nelements(shift) != n || wr_tensor_nelements(scale) != n)
+        return wr_fail(WR_E_ARG, "modulate: x, shift, scale and y must have the same %lld elements", n);
+    wr_gpu_func *fn;
+    WR_TRY(ops_jit1(g, FILE_EW, "ew_modulate_f32", NULL, 0, &fn));
+    void *xp = x->data, *shp = shift->data, *scp = scale->data, *yp = y->data;
+    void *args[] = {&xp, &shp, &scp, &yp, &n};
+    return wr_gpu_launch(g, fn, wr_dim3_make(ops_grid_1d(n, EW_BLOCK), 1, 1), wr_dim3_make(EW_BLOCK, 1, 1), 0, s, args);
+}
+
 void wr_elementwise_kspecs(wr_kcheck_list *l)
 {
     wr_kspec s;
@@ -64,5 +81,7 @@ void wr_elementwise_kspecs(wr_kcheck_list *l)
         wr_kcheck_add(l, &s, 0, false, 0);
     }
     wr_kspec_init(&s, FILE_EW, "ew_gated_add_f32");
+    wr_kcheck_add(l, &s, 0, false, 0);
+    wr_kspec_init(&s, FILE_EW, "ew_modulate_f32");
     wr_kcheck_add(l, &s, 0, false, 0);
 }

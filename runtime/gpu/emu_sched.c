@@ -1,5 +1,8 @@
 /* The emulator's scheduler: runs a kernel launch on the CPU, one block after another, each CUDA
- * thread a fiber (ucontext) with its own stack.
+ * thread a fiber with its own stack. On x86-64 the switch is a few instructions of our own
+ * (callee-saved registers + stack pointer); elsewhere, and under AddressSanitizer (which
+ * understands ucontext), it is swapcontext, which also saves the signal mask with a system call
+ * per switch and is about ten times slower.
  *
  * A fiber runs until it reaches a barrier (__syncthreads, or a warp barrier inside __syncwarp,
  * a shuffle, a ballot or an mma twin), then the next runnable fiber runs. When no fiber can run:
@@ -25,8 +28,18 @@
 
 enum { F_RUN, F_WAIT_BLOCK, F_WAIT_WARP, F_DONE, F_DEAD };
 
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define WR_FAST_SWITCH 1
+#else
+#define WR_FAST_SWITCH 0
+#endif
+
 typedef struct fiber {
+#if WR_FAST_SWITCH
+    void *sp; /* saved stack pointer while switched out */
+#else
     ucontext_t ctx;
+#endif
     wr_emu_thread t;
     int state;
     unsigned mask; /* warp barrier: the lanes it waits for */
@@ -38,13 +51,98 @@ typedef struct sched {
     fiber *f;
     int n;
     int cur;
+#if WR_FAST_SWITCH
+    void *main_sp;
+#else
     ucontext_t main;
+#endif
     unsigned long long *xchg;
     bool failed;
     char msg[512];
 } sched;
 
 static __thread sched *g_s;
+
+/* ---- context switch ---------------------------------------------------------------------------- */
+
+#if WR_FAST_SWITCH
+/* void wr_emu_switch(void **save_sp, void *next_sp): push the System V callee-saved registers,
+ * save the stack pointer, load the other one, pop its registers, return into it. */
+void wr_emu_switch(void **save_sp, void *next_sp);
+__asm__(".text\n"
+        ".globl wr_emu_switch\n"
+        ".type wr_emu_switch, @function\n"
+        "wr_emu_switch:\n"
+        "    pushq %rbp\n"
+        "    pushq %rbx\n"
+        "    pushq %r12\n"
+        "    pushq %r13\n"
+        "    pushq %r14\n"
+        "    pushq %r15\n"
+        "    movq %rsp, (%rdi)\n"
+        "    movq %rsi, %rsp\n"
+        "    popq %r15\n"
+        "    popq %r14\n"
+        "    popq %r13\n"
+        "    popq %r12\n"
+        "    popq %rbx\n"
+        "    popq %rbp\n"
+        "    ret\n"
+        ".size wr_emu_switch, .-wr_emu_switch\n");
+#endif
+
+static void fiber_main(void);
+
+#if WR_FAST_SWITCH
+static void __attribute__((noreturn)) fiber_start(void)
+{
+    fiber_main();
+    sched *s = g_s;
+    wr_emu_switch(&s->f[s->cur].sp, s->main_sp); /* never resumed */
+    __builtin_unreachable();
+}
+#endif
+
+/* Prepares fiber i to start fiber_main on its stack. */
+static void ctx_init(sched *s, fiber *f, unsigned char *stack, size_t size)
+{
+#if WR_FAST_SWITCH
+    (void)s;
+    /* top: [0: fake return address of fiber_start][fiber_start][6 saved registers] so that the
+     * first switch pops zeros and "returns" into fiber_start with rsp % 16 == 8, as after a call */
+    uintptr_t top = ((uintptr_t)(stack + size)) & ~(uintptr_t)15;
+    void **sp = (void **)top;
+    *--sp = NULL;
+    *--sp = (void *)(uintptr_t)fiber_start;
+    for (int r = 0; r < 6; r++)
+        *--sp = NULL;
+    f->sp = sp;
+#else
+    getcontext(&f->ctx);
+    f->ctx.uc_stack.ss_sp = stack;
+    f->ctx.uc_stack.ss_size = size;
+    f->ctx.uc_link = &s->main;
+    makecontext(&f->ctx, fiber_main, 0);
+#endif
+}
+
+static void ctx_enter(sched *s, fiber *f)
+{
+#if WR_FAST_SWITCH
+    wr_emu_switch(&s->main_sp, f->sp);
+#else
+    swapcontext(&s->main, &f->ctx);
+#endif
+}
+
+static void ctx_yield(sched *s, fiber *f)
+{
+#if WR_FAST_SWITCH
+    wr_emu_switch(&f->sp, s->main_sp);
+#else
+    swapcontext(&f->ctx, &s->main);
+#endif
+}
 
 /* Fiber stacks persist between launches (grown on demand); each has a guard page below it. */
 static unsigned char *g_stacks;
@@ -83,7 +181,7 @@ static void yield_to_main(int state)
     sched *s = g_s;
     fiber *f = &s->f[s->cur];
     f->state = state;
-    swapcontext(&f->ctx, &s->main);
+    ctx_yield(s, f);
 }
 
 static void rt_sync_block(void) { yield_to_main(F_WAIT_BLOCK); }
@@ -110,7 +208,7 @@ static void fiber_main(void)
 {
     sched *s = g_s;
     s->l->fn->run(s->l->args);
-    s->f[s->cur].state = F_DONE; /* uc_link returns to the scheduler */
+    s->f[s->cur].state = F_DONE; /* then back to the scheduler (fiber_start or uc_link) */
 }
 
 /* ---- debug: a segmentation fault inside a kernel names the kernel ----------------------------- */
@@ -182,11 +280,7 @@ static __attribute__((noinline)) void init_fiber(sched *s, int i)
     size_t each = STACK_BYTES + page_size();
     fiber *f = &s->f[i];
     f->state = F_RUN;
-    getcontext(&f->ctx);
-    f->ctx.uc_stack.ss_sp = g_stacks + (size_t)i * each + page_size();
-    f->ctx.uc_stack.ss_size = STACK_BYTES;
-    f->ctx.uc_link = &s->main;
-    makecontext(&f->ctx, fiber_main, 0);
+    ctx_init(s, f, g_stacks + (size_t)i * each + page_size(), STACK_BYTES);
 }
 
 static wr_status run_block(sched *s, int *order, uint64_t *rng)
@@ -210,7 +304,7 @@ static wr_status run_block(sched *s, int *order, uint64_t *rng)
                 continue;
             s->cur = i;
             s->rt->cur = &s->f[i].t;
-            swapcontext(&s->main, &s->f[i].ctx);
+            ctx_enter(s, &s->f[i]);
             if (s->failed)
                 return wr_fail(WR_E_DEVICE, "%s", s->msg);
         }

@@ -29,6 +29,10 @@ wr_status wr_gpu_binary(wr_gpu *g, wr_gpu_binary_op op, const wr_tensor *a, cons
 /* x += r * gate, gate broadcast by repetition like b above (Wan's x = x + y * e[k]). */
 wr_status wr_gpu_gated_add(wr_gpu *g, wr_tensor *x, const wr_tensor *r, const wr_tensor *gate, wr_gpu_stream *s);
 
+/* y = x * (1 + scale) + shift, all the same shape; y may alias x. */
+wr_status wr_gpu_modulate(wr_gpu *g, const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y,
+                          wr_gpu_stream *s);
+
 typedef enum wr_gpu_norm_kind { WR_GPU_NORM_LAYER, WR_GPU_NORM_RMS, WR_GPU_NORM_COUNT } wr_gpu_norm_kind;
 
 /* Normalises each row (ne[0] elements) of x into y (may alias):
@@ -65,6 +69,10 @@ wr_status wr_gpu_matmul_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, co
 /* o = softmax(scale q k^T) v per head: q, o ne {HD, NH, Tq, B}; k, v ne {HD, NH, Tk, B}. */
 wr_status wr_gpu_attention(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
                            wr_tensor *o, wr_gpu_stream *s);
+/* wr_gpu_attention with a chosen arithmetic: FP32 (the default) or BF16_MMA (q, k, v and the
+ * probabilities rounded to bf16 for the tensor cores, fp32 softmax and accumulation; sm_80+). */
+wr_status wr_gpu_attention_ex(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
+                              wr_tensor *o, wr_gpu_matmul_precision prec, wr_gpu_stream *s);
 
 void wr_elementwise_kspecs(wr_kcheck_list *l);
 void wr_norm_kspecs(wr_kcheck_list *l);

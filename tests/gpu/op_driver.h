@@ -25,6 +25,11 @@ void od_free(wr_gpu *g, od_buf *b, const char *what);
 /* Uniform floats in [lo, hi) from a seeded generator. */
 void od_fill(float *x, int64_t n, float lo, float hi, uint64_t seed);
 
+/* Encodes a [N][K] f32 weight in dt (F32, BF16, F8_E4M3FN, Q8_0 or Q4_0, the block formats
+ * rounding like ggml's reference quantizers); returns malloc'd bytes and writes the values the
+ * encoding represents back into w, so references use exactly what the kernels decode. */
+void *od_encode_weight(wr_dtype dt, float *w, int64_t N, int64_t K, size_t *row_bytes);
+
 /* Asserts NaN parity and nmse <= bound between got and ref (n elements); `what` names the case. */
 void od_expect(const float *got, const float *ref, int64_t n, double nmse_bound, const char *what);
 

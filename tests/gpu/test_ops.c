@@ -8,7 +8,9 @@
  *   norm                nmse 1e-11 (fp32 two-pass statistics over up to ~1000 elements)
  *   matmul              nmse 1e-11 (fp32 sums of up to 130 products of the exactly dequantised
  *                       weights; weights are decoded by the reference from runtime/numeric.h)
- *   attention           nmse 1e-10 (fp32 dot products + online-softmax rescaling over <= 70 keys) */
+ *   attention           nmse 1e-10 (fp32 dot products + online-softmax rescaling over <= 70 keys)
+ *   bf16 tensor-core paths: see matmul_case and the attention test (bounds derived from 2^-9
+ *                       bf16 rounding, measured values noted there) */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,15 +19,18 @@
 
 #include "kernels/quant_blocks.h"
 #include "runtime/numeric.h"
+#include "tests/common/testutil.h"
 #include "tests/gpu/gpu_test.h"
 #include "tests/gpu/op_driver.h"
 
 const od_coverage od_covered[] = {
     {"kernels/elementwise.cu", "ew_unary_f32"},   {"kernels/elementwise.cu", "ew_binary_f32"},
-    {"kernels/elementwise.cu", "ew_gated_add_f32"}, {"kernels/norm.cu", "norm_f32"},
+    {"kernels/elementwise.cu", "ew_gated_add_f32"},
+    {"kernels/elementwise.cu", "ew_modulate_f32"} /* tests/gpu/test_backend.c */, {"kernels/norm.cu", "norm_f32"},
     {"kernels/rope.cu", "rope_f32"},               {"kernels/matmul.cu", "matmul_f32_w"},
     {"kernels/matmul.cu", "matmul_bf16_mma"},
     {"kernels/attention.cu", "attn_f32"},
+    {"kernels/attention.cu", "attn_bf16_mma"},
     /* tests/gpu/test_selftest.c and test_ptx.c */
     {"kernels/selftest.cu", "selftest_axpy"},      {"kernels/selftest.cu", "selftest_row_sum"},
     {"kernels/selftest.cu", "selftest_matmul_tiled"}, {"kernels/selftest.cu", "selftest_reverse_dyn"},
@@ -221,51 +226,6 @@ Test(ops, rope)
 
 /* ---- matmul with quantised weights ------------------------------------------------------------- */
 
-/* Encodes a [N][K] weight (from w) in dtype; returns the bytes and writes the exact values the
- * encoding represents back into w (the reference uses those). */
-static void *encode_weight(wr_dtype dt, float *w, int64_t N, int64_t K, size_t *row_bytes)
-{
-    size_t rb = 0;
-    cr_assert(wr_dtype_row_bytes(dt, K, &rb));
-    unsigned char *out = calloc((size_t)N, rb);
-    for (int64_t n = 0; n < N; n++) {
-        unsigned char *row = out + (size_t)n * rb;
-        float *wr = w + n * K;
-        if (dt == WR_DTYPE_F32) {
-            memcpy(row, wr, (size_t)K * 4);
-        } else if (dt == WR_DTYPE_BF16) {
-            for (int64_t k = 0; k < K; k++) {
-                uint16_t h = wr_f32_to_bf16(wr[k]);
-                memcpy(row + 2 * k, &h, 2);
-                wr[k] = wr_bf16_to_f32(h);
-            }
-        } else if (dt == WR_DTYPE_F8_E4M3FN) {
-            for (int64_t k = 0; k < K; k++) {
-                row[k] = wr_f32_to_f8e4m3(wr[k]);
-                wr[k] = wr_f8e4m3_to_f32(row[k]);
-            }
-        } else { /* Q8_0: d = absmax / 127 as f16, q = round(x / d) */
-            for (int64_t b0 = 0; b0 < K; b0 += QK8_0) {
-                block_q8_0 *blk = (block_q8_0 *)row + b0 / QK8_0;
-                float amax = 0;
-                for (int j = 0; j < QK8_0; j++)
-                    amax = fmaxf(amax, fabsf(wr[b0 + j]));
-                uint16_t dh = wr_f32_to_f16(amax / 127.0f);
-                float d = wr_f16_to_f32(dh);
-                blk->d = dh;
-                for (int j = 0; j < QK8_0; j++) {
-                    int q = d > 0 ? (int)lrintf(wr[b0 + j] / d) : 0;
-                    q = q > 127 ? 127 : q < -127 ? -127 : q;
-                    blk->qs[j] = (int8_t)q;
-                    wr[b0 + j] = d * (float)q;
-                }
-            }
-        }
-    }
-    *row_bytes = rb;
-    return out;
-}
-
 static float bf16_round(float v) { return wr_bf16_to_f32(wr_f32_to_bf16(v)); }
 
 /* One matmul case: the weight encoded in dt, the reference in double from the decoded weight
@@ -284,7 +244,7 @@ static void matmul_case(wr_gpu *g, wr_dtype dt, int64_t M, int64_t N, int64_t K,
     od_fill(w, N * K, -2.0f, 2.0f, seed + 1);
     od_fill(bias, N, -1.0f, 1.0f, 9);
     size_t rb;
-    void *wbytes = encode_weight(dt, w, N, K, &rb);
+    void *wbytes = od_encode_weight(dt, w, N, K, &rb);
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
             double s = 0, s32 = 0;
@@ -350,53 +310,75 @@ Test(ops, matmul_dequantising)
 
 /* ---- attention --------------------------------------------------------------------------------- */
 
+/* softmax(scale q k^T) v in double; `round` rounds q, k, v to bf16 first. */
+static void attention_ref(const float *q, const float *k, const float *v, float *ref, int64_t HD, int64_t NH,
+                          int64_t Tq, int64_t Tk, int64_t B, float scale, bool round)
+{
+    double *p = calloc((size_t)Tk, sizeof *p);
+#define RD(x) (round ? (double)bf16_round(x) : (double)(x))
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < NH; h++)
+            for (int64_t t = 0; t < Tq; t++) {
+                const float *qr = q + ((b * Tq + t) * NH + h) * HD;
+                double mx = -INFINITY, sum = 0;
+                for (int64_t j = 0; j < Tk; j++) {
+                    const float *kr = k + ((b * Tk + j) * NH + h) * HD;
+                    double s = 0;
+                    for (int64_t d = 0; d < HD; d++)
+                        s += RD(qr[d]) * RD(kr[d]);
+                    p[j] = s * (double)scale;
+                    mx = fmax(mx, p[j]);
+                }
+                for (int64_t j = 0; j < Tk; j++)
+                    sum += p[j] = exp(p[j] - mx);
+                for (int64_t d = 0; d < HD; d++) {
+                    double a = 0;
+                    for (int64_t j = 0; j < Tk; j++)
+                        a += p[j] * RD(v[((b * Tk + j) * NH + h) * HD + d]);
+                    ref[((b * Tq + t) * NH + h) * HD + d] = (float)(a / sum);
+                }
+            }
+#undef RD
+    free(p);
+}
+
 Test(ops, attention_online_softmax)
 {
     wr_gpu *g = gt_open(NULL);
     int64_t shapes[][5] = {{64, 1, 1, 1, 1}, {64, 2, 37, 41, 1}, {128, 1, 5, 70, 2}, {128, 3, 6, 33, 1}};
-    for (int si = 0; si < 4; si++) {
-        int64_t HD = shapes[si][0], NH = shapes[si][1], Tq = shapes[si][2], Tk = shapes[si][3], B = shapes[si][4];
-        char what[160];
-        snprintf(what, sizeof what, "attention HD=%lld NH=%lld Tq=%lld Tk=%lld B=%lld", (long long)HD, (long long)NH,
-                 (long long)Tq, (long long)Tk, (long long)B);
-        int64_t nq = HD * NH * Tq * B, nk = HD * NH * Tk * B;
-        float *q = fbuf(nq), *k = fbuf(nk), *v = fbuf(nk), *o = fbuf(nq), *ref = fbuf(nq);
-        od_fill(q, nq, -2.0f, 2.0f, (uint64_t)si);
-        od_fill(k, nk, -2.0f, 2.0f, (uint64_t)si + 10);
-        od_fill(v, nk, -1.0f, 1.0f, (uint64_t)si + 20);
-        float scale = 1.0f / sqrtf((float)HD);
-        double *p = calloc((size_t)Tk, sizeof *p);
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t h = 0; h < NH; h++)
-                for (int64_t t = 0; t < Tq; t++) {
-                    const float *qr = q + ((b * Tq + t) * NH + h) * HD;
-                    double mx = -INFINITY, sum = 0;
-                    for (int64_t j = 0; j < Tk; j++) {
-                        const float *kr = k + ((b * Tk + j) * NH + h) * HD;
-                        double s = 0;
-                        for (int64_t d = 0; d < HD; d++)
-                            s += (double)qr[d] * (double)kr[d];
-                        p[j] = s * (double)scale;
-                        mx = fmax(mx, p[j]);
-                    }
-                    for (int64_t j = 0; j < Tk; j++)
-                        sum += p[j] = exp(p[j] - mx);
-                    for (int64_t d = 0; d < HD; d++) {
-                        double a = 0;
-                        for (int64_t j = 0; j < Tk; j++)
-                            a += p[j] * (double)v[((b * Tk + j) * NH + h) * HD + d];
-                        ref[((b * Tq + t) * NH + h) * HD + d] = (float)(a / sum);
-                    }
-                }
-        int64_t neq[4] = {HD, NH, Tq, B}, nek[4] = {HD, NH, Tk, B};
-        od_buf dq = od_upload(g, WR_DTYPE_F32, 4, neq, q), dk = od_upload(g, WR_DTYPE_F32, 4, nek, k);
-        od_buf dv = od_upload(g, WR_DTYPE_F32, 4, nek, v), dout = od_upload(g, WR_DTYPE_F32, 4, neq, NULL);
-        gt_check(wr_gpu_attention(g, &dq.t, &dk.t, &dv.t, scale, &dout.t, NULL), what);
-        od_download_free(g, &dout, o, what);
-        od_free(g, &dq, what), od_free(g, &dk, what), od_free(g, &dv, what);
-        od_expect(o, ref, nq, 1e-10, what);
-        free(q), free(k), free(v), free(o), free(ref), free(p);
-    }
+    for (int prec = 0; prec < WR_GPU_MATMUL_PRECISION_COUNT; prec++)
+        for (int si = 0; si < 4; si++) {
+            int64_t HD = shapes[si][0], NH = shapes[si][1], Tq = shapes[si][2], Tk = shapes[si][3], B = shapes[si][4];
+            char what[160];
+            snprintf(what, sizeof what, "attention %s HD=%lld NH=%lld Tq=%lld Tk=%lld B=%lld", prec ? "bf16-mma" : "fp32",
+                     (long long)HD, (long long)NH, (long long)Tq, (long long)Tk, (long long)B);
+            int64_t nq = HD * NH * Tq * B, nk = HD * NH * Tk * B;
+            float *q = fbuf(nq), *k = fbuf(nk), *v = fbuf(nk), *o = fbuf(nq), *ref = fbuf(nq), *refb = fbuf(nq);
+            od_fill(q, nq, -2.0f, 2.0f, (uint64_t)si);
+            od_fill(k, nk, -2.0f, 2.0f, (uint64_t)si + 10);
+            od_fill(v, nk, -1.0f, 1.0f, (uint64_t)si + 20);
+            float scale = 1.0f / sqrtf((float)HD);
+            attention_ref(q, k, v, ref, HD, NH, Tq, Tk, B, scale, false);
+            attention_ref(q, k, v, refb, HD, NH, Tq, Tk, B, scale, true);
+            int64_t neq[4] = {HD, NH, Tq, B}, nek[4] = {HD, NH, Tk, B};
+            od_buf dq = od_upload(g, WR_DTYPE_F32, 4, neq, q), dk = od_upload(g, WR_DTYPE_F32, 4, nek, k);
+            od_buf dv = od_upload(g, WR_DTYPE_F32, 4, nek, v), dout = od_upload(g, WR_DTYPE_F32, 4, neq, NULL);
+            gt_check(wr_gpu_attention_ex(g, &dq.t, &dk.t, &dv.t, scale, &dout.t, (wr_gpu_matmul_precision)prec, NULL),
+                     what);
+            od_download_free(g, &dout, o, what);
+            od_free(g, &dq, what), od_free(g, &dk, what), od_free(g, &dv, what);
+            if (!prec) {
+                od_expect(o, ref, nq, 1e-10, what);
+            } else {
+                /* with q, k, v rounded alike only the bf16 probabilities differ: relative 2^-9 per
+                 * term, nmse ~ (2^-9)^2 / 3 = 1.3e-6 (measured <= 1.3e-6); against fp32 inputs
+                 * the q/k/v rounding adds ~1e-5 (measured <= 1.2e-5). Bounds: 8x margin. */
+                od_expect(o, refb, nq, 1e-5, what);
+                od_expect(o, ref, nq, 1e-4, what);
+            }
+            free(q), free(k), free(v), free(o), free(ref), free(refb);
+        }
     cr_assert_gt(wr_gpu_launch_count(g, "attn_f32"), 0);
+    cr_assert_gt(wr_gpu_launch_count(g, "attn_bf16_mma"), 0);
     wr_gpu_close(g);
 }

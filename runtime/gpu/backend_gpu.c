@@ -1,0 +1,361 @@
+/* The GPU backend (see backend_gpu.h): staging of host tensors, then the op launchers. */
+#include "runtime/gpu/backend_gpu.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/gpu/gpu_ops.h"
+#include "runtime/log.h"
+
+static wr_gpu *g_dev;
+static wr_gpu_matmul_precision g_prec;
+
+#define CHECK(expr)                                                                        \
+    do {                                                                                   \
+        wr_status st_ = (expr);                                                            \
+        WR_ASSERT(st_ == WR_OK, "%s backend: %s", wr_gpu_kind_name(wr_gpu_get_kind(g_dev)), \
+                  wr_last_error());                                                        \
+    } while (0)
+
+/* ---- staging ------------------------------------------------------------------------------- */
+
+typedef struct stage {
+    wr_tensor t;           /* what the launcher sees: contiguous, data on the device */
+    const wr_tensor *orig; /* the caller's tensor */
+    void *packed;          /* host copy when orig has strided rows */
+    void *dev;             /* device copy (cuda) */
+    size_t bytes;
+} stage;
+
+static bool rows_contiguous(const wr_tensor *t) { return wr_tensor_is_contiguous(t); }
+
+static void stage_in(stage *s, const wr_tensor *t, bool upload)
+{
+    memset(s, 0, sizeof *s);
+    s->orig = t;
+    s->t = *t;
+    bool cuda = wr_gpu_get_kind(g_dev) == WR_GPU_CUDA;
+    if (rows_contiguous(t) && !cuda)
+        return; /* emulator: host memory is device memory */
+    int64_t ne[WR_MAX_DIMS];
+    memcpy(ne, t->ne, sizeof ne);
+    WR_ASSERT(wr_tensor_init(&s->t, t->dtype, t->n_dims, ne, NULL), "stage: bad shape");
+    s->t.scale = t->scale;
+    s->bytes = wr_tensor_nbytes(&s->t);
+    const void *src = t->data;
+    if (!rows_contiguous(t)) {
+        s->packed = malloc(s->bytes ? s->bytes : 1);
+        WR_ASSERT(s->packed, "stage: out of memory");
+        size_t row = s->bytes / (size_t)(wr_tensor_nrows(t) ? wr_tensor_nrows(t) : 1);
+        for (int64_t r = 0; upload && r < wr_tensor_nrows(t); r++)
+            memcpy((char *)s->packed + (size_t)r * row, wr_tensor_row(t, r), row);
+        src = s->packed;
+    }
+    if (!cuda) {
+        s->t.data = s->packed;
+        return;
+    }
+    CHECK(wr_gpu_alloc(g_dev, s->bytes, &s->dev));
+    if (upload)
+        CHECK(wr_gpu_copy_h2d(g_dev, s->dev, src, s->bytes, NULL));
+    s->t.data = s->dev;
+}
+
+/* Copies an output back into the caller's tensor (when it was staged) and frees the stage. */
+static void stage_out(stage *s, bool download)
+{
+    if (s->dev) {
+        void *dst = s->packed ? s->packed : s->orig->data;
+        if (download) {
+            CHECK(wr_gpu_copy_d2h(g_dev, dst, s->dev, s->bytes, NULL));
+            CHECK(wr_gpu_sync(g_dev));
+        }
+        CHECK(wr_gpu_free(g_dev, s->dev));
+    }
+    if (s->packed && download) {
+        size_t row = s->bytes / (size_t)(wr_tensor_nrows(s->orig) ? wr_tensor_nrows(s->orig) : 1);
+        for (int64_t r = 0; r < wr_tensor_nrows(s->orig); r++)
+            memcpy(wr_tensor_row(s->orig, r), (char *)s->packed + (size_t)r * row, row);
+    }
+    free(s->packed);
+    memset(s, 0, sizeof *s);
+}
+
+static void finish(void) { CHECK(wr_gpu_sync(g_dev)); }
+
+/* ---- ops ------------------------------------------------------------------------------------ */
+
+static bool gpu_weight_dtype(wr_dtype t)
+{
+    return t == WR_DTYPE_F32 || t == WR_DTYPE_BF16 || t == WR_DTYPE_F8_E4M3FN || t == WR_DTYPE_Q8_0;
+}
+
+static bool gpu_supports(wr_op_id op, wr_dtype weight_dtype)
+{
+    switch (op) {
+    case WR_OP_MATMUL:
+        return gpu_weight_dtype(weight_dtype);
+    case WR_OP_TIMESTEP_EMBEDDING:
+        return false; /* computed by the CPU backend */
+    default:
+        return true;
+    }
+}
+
+static void activate_staged(wr_tensor *t, wr_act act)
+{
+    if (act == WR_ACT_NONE)
+        return;
+    wr_gpu_unary_op op = act == WR_ACT_SILU ? WR_GPU_UNARY_SILU : WR_GPU_UNARY_GELU_TANH;
+    CHECK(wr_gpu_unary(g_dev, op, t, t, NULL));
+}
+
+static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y)
+{
+    if (!gpu_weight_dtype(w->dtype)) {
+        wr_backend_cpu.matmul(x, w, bias, act, y);
+        return;
+    }
+    stage sx, sw, sb, sy;
+    stage_in(&sx, x, true);
+    stage_in(&sw, w, true);
+    if (bias)
+        stage_in(&sb, bias, true);
+    stage_in(&sy, y, false);
+    CHECK(wr_gpu_matmul_ex(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, &sy.t, g_prec, NULL));
+    activate_staged(&sy.t, act);
+    finish();
+    stage_out(&sy, true);
+    stage_out(&sx, false);
+    stage_out(&sw, false);
+    if (bias)
+        stage_out(&sb, false);
+}
+
+static void norm(wr_gpu_norm_kind kind, const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
+                 wr_tensor *y)
+{
+    stage sx, sw, sb, sy;
+    stage_in(&sx, x, true);
+    if (w)
+        stage_in(&sw, w, true);
+    if (b)
+        stage_in(&sb, b, true);
+    bool alias = x->data == y->data;
+    if (!alias)
+        stage_in(&sy, y, false);
+    wr_gpu_norm_args a = {.kind = kind, .eps = eps, .weight = w ? &sw.t : NULL, .bias = b ? &sb.t : NULL, .mod_div = 1};
+    CHECK(wr_gpu_norm(g_dev, &a, &sx.t, alias ? &sx.t : &sy.t, NULL));
+    finish();
+    if (!alias)
+        stage_out(&sy, true);
+    stage_out(&sx, alias);
+    if (w)
+        stage_out(&sw, false);
+    if (b)
+        stage_out(&sb, false);
+}
+
+static void gpu_layer_norm(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps, wr_tensor *y)
+{
+    norm(WR_GPU_NORM_LAYER, x, w, b, eps, y);
+}
+
+static void gpu_rms_norm(const wr_tensor *x, const wr_tensor *w, float eps, wr_tensor *y)
+{
+    norm(WR_GPU_NORM_RMS, x, w, NULL, eps, y);
+}
+
+static void gpu_modulate(const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
+{
+    stage sx, ssh, ssc, sy;
+    stage_in(&sx, x, true);
+    stage_in(&ssh, shift, true);
+    stage_in(&ssc, scale, true);
+    bool alias = x->data == y->data;
+    if (!alias)
+        stage_in(&sy, y, false);
+    CHECK(wr_gpu_modulate(g_dev, &sx.t, &ssh.t, &ssc.t, alias ? &sx.t : &sy.t, NULL));
+    finish();
+    if (!alias)
+        stage_out(&sy, true);
+    stage_out(&sx, alias);
+    stage_out(&ssh, false);
+    stage_out(&ssc, false);
+}
+
+static void gpu_add_gated(wr_tensor *x, const wr_tensor *y, const wr_tensor *gate)
+{
+    stage sx, sy, sg;
+    stage_in(&sx, x, true);
+    stage_in(&sy, y, true);
+    if (gate) {
+        stage_in(&sg, gate, true);
+        CHECK(wr_gpu_gated_add(g_dev, &sx.t, &sy.t, &sg.t, NULL));
+    } else {
+        CHECK(wr_gpu_binary(g_dev, WR_GPU_BINARY_ADD, &sx.t, &sy.t, &sx.t, NULL));
+    }
+    finish();
+    stage_out(&sx, true);
+    stage_out(&sy, false);
+    if (gate)
+        stage_out(&sg, false);
+}
+
+static void gpu_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y)
+{
+    stage sx, sb, sy;
+    stage_in(&sx, x, true);
+    stage_in(&sb, b, true);
+    bool alias = x->data == y->data;
+    if (!alias)
+        stage_in(&sy, y, false);
+    CHECK(wr_gpu_binary(g_dev, WR_GPU_BINARY_ADD, &sx.t, &sb.t, alias ? &sx.t : &sy.t, NULL));
+    finish();
+    if (!alias)
+        stage_out(&sy, true);
+    stage_out(&sx, alias);
+    stage_out(&sb, false);
+}
+
+/* Wan's 3-D RoPE: the per-token angles are built here in float64 exactly as the CPU backend does
+ * (rope_params for dims 44, 42, 42), rounded to float tables, and applied by the kernel in fp32.
+ * Tokens past the F*H*W grid get the identity rotation (cos 1, sin 0). */
+static void gpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
+{
+    enum { PAIRS = 64, PAIRS_F = 22, PAIRS_HW = 21 };
+    int64_t T = x->ne[2], n = (int64_t)grid_f * grid_h * grid_w;
+    double theta[PAIRS];
+    for (int j = 0; j < PAIRS; j++) {
+        int local = j < PAIRS_F ? j : j < PAIRS_F + PAIRS_HW ? j - PAIRS_F : j - PAIRS_F - PAIRS_HW;
+        double dim = j < PAIRS_F ? 2.0 * PAIRS_F : 2.0 * PAIRS_HW;
+        theta[j] = 1.0 / pow(10000.0, (2.0 * local) / dim);
+    }
+    float *cs = malloc((size_t)(T > 0 ? T : 1) * PAIRS * sizeof *cs), *sn = malloc((size_t)(T > 0 ? T : 1) * PAIRS * sizeof *sn);
+    WR_ASSERT(cs && sn, "rope: out of memory");
+    for (int64_t t = 0; t < T; t++) {
+        int64_t pos[3] = {0, 0, 0};
+        if (t < n)
+            pos[0] = t / ((int64_t)grid_h * grid_w), pos[1] = (t / grid_w) % grid_h, pos[2] = t % grid_w;
+        for (int j = 0; j < PAIRS; j++) {
+            int axis = j < PAIRS_F ? 0 : j < PAIRS_F + PAIRS_HW ? 1 : 2;
+            double a = (double)pos[axis] * theta[j];
+            cs[t * PAIRS + j] = t < n ? (float)cos(a) : 1.0f;
+            sn[t * PAIRS + j] = t < n ? (float)sin(a) : 0.0f;
+        }
+    }
+    wr_tensor tc, ts;
+    int64_t ne[2] = {PAIRS, T};
+    WR_ASSERT(wr_tensor_init(&tc, WR_DTYPE_F32, 2, ne, cs) && wr_tensor_init(&ts, WR_DTYPE_F32, 2, ne, sn), "rope");
+    stage sx, sc, ss;
+    stage_in(&sx, x, true);
+    stage_in(&sc, &tc, true);
+    stage_in(&ss, &ts, true);
+    CHECK(wr_gpu_rope(g_dev, &sx.t, &sc.t, &ss.t, &sx.t, NULL));
+    finish();
+    stage_out(&sx, true);
+    stage_out(&sc, false);
+    stage_out(&ss, false);
+    free(cs);
+    free(sn);
+}
+
+static void gpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,
+                          wr_tensor *out)
+{
+    if (q->ne[0] != 64 && q->ne[0] != 128) {
+        wr_backend_cpu.attention(q, k, v, kv_len, scale, out);
+        return;
+    }
+    /* keys at or past kv_len are masked: attend over the first kv_len rows of k and v */
+    wr_tensor kk = wr_tensor_slice(k, 2, 0, kv_len), vv = wr_tensor_slice(v, 2, 0, kv_len);
+    stage sq, sk, sv, so;
+    stage_in(&sq, q, true);
+    stage_in(&sk, &kk, true);
+    stage_in(&sv, &vv, true);
+    stage_in(&so, out, false);
+    CHECK(wr_gpu_attention_ex(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, g_prec, NULL));
+    finish();
+    stage_out(&so, true);
+    stage_out(&sq, false);
+    stage_out(&sk, false);
+    stage_out(&sv, false);
+}
+
+static void gpu_activate(wr_tensor *x, wr_act act)
+{
+    if (act == WR_ACT_NONE)
+        return;
+    stage sx;
+    stage_in(&sx, x, true);
+    activate_staged(&sx.t, act);
+    finish();
+    stage_out(&sx, true);
+}
+
+static void gpu_timestep_embedding(const wr_tensor *t, wr_tensor *out) { wr_backend_cpu.timestep_embedding(t, out); }
+
+static wr_backend g_backend = {
+    .name = "gpu",
+    .supports = gpu_supports,
+    .matmul = gpu_matmul,
+    .layer_norm = gpu_layer_norm,
+    .rms_norm = gpu_rms_norm,
+    .modulate = gpu_modulate,
+    .add_gated = gpu_add_gated,
+    .add = gpu_add,
+    .rope_wan = gpu_rope_wan,
+    .attention = gpu_attention,
+    .timestep_embedding = gpu_timestep_embedding,
+    .activate = gpu_activate,
+};
+
+/* ---- selection ------------------------------------------------------------------------------ */
+
+wr_status wr_backend_gpu_open(wr_gpu_kind kind, const wr_gpu_options *opts, const wr_backend **out)
+{
+    wr_backend_gpu_close();
+    WR_TRY(wr_gpu_open(&g_dev, kind, opts));
+    const char *prec = getenv("WANRT_GPU_PRECISION");
+    g_prec = WR_GPU_MATMUL_FP32;
+    if (prec && strcmp(prec, "bf16") == 0) {
+        g_prec = WR_GPU_MATMUL_BF16_MMA;
+    } else if (prec && *prec && strcmp(prec, "fp32") != 0) {
+        wr_gpu_close(g_dev);
+        g_dev = NULL;
+        return wr_fail(WR_E_ARG, "WANRT_GPU_PRECISION: '%s' (fp32 or bf16)", prec);
+    }
+    g_backend.name = wr_gpu_kind_name(kind);
+    wr_log_debug("backend: %s (%s, %s matmul/attention)", g_backend.name, wr_gpu_name(g_dev),
+                g_prec == WR_GPU_MATMUL_FP32 ? "fp32" : "bf16 tensor-core");
+    *out = &g_backend;
+    return WR_OK;
+}
+
+void wr_backend_gpu_close(void)
+{
+    if (wr_backend_current() == &g_backend)
+        wr_backend_select(&wr_backend_cpu);
+    wr_gpu_close(g_dev);
+    g_dev = NULL;
+}
+
+wr_gpu *wr_backend_gpu_device(void) { return g_dev; }
+
+wr_status wr_backend_choose(const char *device_arg)
+{
+    wr_backend_select(&wr_backend_cpu);
+    const char *name = device_arg && *device_arg ? device_arg : getenv("WANRT_DEVICE");
+    bool is_cpu = true;
+    wr_gpu_kind kind = WR_GPU_EMU;
+    if (name && *name && !wr_gpu_kind_parse(name, &kind, &is_cpu))
+        return wr_fail(WR_E_ARG, "%s: unknown device '%s' (cpu, emu or cuda)",
+                       device_arg && *device_arg ? "--device" : "WANRT_DEVICE", name);
+    if (is_cpu)
+        return WR_OK;
+    const wr_backend *b;
+    WR_TRY(wr_backend_gpu_open(kind, NULL, &b));
+    wr_backend_select(b);
+    return WR_OK;
+}

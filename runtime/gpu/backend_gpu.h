@@ -1,0 +1,32 @@
+/* The GPU backend behind runtime/backend.h: the op launchers of runtime/gpu/<op>.c on the
+ * emulator ("emu") or a CUDA device ("cuda"), selected with --device / WANRT_DEVICE.
+ *
+ * The op interface passes host tensors and has no device memory yet, so this backend stages:
+ *   - emu: device memory is host memory, so contiguous tensors are used in place; strided row
+ *     views (a modulation chunk of [T, 6, D]) are packed into a contiguous copy first;
+ *   - cuda: every operand is copied to device memory before the launch and the outputs back
+ *     after it (correct, but it re-sends weights on every call: a bridge until the planner keeps
+ *     weights and activations resident on the device).
+ * Ops without a GPU kernel (timestep embedding; matmul weights other than F32/BF16/F8_E4M3FN/Q8_0;
+ * attention head dims other than 64/128) run on the CPU backend on the host tensors.
+ * Device failures abort with the device's message (the op interface returns no status).
+ * WANRT_GPU_PRECISION=bf16 runs matmul and attention on the bf16 tensor-core kernels
+ * (default fp32, which matches the CPU backend to fp32 rounding). */
+#ifndef WR_BACKEND_GPU_H
+#define WR_BACKEND_GPU_H
+
+#include "runtime/backend.h"
+#include "runtime/gpu/gpu.h"
+
+/* Opens the device and returns the backend (one GPU backend per process). */
+wr_status wr_backend_gpu_open(wr_gpu_kind kind, const wr_gpu_options *opts, const wr_backend **out);
+/* Closes the device; a later open starts afresh. Selects the CPU backend if this one was current. */
+void wr_backend_gpu_close(void);
+/* The open device (NULL when none), e.g. for launch counts in tests. */
+wr_gpu *wr_backend_gpu_device(void);
+
+/* Selects the backend of a run: `device_arg` (--device) or WANRT_DEVICE or "cpu" (see
+ * wr_gpu_select). Leaves the CPU backend selected on failure. */
+wr_status wr_backend_choose(const char *device_arg);
+
+#endif
