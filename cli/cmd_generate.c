@@ -24,6 +24,7 @@ static const char usage[] =
     "         --cfg 2,1,1,1,1,1 (one value or one per step) --seed 42 --negative-prompt TEXT\n"
     "output:  -o OUT (.mp4 H.264, .mkv FFV1 lossless, .y4m, DIR/ PNG frames) --crf 19\n"
     "         --last-frame FILE.png (default OUT.last.png) --contact-sheet FILE.png --save-latent FILE\n"
+    "lora:    --lora FILE[:STRENGTH][@high|@low] (repeatable; e.g. lightx2v.safetensors:3.0@high)\n"
     "other:   --threads N --device cpu --text-len N --noise FILE.safetensors\n";
 
 static void progress(void *ctx, const char *stage, int step, int total, double seconds)
@@ -111,8 +112,13 @@ int cmd_generate(int argc, char **argv)
                 return 2;
             }
         } else if (FLAG("--lora")) {
-            fprintf(stderr, "wanrt generate: --lora is not implemented yet\n");
-            return 2;
+            if (g.n_loras == WAN22_MAX_LORAS) {
+                fprintf(stderr, "wanrt generate: at most %d --lora\n", WAN22_MAX_LORAS);
+                return 2;
+            }
+            wr_status ls = wan22_lora_ref_parse(argv[i], &g.loras[g.n_loras++]);
+            if (ls != WR_OK)
+                return cli_report("generate", ls);
         } else {
             fprintf(stderr, "wanrt generate: unknown or incomplete option '%s'\n%s", a, usage);
             return 2;
