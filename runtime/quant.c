@@ -162,11 +162,11 @@ static const wr_dequant_fn converters[] = {
     [WR_DTYPE_Q5_0] = from_q5_0,
     [WR_DTYPE_Q5_1] = from_q5_1,
     [WR_DTYPE_Q8_0] = from_q8_0,
-    [WR_DTYPE_Q2_K] = NULL, /* K-quants: runtime/quant_k.c */
-    [WR_DTYPE_Q3_K] = NULL,
-    [WR_DTYPE_Q4_K] = NULL,
-    [WR_DTYPE_Q5_K] = NULL,
-    [WR_DTYPE_Q6_K] = NULL,
+    [WR_DTYPE_Q2_K] = wr_dequant_q2_K, /* runtime/quant_k.c */
+    [WR_DTYPE_Q3_K] = wr_dequant_q3_K,
+    [WR_DTYPE_Q4_K] = wr_dequant_q4_K,
+    [WR_DTYPE_Q5_K] = wr_dequant_q5_K,
+    [WR_DTYPE_Q6_K] = wr_dequant_q6_K,
 };
 _Static_assert(sizeof(converters) / sizeof(converters[0]) == WR_DTYPE_COUNT,
                "converters must cover every wr_dtype");
@@ -182,5 +182,14 @@ bool wr_dequant_row_f32(wr_dtype t, const void *src, float *dst, int64_t n)
     if (!f)
         return false;
     f(src, dst, n);
+    return true;
+}
+
+bool wr_dequant_row_bf16(wr_dtype t, const void *src, uint16_t *dst, int64_t n, float *scratch)
+{
+    if (!wr_dequant_row_f32(t, src, scratch, n))
+        return false;
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = wr_f32_to_bf16(scratch[i]);
     return true;
 }

@@ -20,6 +20,9 @@ wr_dequant_fn wr_dequant_get(wr_dtype t);
 /* Convenience: converts n elements; returns false when t has no converter. */
 bool wr_dequant_row_f32(wr_dtype t, const void *src, float *dst, int64_t n);
 
+/* Row conversion to BF16 (round to nearest even) through a float scratch of n elements. */
+bool wr_dequant_row_bf16(wr_dtype t, const void *src, uint16_t *dst, int64_t n, float *scratch);
+
 /* K-quant block dequantisers (runtime/quant_k.c). */
 void wr_dequant_q2_K(const void *src, float *dst, int64_t n);
 void wr_dequant_q3_K(const void *src, float *dst, int64_t n);
