@@ -45,11 +45,10 @@ static wr_status sniff(const wr_mapped_file *m, wr_format *out)
                    "%s: unknown format (not GGUF, safetensors or a PyTorch checkpoint)", m->path);
 }
 
-wr_status wr_weightfile_open(wr_weightfile *wf, const char *path)
+static wr_status load_mapped(wr_weightfile *wf)
 {
     wr_status st;
-    memset(wf, 0, sizeof *wf);
-    WR_TRY(wr_mapped_file_open(&wf->map, path));
+    const char *path = wf->map.path;
     WR_TRY_GOTO(sniff(&wf->map, &wf->format));
     switch (wf->format) {
     case WR_FORMAT_GGUF: st = wr_gguf_load(wf); break;
@@ -64,6 +63,25 @@ wr_status wr_weightfile_open(wr_weightfile *wf, const char *path)
 fail:
     wr_weightfile_close(wf);
     return st;
+}
+
+wr_status wr_weightfile_open(wr_weightfile *wf, const char *path)
+{
+    memset(wf, 0, sizeof *wf);
+    WR_TRY(wr_mapped_file_open(&wf->map, path));
+    return load_mapped(wf);
+}
+
+wr_status wr_weightfile_open_memory(wr_weightfile *wf, const char *name, const uint8_t *data, size_t size)
+{
+    memset(wf, 0, sizeof *wf);
+    wf->map.path = strdup(name);
+    if (!wf->map.path)
+        return wr_fail(WR_E_OOM, "%s: out of memory", name);
+    wf->map.data = size ? data : NULL;
+    wf->map.size = size;
+    wf->borrowed = true;
+    return load_mapped(wf);
 }
 
 void wr_weightfile_close(wr_weightfile *wf)
@@ -84,6 +102,8 @@ void wr_weightfile_close(wr_weightfile *wf)
     free(wf->owned);
     if (wf->format_ctx && wf->format_ctx_free)
         wf->format_ctx_free(wf->format_ctx);
+    if (wf->borrowed)
+        wf->map.data = NULL; /* caller memory: nothing to unmap */
     wr_mapped_file_close(&wf->map);
     memset(wf, 0, sizeof *wf);
 }

@@ -45,12 +45,16 @@ typedef struct wr_weightfile {
     void (*format_ctx_free)(void *);
     int64_t *index;      /* open-addressing hash over canonical names, built by _finish */
     int64_t index_cap;
+    bool borrowed;       /* opened from caller memory: nothing to unmap */
     void **owned;        /* aligned copies of tensors the file stores misaligned */
     int64_t n_owned, owned_cap;
 } wr_weightfile;
 
 /* Opens any supported format. Errors name the path and what is wrong. */
 wr_status wr_weightfile_open(wr_weightfile *wf, const char *path);
+/* The same on bytes already in memory (fuzzers, robustness tests, embedded files); `name`
+ * stands for the path in messages; data must outlive wf. */
+wr_status wr_weightfile_open_memory(wr_weightfile *wf, const char *name, const uint8_t *data, size_t size);
 /* Accepts a zeroed struct. */
 void wr_weightfile_close(wr_weightfile *wf);
 
