@@ -97,6 +97,7 @@ static bool gpu_supports(wr_op_id op, wr_dtype weight_dtype)
     case WR_OP_MATMUL:
         return gpu_weight_dtype(weight_dtype);
     case WR_OP_TIMESTEP_EMBEDDING:
+    case WR_OP_ATTENTION_BIAS:
         return false; /* computed by the CPU backend */
     default:
         return true;
@@ -296,6 +297,13 @@ static void gpu_activate(wr_tensor *x, wr_act act)
 
 static void gpu_timestep_embedding(const wr_tensor *t, wr_tensor *out) { wr_backend_cpu.timestep_embedding(t, out); }
 
+/* T5's biased, key-masked attention has no GPU kernel yet: the CPU backend runs it. */
+static void gpu_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, const wr_tensor *bias,
+                               const int32_t *key_mask, float scale, wr_tensor *out)
+{
+    wr_backend_cpu.attention_bias(q, k, v, bias, key_mask, scale, out);
+}
+
 static wr_backend g_backend = {
     .name = "gpu",
     .supports = gpu_supports,
@@ -307,6 +315,7 @@ static wr_backend g_backend = {
     .add = gpu_add,
     .rope_wan = gpu_rope_wan,
     .attention = gpu_attention,
+    .attention_bias = gpu_attention_bias,
     .timestep_embedding = gpu_timestep_embedding,
     .activate = gpu_activate,
 };

@@ -177,3 +177,16 @@ Test(backend, choose_by_name)
     cr_assert_eq(wr_backend_current(), &wr_backend_cpu);
     wr_backend_gpu_close();
 }
+
+/* Every member of the backend struct is a pointer; none may be missing (an op added to
+ * runtime/backend.h without a GPU entry, even a CPU fallback, fails here, not at run time). */
+Test(backend, every_op_has_an_entry)
+{
+    const wr_backend *gpu = open_gpu();
+    void *members[sizeof(wr_backend) / sizeof(void *)];
+    _Static_assert(sizeof(wr_backend) % sizeof(void *) == 0, "wr_backend holds only pointers");
+    memcpy(members, gpu, sizeof members);
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++)
+        cr_assert_not_null(members[i], "wr_backend member %zu of the GPU backend is NULL", i);
+    wr_backend_gpu_close();
+}
