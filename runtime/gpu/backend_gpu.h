@@ -7,9 +7,8 @@
  *   - cuda: every operand is copied to device memory before the launch and the outputs back
  *     after it (correct, but it re-sends weights on every call: a bridge until the planner keeps
  *     weights and activations resident on the device).
- * Ops without a GPU kernel (timestep embedding; T5's biased attention; matmul weights other than
- * F32/BF16/F8_E4M3FN/Q8_0; attention head dims other than 64/128) run on the CPU backend on the
- * host tensors.
+ * Ops without a GPU kernel (timestep embedding; matmul weights other than F32/BF16/F8_E4M3FN/Q8_0;
+ * attention head dims other than 64/128) run on the CPU backend on the host tensors.
  * Device failures abort with the device's message (the op interface returns no status).
  * WANRT_GPU_PRECISION=bf16 runs matmul and attention on the bf16 tensor-core kernels
  * (default fp32, which matches the CPU backend to fp32 rounding). */
