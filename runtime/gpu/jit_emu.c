@@ -47,7 +47,7 @@ static wr_status emu_source_tree(const char *dir, char *out, size_t len)
 {
     wr_jit_hasher h;
     wr_jit_hash_init(&h);
-    WR_TRY(wr_jit_hash_sources(&h, NULL));
+    WR_TRY(wr_jit_hash_sources(&h, NULL, false));
     char key[33];
     wr_jit_hash_hex(&h, key);
     snprintf(out, len, "%s/emu-src-%s", dir, key);
@@ -170,7 +170,7 @@ wr_status wr_jit_emu(const wr_kspec *spec, int arch, char *so_path, size_t len)
     int abi = WR_EMU_ABI_VERSION;
     wr_jit_hash_bytes(&h, &abi, sizeof abi);
     wr_jit_hash_spec(&h, spec, arch);
-    WR_TRY(wr_jit_hash_sources(&h, spec->file));
+    WR_TRY(wr_jit_hash_sources(&h, spec->file, false));
     char key[33], dir[1024];
     wr_jit_hash_hex(&h, key);
     WR_TRY(wr_jit_cache_dir(dir, sizeof dir));
