@@ -61,7 +61,7 @@ TEST_BINS := $(TEST_AREAS:%=$(BUILD)/bin/test_%)
 BENCH_SRCS := $(wildcard bench/kernels/*.c bench/models/*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all test test-gpu bench fuzz kernels-check clean features
+.PHONY: all test test-gpu bench fuzz kernels-check clean features demo
 all: features $(LIB) $(BIN)
 
 features:
@@ -149,6 +149,23 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(BUILD)/gen/kernels_embed.o
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -lm -ldl -pthread $(filter-out -lm -ldl -pthread,$(LDLIBS)) -o $@
 fuzz: $(FUZZ_BINS)
+
+# --- the README's main job: tiny random-weight models -> one short clip per mode -----------------
+DEMO := build/demo
+DEMO_ARGS = --t5 $(DEMO)/models/umt5_tiny.safetensors --tokenizer $(DEMO)/models/tokenizer.model \
+  --vae $(DEMO)/models/wan21_vae_tiny.safetensors --width 128 --height 96 --frames 17 --steps 6 --split 3 \
+  --shift 8 --cfg 2,1,1,1,1,1 --seed 42 --prompt "a cat walks on the grass, realistic style"
+demo: all
+	$(BIN) make-tiny-models $(DEMO)/models
+	$(BIN) generate $(DEMO_ARGS) --high-noise $(DEMO)/models/wan22_t2v_high_noise.safetensors \
+	  --low-noise $(DEMO)/models/wan22_t2v_low_noise.safetensors -o $(DEMO)/t2v.mp4 --contact-sheet $(DEMO)/t2v.sheet.png
+	$(BIN) generate $(DEMO_ARGS) --high-noise $(DEMO)/models/wan22_i2v_high_noise.safetensors \
+	  --low-noise $(DEMO)/models/wan22_i2v_low_noise.safetensors --image $(DEMO)/models/start.png \
+	  -o $(DEMO)/i2v.mp4 --contact-sheet $(DEMO)/i2v.sheet.png
+	$(BIN) generate $(DEMO_ARGS) --high-noise $(DEMO)/models/wan22_i2v_high_noise.safetensors \
+	  --low-noise $(DEMO)/models/wan22_i2v_low_noise.safetensors --image $(DEMO)/models/start.png \
+	  --end-image $(DEMO)/models/end.png -o $(DEMO)/flf2v.mp4 --contact-sheet $(DEMO)/flf2v.sheet.png
+	@echo "demo clips: $(DEMO)/{t2v,i2v,flf2v}.mp4, last frames $(DEMO)/*.last.png, contact sheets $(DEMO)/*.sheet.png"
 
 clean:
 	rm -rf build

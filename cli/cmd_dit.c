@@ -6,6 +6,8 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "models/wan22/dit.h"
+#include "models/wan22/lora.h"
+#include "models/wan22/pipeline.h"
 #include "runtime/io/safetensors_write.h"
 #include "runtime/quant.h"
 #include "runtime/threadpool.h"
@@ -13,7 +15,7 @@
 #define MAX_SAMPLES 16
 
 static const char usage[] =
-    "usage: wanrt dit --model FILE --inputs CASE.safetensors --out OUT.safetensors\n"
+    "usage: wanrt dit --model FILE [--lora FILE[:STRENGTH]]... --inputs CASE.safetensors --out OUT.safetensors\n"
     "                 [--threads N] [--device cpu] [--text-len N]\n"
     "Reads input.x.N, input.y.N (i2v), input.context.N, input.t ([B] or [B, seq_len]) and\n"
     "writes output.N [C_out, F, H, W] for every sample N.\n";
@@ -90,6 +92,8 @@ int cmd_dit(int argc, char **argv)
 {
     const char *model = NULL, *inputs = NULL, *outp = NULL, *device = "cpu";
     long long threads = 0, text_len = 0;
+    wan22_lora_ref loras[WAN22_MAX_LORAS];
+    int n_loras = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -101,7 +105,12 @@ int cmd_dit(int argc, char **argv)
             inputs = argv[++i];
         else if (!strcmp(a, "--out") && v)
             outp = argv[++i];
-        else if (!strcmp(a, "--device") && v)
+        else if (!strcmp(a, "--lora") && v) {
+            if (n_loras == WAN22_MAX_LORAS || wan22_lora_ref_parse(argv[++i], &loras[n_loras++]) != WR_OK) {
+                fprintf(stderr, "wanrt dit: --lora FILE[:STRENGTH] (at most %d)\n", WAN22_MAX_LORAS);
+                return 2;
+            }
+        } else if (!strcmp(a, "--device") && v)
             device = argv[++i];
         else if (!strcmp(a, "--threads") && v) {
             if (!cli_parse_int("--threads", argv[++i], 1, 256, &threads))
@@ -134,6 +143,17 @@ int cmd_dit(int argc, char **argv)
     wr_status st;
     WR_TRY_GOTO(wr_weightfile_open(&wf, model));
     WR_TRY_GOTO(wan22_weights_bind(&w, &wf, (int)text_len));
+    for (int i = 0; i < n_loras; i++) {
+        wr_weightfile lf;
+        wan22_lora_report rep;
+        WR_TRY_GOTO(wr_weightfile_open(&lf, loras[i].path));
+        st = wan22_lora_apply(&w, &lf, loras[i].strength, &rep);
+        wr_weightfile_close(&lf);
+        if (st != WR_OK)
+            goto fail;
+        fprintf(stderr, "LoRA %s at strength %g: %d weights patched, %d keys unmatched%s%s\n", loras[i].path,
+                (double)loras[i].strength, rep.applied, rep.unmatched, rep.unmatched ? ": " : "", rep.first_unmatched);
+    }
     WR_TRY_GOTO(wr_weightfile_open(&cs, inputs));
     WR_TRY_GOTO(load_f32(&cs, "input.t", 1, &t_all, &t_info));
     int64_t batch = t_info->t.n_dims == 2 ? t_info->t.ne[1] : t_info->t.ne[0];

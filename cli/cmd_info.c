@@ -5,6 +5,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "models/detect.h"
 #include "runtime/io/weightfile.h"
 
 static void json_string(const char *s)
@@ -24,7 +25,9 @@ static void json_string(const char *s)
 
 static void print_text(const wr_weightfile *wf)
 {
-    printf("file: %s\nformat: %s\n", wf->map.path, wr_format_name(wf->format));
+    char model[512];
+    wr_detect_model(wf, model, sizeof model);
+    printf("file: %s\nformat: %s\nmodel: %s\n", wf->map.path, wr_format_name(wf->format), model);
     if (wf->n_meta) {
         printf("metadata (%lld):\n", (long long)wf->n_meta);
         for (int64_t i = 0; i < wf->n_meta; i++)
@@ -58,7 +61,13 @@ static void print_json(const wr_weightfile *wf)
     json_string(wf->map.path);
     printf(", \"format\": ");
     json_string(wr_format_name(wf->format));
-    printf(", \"metadata\": {");
+    char model[512];
+    wr_model_kind kind = wr_detect_model(wf, model, sizeof model);
+    static const char *const kinds[] = {"unknown", "wan-dit", "wan-vae-2.1", "wan-vae-2.2", "umt5", "rife", "seedvr2"};
+    _Static_assert(sizeof kinds / sizeof kinds[0] == WR_MODEL_KIND_COUNT, "kinds covers every model kind");
+    printf(", \"model\": {\"kind\": \"%s\", \"description\": ", kinds[kind]);
+    json_string(model);
+    printf("}, \"metadata\": {");
     for (int64_t i = 0; i < wf->n_meta; i++) {
         printf("%s", i ? ", " : "");
         json_string(wf->meta[i].key);

@@ -163,3 +163,18 @@ int cmd_concat(int argc, char **argv)
     wr_frames_free(&all);
     return st == WR_OK ? 0 : cli_report("concat", st);
 }
+
+#include "models/tiny_models.h"
+
+int cmd_make_tiny_models(int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(argc == 2 ? stdout : stderr, "usage: wanrt make-tiny-models DIR\n");
+        return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+    }
+    wr_status st = wr_make_tiny_models(argv[1]);
+    if (st != WR_OK)
+        return cli_report("make-tiny-models", st);
+    printf("wrote tiny random-weight models to %s\n", argv[1]);
+    return 0;
+}

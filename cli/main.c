@@ -13,6 +13,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"generate", cmd_generate, "prompt (+ image) to video: t2v, i2v, flf2v"},
+    {"make-tiny-models", cmd_make_tiny_models, "write tiny random-weight models (all formats) for demos and tests"},
     {"info", cmd_info, "show a weight file's format, metadata, tensors and model kind"},
     {"frames", cmd_frames, "split a video into numbered PNG frames"},
     {"last-frame", cmd_last_frame, "write the exact last frame of a video or frame directory as PNG"},

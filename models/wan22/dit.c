@@ -42,6 +42,36 @@ static wr_tensor chunk(float *e6, int64_t rows, int dim, int k)
     return t;
 }
 
+/* y = act(x·Wᵀ + b) plus the LoRA side paths attached to W: y += (x·downᵀ)·upᵀ. */
+static void linear(const wan22_weights *w, const wr_tensor *x, const wr_tensor *W, const wr_tensor *b, wr_act act,
+                   wr_tensor *y)
+{
+    int has_lora = 0;
+    for (int i = 0; i < w->n_lora && !has_lora; i++)
+        has_lora = w->lora[i].target == W;
+    if (!has_lora) {
+        wr_op_matmul(x, W, b, act, y);
+        return;
+    }
+    wr_op_matmul(x, W, b, WR_ACT_NONE, y);
+    int64_t m = wr_tensor_nrows(x), out = y->ne[0];
+    for (int i = 0; i < w->n_lora; i++) {
+        const wan22_lora_term *t = &w->lora[i];
+        if (t->target != W)
+            continue;
+        int64_t rank = wr_tensor_nrows(&t->down);
+        float *mid = malloc((size_t)(m * rank + m * out) * sizeof(float));
+        WR_ASSERT(mid, "LoRA: out of memory for a %lld x %lld side path", (long long)m, (long long)rank);
+        wr_tensor tm = mat(mid, m, rank), ty = mat(mid + m * rank, m, out);
+        wr_op_matmul(x, &t->down, NULL, WR_ACT_NONE, &tm); /* [M, rank] */
+        wr_op_matmul(&tm, &t->up, NULL, WR_ACT_NONE, &ty); /* [M, out], up carries the scale */
+        wr_op_add_gated(y, &ty, NULL);
+        free(mid);
+    }
+    if (act != WR_ACT_NONE)
+        wr_op_activate(y, act);
+}
+
 #define TRACE(name, ptr, n)                   \
     do {                                      \
         if (trace)                            \
@@ -91,16 +121,16 @@ static void patch_embed(const wan22_weights *w, const wan22_dit_input *in, dit_b
     wr_op_matmul(&p, &w->patch, &w->patch_b, WR_ACT_NONE, &x); /* [L, dim] */
 }
 
-static void attention_block(const wan22_attn *a, const wan22_config *c, wr_tensor *in, int64_t L,
+static void attention_block(const wan22_weights *w, const wan22_attn *a, const wan22_config *c, wr_tensor *in, int64_t L,
                             const wan22_dit_input *din, dit_bufs *b, wan22_trace_fn trace, void *trace_ctx,
                             int traced)
 {
     wr_tensor q = mat(b->q, L, c->dim), k = mat(b->k, L, c->dim), v = mat(b->v, L, c->dim);
-    wr_op_matmul(in, &a->q, &a->q_b, WR_ACT_NONE, &q);             /* [L, dim] */
+    linear(w, in, &a->q, &a->q_b, WR_ACT_NONE, &q);             /* [L, dim] */
     wr_op_rms_norm(&q, &a->norm_q, c->eps, &q);                    /* over all heads together */
-    wr_op_matmul(in, &a->k, &a->k_b, WR_ACT_NONE, &k);
+    linear(w, in, &a->k, &a->k_b, WR_ACT_NONE, &k);
     wr_op_rms_norm(&k, &a->norm_k, c->eps, &k);
-    wr_op_matmul(in, &a->v, &a->v_b, WR_ACT_NONE, &v);
+    linear(w, in, &a->v, &a->v_b, WR_ACT_NONE, &v);
     wr_tensor qh = heads(b->q, L, c->num_heads), kh = heads(b->k, L, c->num_heads);
     wr_tensor vh = heads(b->v, L, c->num_heads), oh = heads(b->attn, L, c->num_heads);
     wr_op_rope_wan(&qh, din->f, din->h / 2, din->w / 2);          /* [L, NH, 128] */
@@ -113,28 +143,28 @@ static void attention_block(const wan22_attn *a, const wan22_config *c, wr_tenso
     if (traced)
         TRACE("inter.block0.self_attn.attn_out", b->attn, L * c->dim);
     wr_tensor o = mat(b->attn, L, c->dim), out = mat(b->tmp, L, c->dim);
-    wr_op_matmul(&o, &a->o, &a->o_b, WR_ACT_NONE, &out);           /* [L, dim] */
+    linear(w, &o, &a->o, &a->o_b, WR_ACT_NONE, &out);           /* [L, dim] */
 }
 
-static void cross_attention_block(const wan22_attn *a, const wan22_config *c, wr_tensor *in, int64_t L,
+static void cross_attention_block(const wan22_weights *w, const wan22_attn *a, const wan22_config *c, wr_tensor *in, int64_t L,
                                   dit_bufs *b)
 {
     int64_t T = c->text_len;
     wr_tensor q = mat(b->q, L, c->dim), ctx = mat(b->ctx, T, c->dim);
     wr_tensor k = mat(b->ctx_k, T, c->dim), v = mat(b->ctx_v, T, c->dim);
-    wr_op_matmul(in, &a->q, &a->q_b, WR_ACT_NONE, &q);             /* [L, dim] */
+    linear(w, in, &a->q, &a->q_b, WR_ACT_NONE, &q);             /* [L, dim] */
     wr_op_rms_norm(&q, &a->norm_q, c->eps, &q);
-    wr_op_matmul(&ctx, &a->k, &a->k_b, WR_ACT_NONE, &k);           /* [T, dim] */
+    linear(w, &ctx, &a->k, &a->k_b, WR_ACT_NONE, &k);           /* [T, dim] */
     wr_op_rms_norm(&k, &a->norm_k, c->eps, &k);
-    wr_op_matmul(&ctx, &a->v, &a->v_b, WR_ACT_NONE, &v);
+    linear(w, &ctx, &a->v, &a->v_b, WR_ACT_NONE, &v);
     wr_tensor qh = heads(b->q, L, c->num_heads), kh = heads(b->ctx_k, T, c->num_heads);
     wr_tensor vh = heads(b->ctx_v, T, c->num_heads), oh = heads(b->attn, L, c->num_heads);
     wr_op_attention(&qh, &kh, &vh, T, 1.0f / sqrtf((float)WAN22_HEAD_DIM), &oh); /* no text mask */
     wr_tensor o = mat(b->attn, L, c->dim), out = mat(b->tmp, L, c->dim);
-    wr_op_matmul(&o, &a->o, &a->o_b, WR_ACT_NONE, &out);
+    linear(w, &o, &a->o, &a->o_b, WR_ACT_NONE, &out);
 }
 
-static void dit_block(const wan22_block *blk, const wan22_config *c, int64_t L, const wan22_dit_input *din,
+static void dit_block(const wan22_weights *w, const wan22_block *blk, const wan22_config *c, int64_t L, const wan22_dit_input *din,
                       dit_bufs *b, wan22_trace_fn trace, void *trace_ctx, int traced)
 {
     int64_t D = c->dim;
@@ -151,14 +181,14 @@ static void dit_block(const wan22_block *blk, const wan22_config *c, int64_t L, 
     wr_op_modulate(&xn, &e_[0], &e_[1], &xn);                      /* · (1 + e1) + e0 */
     if (traced)
         TRACE("inter.block0.self_attn.in", b->xn, L * D);
-    attention_block(&blk->self_attn, c, &xn, L, din, b, trace, trace_ctx, traced);
+    attention_block(w, &blk->self_attn, c, &xn, L, din, b, trace, trace_ctx, traced);
     if (traced)
         TRACE("inter.block0.self_attn.out", b->tmp, L * D);
     wr_op_add_gated(&x, &tmp, &e_[2]);                             /* x += y · e2 */
     if (traced)
         TRACE("inter.block0.x_after_self_attn", b->x, L * D);
     wr_op_layer_norm(&x, &blk->norm3_w, &blk->norm3_b, c->eps, &xn); /* norm3, affine */
-    cross_attention_block(&blk->cross_attn, c, &xn, L, b);
+    cross_attention_block(w, &blk->cross_attn, c, &xn, L, b);
     if (traced) {
         TRACE("inter.block0.cross_attn.attn_out", b->attn, L * D);
         TRACE("inter.block0.cross_attn.out", b->tmp, L * D);
@@ -171,8 +201,8 @@ static void dit_block(const wan22_block *blk, const wan22_config *c, int64_t L, 
     if (traced)
         TRACE("inter.block0.ffn.in", b->xn, L * D);
     wr_tensor h = mat(b->ffn, L, c->ffn_dim);
-    wr_op_matmul(&xn, &blk->ffn0, &blk->ffn0_b, WR_ACT_GELU_TANH, &h); /* [L, ffn] */
-    wr_op_matmul(&h, &blk->ffn2, &blk->ffn2_b, WR_ACT_NONE, &tmp);     /* [L, dim] */
+    linear(w, &xn, &blk->ffn0, &blk->ffn0_b, WR_ACT_GELU_TANH, &h); /* [L, ffn] */
+    linear(w, &h, &blk->ffn2, &blk->ffn2_b, WR_ACT_NONE, &tmp);     /* [L, dim] */
     if (traced)
         TRACE("inter.block0.ffn.out", b->tmp, L * D);
     wr_op_add_gated(&x, &tmp, &e_[5]);                             /* x += y · e5 */
@@ -281,7 +311,7 @@ wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, f
     text_embed(w, in, &b);
     TRACE("inter.text_embedding.out_context", b.ctx, T * D);
     for (int l = 0; l < c->num_layers; l++)
-        dit_block(&w->blocks[l], c, L, in, &b, trace, trace_ctx, l == 0);
+        dit_block(w, &w->blocks[l], c, L, in, &b, trace, trace_ctx, l == 0);
     TRACE("inter.blocks_last.out", b.x, L * D);
     head_out(w, in, &b, L, out, trace, trace_ctx);
     free(arena);

@@ -9,6 +9,8 @@
 #include "media/image.h"
 #include "media/resize.h"
 #include "models/wan22/dit.h"
+#include "models/wan22/lora.h"
+#include "runtime/log.h"
 #include "models/wan22/t5.h"
 #include "models/wan22/text_clean.h"
 #include "models/wan22/tokenizer.h"
@@ -75,6 +77,8 @@ wr_status wan22_gen_validate(const wan22_gen *g)
     WR_TRY(check_file("t5", g->t5));
     WR_TRY(check_file("tokenizer", g->tokenizer));
     WR_TRY(check_file("vae", g->vae));
+    for (int i = 0; i < g->n_loras; i++)
+        WR_TRY(check_file("lora", g->loras[i].path));
     if (g->mode == WAN22_MODE_I2V || g->mode == WAN22_MODE_FLF2V)
         WR_TRY(check_file("image", g->image));
     if (g->mode == WAN22_MODE_FLF2V)
@@ -186,6 +190,53 @@ static wr_status initial_noise(const wan22_gen *g, float *x, size_t n)
     return st;
 }
 
+wr_status wan22_lora_ref_parse(char *text, wan22_lora_ref *out)
+{
+    out->path = text;
+    out->strength = 1.0f;
+    out->experts = 3;
+    char *at = strrchr(text, '@');
+    if (at && (!strcmp(at, "@high") || !strcmp(at, "@low"))) {
+        out->experts = !strcmp(at, "@high") ? 1 : 2;
+        *at = '\0';
+    }
+    char *colon = strrchr(text, ':');
+    if (colon && colon[1]) {
+        char *end;
+        double v = strtod(colon + 1, &end);
+        if (*end == '\0') {
+            out->strength = (float)v;
+            *colon = '\0';
+        }
+    }
+    return *out->path ? WR_OK : wr_fail(WR_E_ARG, "--lora needs a file: FILE[:STRENGTH][@high|@low]");
+}
+
+/* Applies the LoRAs meant for this expert (bit 1: high, 2: low) and reports unmatched keys. */
+static wr_status apply_loras(const wan22_gen *g, wan22_weights *w, int expert_bit)
+{
+    for (int i = 0; i < g->n_loras; i++) {
+        if (!(g->loras[i].experts & expert_bit))
+            continue;
+        wr_weightfile lf;
+        WR_TRY(wr_weightfile_open(&lf, g->loras[i].path));
+        wan22_lora_report rep;
+        wr_status st = wan22_lora_apply(w, &lf, g->loras[i].strength, &rep);
+        if (st == WR_OK && rep.applied == 0)
+            st = wr_fail(WR_E_FORMAT, "%s: no LoRA key matches this Wan model (e.g. %s)", g->loras[i].path,
+                         rep.first_unmatched);
+        if (st == WR_OK && rep.unmatched)
+            wr_log_warn("%s: %d LoRA keys matched nothing (first: %s)", g->loras[i].path, rep.unmatched,
+                        rep.first_unmatched);
+        if (st == WR_OK)
+            wr_log_info("LoRA %s at strength %g: %d weights patched", g->loras[i].path, (double)g->loras[i].strength,
+                        rep.applied);
+        wr_weightfile_close(&lf);
+        WR_TRY(st);
+    }
+    return WR_OK;
+}
+
 typedef struct expert {
     wr_weightfile wf;
     wan22_weights w;
@@ -193,8 +244,9 @@ typedef struct expert {
     const char *path;
 } expert;
 
-static wr_status expert_load(expert *e, const char *path, int text_len)
+static wr_status expert_load(expert *e, const wan22_gen *g, const char *path, int expert_bit)
 {
+    int text_len = g->text_len;
     if (e->loaded && e->path == path)
         return WR_OK;
     if (e->loaded) {
@@ -204,6 +256,11 @@ static wr_status expert_load(expert *e, const char *path, int text_len)
     }
     WR_TRY(wr_weightfile_open(&e->wf, path));
     wr_status st = wan22_weights_bind(&e->w, &e->wf, text_len);
+    if (st == WR_OK) {
+        st = apply_loras(g, &e->w, expert_bit);
+        if (st != WR_OK)
+            wan22_weights_free(&e->w);
+    }
     if (st != WR_OK) {
         wr_weightfile_close(&e->wf);
         return st;
@@ -247,7 +304,7 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
     WR_TRY_GOTO(wan22_t5_load(&t5, &t5f));
     WR_TRY_GOTO(wr_weightfile_open(&vaef, g->vae));
     WR_TRY_GOTO(vae21_load(&vae, &vaef));
-    WR_TRY_GOTO(expert_load(&ex, g->high_noise, g->text_len));
+    WR_TRY_GOTO(expert_load(&ex, g, g->high_noise, 1));
     const wan22_config cfg = ex.w.cfg;
     int want_in = g->mode == WAN22_MODE_T2V ? 16 : 36;
     if (cfg.in_dim != want_in) {
@@ -296,7 +353,7 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
     WR_TRY_GOTO(wan22_solver_init(&solver, &sched, (int64_t)n, g->seed + 1));
     for (int i = 0; i < g->steps; i++) {
         const char *path = i < split ? g->high_noise : g->low_noise;
-        WR_TRY_GOTO(expert_load(&ex, path, g->text_len));
+        WR_TRY_GOTO(expert_load(&ex, g, path, i < split ? 1 : 2));
         float t = (float)sched.timesteps[i], gs = g->cfg[g->n_cfg == 1 ? 0 : i];
         wan22_dit_input in = {.x = x, .y = y, .c_noise = 16, .f = lt, .h = lh, .w = lw, .context = ctx_pos,
                               .ctx_len = len_pos, .t = &t, .n_t = 1};

@@ -20,6 +20,16 @@ const char *wan22_mode_name(wan22_mode m);
 bool wan22_mode_parse(const char *name, wan22_mode *out);
 
 #define WAN22_MAX_CFG 1000
+#define WAN22_MAX_LORAS 16
+
+typedef struct wan22_lora_ref {
+    const char *path;
+    float strength;
+    int experts; /* bit 0: high-noise expert, bit 1: low-noise expert */
+} wan22_lora_ref;
+
+/* Parses "FILE[:STRENGTH][@high|@low]" (the CLI's --lora); text is modified in place. */
+wr_status wan22_lora_ref_parse(char *text, wan22_lora_ref *out);
 
 typedef struct wan22_gen {
     wan22_mode mode;
@@ -36,6 +46,8 @@ typedef struct wan22_gen {
     int n_cfg;                            /* 1: constant, else one per step */
     uint64_t seed;
     int text_len;                         /* 0: from the DiT file (metadata) or 512 */
+    wan22_lora_ref loras[WAN22_MAX_LORAS];
+    int n_loras;
 } wan22_gen;
 
 /* Called at the start of each stage and after every denoising step. */

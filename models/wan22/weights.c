@@ -181,10 +181,29 @@ fail:
     return st;
 }
 
+wr_tensor *wan22_weights_tensor(wan22_weights *w, const char *name, int *vector)
+{
+    for (size_t i = 0; i < sizeof global_bindings / sizeof global_bindings[0]; i++)
+        if (strcmp(global_bindings[i].pattern, name) == 0) {
+            *vector = global_bindings[i].kind == VECTOR;
+            return (wr_tensor *)((char *)w + global_bindings[i].offset);
+        }
+    int block, used = 0;
+    if (sscanf(name, "blocks.%d.%n", &block, &used) != 1 || used == 0 || block < 0 || block >= w->cfg.num_layers)
+        return NULL;
+    for (size_t i = 0; i < sizeof block_bindings / sizeof block_bindings[0]; i++)
+        if (strcmp(block_bindings[i].pattern + strlen("blocks.%d."), name + used) == 0) {
+            *vector = block_bindings[i].kind == VECTOR;
+            return (wr_tensor *)((char *)&w->blocks[block] + block_bindings[i].offset);
+        }
+    return NULL;
+}
+
 void wan22_weights_free(wan22_weights *w)
 {
     if (!w)
         return;
+    free(w->lora);
     for (int i = 0; i < w->n_owned; i++)
         free(w->owned[i]);
     free(w->owned);

@@ -22,6 +22,14 @@ typedef struct wan22_block {
     wr_tensor ffn2, ffn2_b; /* blocks.N.ffn.2.{weight [dim, ffn], bias [dim]} */
 } wan22_block;
 
+/* A LoRA applied as a low-rank side path: y += (x · downᵀ) · upᵀ, with up already scaled by
+ * strength · alpha / rank (models/wan22/lora.c). The base weight stays in its file dtype. */
+typedef struct wan22_lora_term {
+    const wr_tensor *target; /* the weight it adds to */
+    wr_tensor down;          /* F32 [rank, in] */
+    wr_tensor up;            /* F32 [out, rank], scaled */
+} wan22_lora_term;
+
 typedef struct wan22_weights {
     wan22_config cfg;
     wr_tensor patch;     /* patch_embedding.weight viewed as [dim, in_dim·2·2] */
@@ -34,6 +42,8 @@ typedef struct wan22_weights {
     wan22_block *blocks; /* num_layers */
     void **owned;        /* F32 copies and merged weights */
     int n_owned, owned_cap;
+    wan22_lora_term *lora; /* low-rank side paths, several per target when LoRAs stack */
+    int n_lora, lora_cap;
 } wan22_weights;
 
 /* Binds every tensor of the model from wf (which must outlive the weights). Errors name the
@@ -41,6 +51,10 @@ typedef struct wan22_weights {
 wr_status wan22_weights_bind(wan22_weights *w, const wr_weightfile *wf, int text_len_override);
 /* Accepts a zeroed struct. */
 void wan22_weights_free(wan22_weights *w);
+
+/* The bound tensor with this official name ("blocks.3.ffn.0.weight"), NULL if none; *vector
+ * is set when it is an F32 copy owned by the weights (biases, norms, modulation). */
+wr_tensor *wan22_weights_tensor(wan22_weights *w, const char *name, int *vector);
 
 /* Hands a malloc'd buffer to the weights (freed by wan22_weights_free). */
 wr_status wan22_weights_own(wan22_weights *w, void *p);

@@ -1,0 +1,18 @@
+/* Deterministic tiny random-weight models in the real file formats and key names, so every
+ * command runs without downloads (the README demo and end-to-end tests):
+ *   tokenizer.model     SentencePiece unigram protobuf (byte fallback, a small English vocab)
+ *   umt5_tiny.safetensors          umT5 encoder: dim 64, 4 heads, FFN 128, 2 layers
+ *   wan22_t2v_{high,low}_noise.safetensors   A14B-shaped experts: dim 256, 2 heads, 2 layers
+ *   wan22_i2v_{high,low}_noise.safetensors   the same with 36 input channels
+ *   wan21_vae_tiny.safetensors     Wan 2.1 VAE with base dim 16
+ *   start.png, end.png             64x64 test images for i2v / flf2v
+ * Weights are N(0, 1/fan_in) from our seeded generator: the output is structured noise, not
+ * a meaningful video. */
+#ifndef WR_TINY_MODELS_H
+#define WR_TINY_MODELS_H
+
+#include "runtime/err.h"
+
+wr_status wr_make_tiny_models(const char *dir);
+
+#endif

@@ -1,0 +1,119 @@
+/* End to end on the tiny models: `wanrt make-tiny-models` then `wanrt generate` for t2v, i2v
+ * and flf2v; the video is checked with ffprobe (codec, frames, fps, size) and the last-frame
+ * PNG must equal the last decoded frame exactly. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "media/png_io.h"
+#include "media/video.h"
+
+static char dir[256];
+
+static const char *bin(void)
+{
+    const char *b = getenv("WANRT_BIN");
+    return b && *b ? b : "build/release/wanrt";
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/wanrt-e2e-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s make-tiny-models %s/m > /dev/null", bin(), dir);
+    cr_assert_eq(system(cmd), 0, "make-tiny-models failed (is %s built?)", bin());
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static int run_generate(const char *mode_args, const char *out)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "%s generate --t5 %s/m/umt5_tiny.safetensors --tokenizer %s/m/tokenizer.model "
+             "--vae %s/m/wan21_vae_tiny.safetensors --width 32 --height 32 --frames 5 --steps 3 --split 1 "
+             "--shift 8 --cfg 2,1,1 --seed 7 --prompt 'a cat walks on the grass' %s -o %s/%s 2> %s/log.txt",
+             bin(), dir, dir, dir, mode_args, dir, out, dir);
+    return system(cmd);
+}
+
+static void check_video(const char *name, const char *codec)
+{
+    char cmd[1024], line[256] = "";
+    snprintf(cmd, sizeof cmd,
+             "ffprobe -v error -count_frames -show_entries stream=codec_name,width,height,r_frame_rate,nb_read_frames "
+             "-of csv=p=0 %s/%s", dir, name);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    if (!fgets(line, sizeof line, p)) {
+        pclose(p);
+        cr_skip_test("ffprobe is not installed (./setup.sh installs ffmpeg)");
+    }
+    pclose(p);
+    line[strcspn(line, "\n")] = '\0';
+    char want[128];
+    snprintf(want, sizeof want, "%s,32,32,16/1,5", codec);
+    cr_assert_str_eq(line, want, "%s: ffprobe says '%s'", name, line);
+}
+
+static void check_last_frame(const char *video, const char *png)
+{
+    char vp[512], pp[512];
+    snprintf(vp, sizeof vp, "%s/%s", dir, video);
+    snprintf(pp, sizeof pp, "%s/%s", dir, png);
+    wr_frames v;
+    cr_assert_eq(wr_video_read(vp, &v), WR_OK, "%s", wr_last_error());
+    int w, h;
+    uint8_t *rgb;
+    cr_assert_eq(wr_png_read_rgb(pp, &w, &h, &rgb), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(w, v.width);
+    cr_assert_eq(memcmp(rgb, wr_frames_at(&v, v.count - 1), (size_t)w * h * 3), 0, "last frame differs");
+    free(rgb);
+    wr_frames_free(&v);
+}
+
+TestSuite(e2e, .init = setup, .fini = teardown, .timeout = 300);
+
+Test(e2e, every_mode_writes_a_video_and_the_exact_last_frame)
+{
+    char a[1024];
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --low-noise %s/m/wan22_t2v_low_noise.safetensors",
+             dir, dir);
+    cr_assert_eq(run_generate(a, "t2v.mkv"), 0, "t2v failed (see %s/log.txt)", dir);
+    check_video("t2v.mkv", "ffv1");
+    check_last_frame("t2v.mkv", "t2v.last.png"); /* FFV1 is lossless: the PNG equals the last frame */
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_i2v_high_noise.safetensors --low-noise %s/m/wan22_i2v_low_noise.safetensors "
+             "--image %s/m/start.png", dir, dir, dir);
+    cr_assert_eq(run_generate(a, "i2v.mp4"), 0, "i2v failed");
+    check_video("i2v.mp4", "h264");
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_i2v_high_noise.safetensors --image %s/m/start.png --end-image %s/m/end.png",
+             dir, dir, dir);
+    cr_assert_eq(run_generate(a, "flf2v.mkv"), 0, "flf2v failed");
+    check_last_frame("flf2v.mkv", "flf2v.last.png");
+}
+
+Test(e2e, bad_inputs_fail_before_work_and_leave_nothing)
+{
+    char a[1024];
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --frames 6", dir);
+    cr_assert_neq(run_generate(a, "x.mp4"), 0);
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --mode i2v --image %s/m/start.png", dir, dir);
+    cr_assert_neq(run_generate(a, "x.mp4"), 0); /* wrong model for the mode */
+    snprintf(a, sizeof a, "--high-noise %s/m/missing.safetensors", dir);
+    cr_assert_neq(run_generate(a, "x.mp4"), 0);
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_i2v_high_noise.safetensors --image %s/m/nope.png", dir, dir);
+    cr_assert_neq(run_generate(a, "x.mp4"), 0);
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors", dir);
+    cr_assert_neq(run_generate(a, "no/such/dir/x.mp4"), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/x.mp4", dir);
+    cr_assert_neq(access(path, F_OK), 0, "no output may be left behind");
+}
