@@ -1,8 +1,10 @@
 /* wanrt: the reference command line. Dispatches to one function per subcommand. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "runtime/gpu/backend_gpu.h"
 
 typedef struct command {
     const char *name;
@@ -33,6 +35,32 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'wanrt COMMAND --help' describes a command.\n");
+    fprintf(out, "Every command takes --device cpu|emu|cuda (default: $WANRT_DEVICE, else cpu).\n");
+}
+
+/* Removes a global "--device X" / "--device=X" from argv and selects that backend (or the one
+ * WANRT_DEVICE names). Returns false after printing the error. */
+static bool take_device(int *argc, char **argv)
+{
+    const char *dev = NULL;
+    int out = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--device") == 0 && i + 1 < *argc) {
+            dev = argv[++i];
+            continue;
+        }
+        if (strncmp(argv[i], "--device=", 9) == 0) {
+            dev = argv[i] + 9;
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    *argc = out;
+    if (wr_backend_choose(dev) != WR_OK) {
+        fprintf(stderr, "wanrt: %s\n", wr_last_error());
+        return false;
+    }
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -46,8 +74,15 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            if (!take_device(&argc, argv))
+                return 2;
+            int rc = commands[i].run(argc - 1, argv + 1);
+            if (wr_backend_gpu_device())
+                wr_gpu_report_jit();
+            wr_backend_gpu_close();
+            return rc;
+        }
     fprintf(stderr, "wanrt: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

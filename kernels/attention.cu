@@ -4,6 +4,8 @@
  * never stored (Dao et al., FlashAttention, Alg. 1).
  * Entry points (same parameters):
  *   attn_f32        fp32 throughout; block 32 * WARPS threads, grid (ceil(Tq / WARPS), NH, B)
+ *   attn_bias_f32   attn_f32 plus T5's additive bias and key mask: (q, k, v, bias, key_mask, o, ...)
+ *                   bias [NH][Tq][Tk] f32 or NULL, key_mask [Tk] int32 (0 = masked) or NULL
  *   attn_bf16_mma   tensor cores (sm_80+, FlashAttention-2 layout): each warp owns 16 query rows,
  *                   q/k/v and the probabilities rounded to bf16, fp32 scores, softmax statistics
  *                   and accumulators; block 32 * WARPS threads, grid (ceil(Tq / (16 WARPS)), NH, B)
@@ -27,9 +29,14 @@
 static_assert(HD % 32 == 0 && HD >= 32 && HD <= 256, "HD is a multiple of 32 up to 256");
 static_assert(WARPS >= 1 && WARPS <= 8, "WARPS is 1..8");
 
-extern "C" __global__ void __launch_bounds__(32 * WARPS) attn_f32(const float *__restrict__ q, const float *__restrict__ k,
-                                                                 const float *__restrict__ v, float *__restrict__ o,
-                                                                 int Tq, int Tk, int NH, float scale)
+/* The fp32 kernel body; BIAS adds T5's relative-position bias [NH][Tq][Tk] (or nothing when
+ * bias is NULL) and masks keys with key_mask[j] == 0 by adding float's lowest value, as the CPU
+ * twin (runtime/cpu/attention.c) and torch masked_fill(finfo.min) do. */
+template <bool BIAS>
+__device__ __forceinline__ void attn_f32_body(const float *__restrict__ q, const float *__restrict__ k,
+                                              const float *__restrict__ v, const float *__restrict__ bias,
+                                              const int *__restrict__ key_mask, float *__restrict__ o, int Tq,
+                                              int Tk, int NH, float scale)
 {
     __shared__ float Ks[KT][HD + 1];
     __shared__ float Vs[KT][HD];
@@ -66,6 +73,13 @@ extern "C" __global__ void __launch_bounds__(32 * WARPS) attn_f32(const float *_
 #pragma unroll 8
             for (int d = 0; d < HD; d++)
                 s += Qs[warp][d] * Ks[lane][d];
+            if (BIAS) {
+                int j = j0 + lane;
+                if (key_mask && !key_mask[j])
+                    s += -3.402823466e+38f; /* -FLT_MAX */
+                else if (bias && active)
+                    s += bias[((size_t)h * Tq + t) * Tk + j];
+            }
         }
         float m_new = fmaxf(m, wr_warp_max(s));
         float p = j0 + lane < Tk ? expf(s - m_new) : 0.0f;
@@ -87,6 +101,24 @@ extern "C" __global__ void __launch_bounds__(32 * WARPS) attn_f32(const float *_
 #pragma unroll
         for (int i = 0; i < HD / 32; i++)
             o[qrow + lane + 32 * i] = acc[i] / l;
+}
+
+extern "C" __global__ void __launch_bounds__(32 * WARPS) attn_f32(const float *__restrict__ q, const float *__restrict__ k,
+                                                                 const float *__restrict__ v, float *__restrict__ o,
+                                                                 int Tq, int Tk, int NH, float scale)
+{
+    attn_f32_body<false>(q, k, v, nullptr, nullptr, o, Tq, Tk, NH, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * WARPS) attn_bias_f32(const float *__restrict__ q,
+                                                                      const float *__restrict__ k,
+                                                                      const float *__restrict__ v,
+                                                                      const float *__restrict__ bias,
+                                                                      const int *__restrict__ key_mask,
+                                                                      float *__restrict__ o, int Tq, int Tk, int NH,
+                                                                      float scale)
+{
+    attn_f32_body<true>(q, k, v, bias, key_mask, o, Tq, Tk, NH, scale);
 }
 
 /* ---- tensor-core variant --------------------------------------------------------------------- */

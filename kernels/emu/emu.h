@@ -43,9 +43,12 @@
 #define __align__(n) __attribute__((aligned(n)))
 #define __ldg(p) (*(p))
 
+/* Modules are built with -fvisibility=hidden; these are the symbols the host looks up. */
+#define WR_EMU_EXPORT __attribute__((visibility("default")))
+
 /* The runtime pointer: one per module, set by wr_emu_bind before any launch. */
 static wr_emu_rt *wr_emu_rt_;
-extern "C" void wr_emu_bind(wr_emu_rt *rt) { wr_emu_rt_ = rt; }
+extern "C" WR_EMU_EXPORT void wr_emu_bind(wr_emu_rt *rt) { wr_emu_rt_ = rt; }
 
 typedef wr_emu_dim3 uint3;
 struct dim3 {

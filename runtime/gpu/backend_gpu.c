@@ -296,6 +296,40 @@ static void gpu_activate(wr_tensor *x, wr_act act)
 
 static void gpu_timestep_embedding(const wr_tensor *t, wr_tensor *out) { wr_backend_cpu.timestep_embedding(t, out); }
 
+/* T5's attention: relative-position bias and key mask (head dims other than 64/128 on the CPU). */
+static void gpu_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, const wr_tensor *bias,
+                               const int32_t *key_mask, float scale, wr_tensor *out)
+{
+    if (q->ne[0] != 64 && q->ne[0] != 128) {
+        wr_backend_cpu.attention_bias(q, k, v, bias, key_mask, scale, out);
+        return;
+    }
+    wr_tensor tm;
+    int64_t tk = k->ne[2];
+    if (key_mask)
+        WR_ASSERT(wr_tensor_init(&tm, WR_DTYPE_I32, 1, &tk, (void *)(uintptr_t)key_mask), "key mask");
+    stage sq, sk, sv, sb, sm, so;
+    stage_in(&sq, q, true);
+    stage_in(&sk, k, true);
+    stage_in(&sv, v, true);
+    if (bias)
+        stage_in(&sb, bias, true);
+    if (key_mask)
+        stage_in(&sm, &tm, true);
+    stage_in(&so, out, false);
+    CHECK(wr_gpu_attention_bias(g_dev, &sq.t, &sk.t, &sv.t, bias ? &sb.t : NULL, key_mask ? &sm.t : NULL, scale,
+                                &so.t, NULL));
+    finish();
+    stage_out(&so, true);
+    stage_out(&sq, false);
+    stage_out(&sk, false);
+    stage_out(&sv, false);
+    if (bias)
+        stage_out(&sb, false);
+    if (key_mask)
+        stage_out(&sm, false);
+}
+
 static wr_backend g_backend = {
     .name = "gpu",
     .supports = gpu_supports,
@@ -307,6 +341,7 @@ static wr_backend g_backend = {
     .add = gpu_add,
     .rope_wan = gpu_rope_wan,
     .attention = gpu_attention,
+    .attention_bias = gpu_attention_bias,
     .timestep_embedding = gpu_timestep_embedding,
     .activate = gpu_activate,
 };

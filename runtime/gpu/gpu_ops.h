@@ -74,6 +74,12 @@ wr_status wr_gpu_attention(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, co
 wr_status wr_gpu_attention_ex(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
                               wr_tensor *o, wr_gpu_matmul_precision prec, wr_gpu_stream *s);
 
+/* fp32 attention with T5's additive bias (ne {Tk, Tq, NH}, f32, or NULL) and key mask (I32 ne {Tk},
+ * 0 = masked, or NULL): logits of masked keys get float's lowest value added instead of the bias. */
+wr_status wr_gpu_attention_bias(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v,
+                                const wr_tensor *bias, const wr_tensor *key_mask, float scale, wr_tensor *o,
+                                wr_gpu_stream *s);
+
 void wr_elementwise_kspecs(wr_kcheck_list *l);
 void wr_norm_kspecs(wr_kcheck_list *l);
 void wr_rope_kspecs(wr_kcheck_list *l);

@@ -56,14 +56,17 @@ void wr_jit_hash_hex(const wr_jit_hasher *h, char out[33])
 }
 
 /* Path and bytes of the kernel file `only` and of every header (all sources when only is NULL):
- * editing one .cu file leaves the other files' modules cached. */
-wr_status wr_jit_hash_sources(wr_jit_hasher *h, const char *only)
+ * editing one .cu file leaves the other files' modules cached. NVRTC never sees the emulator's
+ * headers (kernels/emu/, runtime/), so `device` leaves them out. */
+wr_status wr_jit_hash_sources(wr_jit_hasher *h, const char *only, bool device)
 {
     int n = wr_jit_source_count();
     for (int i = 0; i < n; i++) {
         const char *b, *p = wr_jit_source_path(i);
         size_t sz, pl = strlen(p);
         if (only && pl > 3 && strcmp(p + pl - 3, ".cu") == 0 && strcmp(p, only) != 0)
+            continue;
+        if (device && (strncmp(p, "kernels/emu/", 12) == 0 || strncmp(p, "kernels/", 8) != 0))
             continue;
         WR_TRY(wr_jit_source(p, &b, &sz));
         wr_jit_hash_str(h, wr_jit_source_path(i));
@@ -261,7 +264,7 @@ wr_status wr_jit_cubin(const wr_kspec *spec, int arch, void **cubin, size_t *siz
     wr_jit_hash_bytes(&h, &nv->major, sizeof nv->major);
     wr_jit_hash_bytes(&h, &nv->minor, sizeof nv->minor);
     wr_jit_hash_spec(&h, spec, arch);
-    WR_TRY(wr_jit_hash_sources(&h, spec->file));
+    WR_TRY(wr_jit_hash_sources(&h, spec->file, true));
     char key[33], dir[1024], path[1100], info_path[1100];
     wr_jit_hash_hex(&h, key);
     WR_TRY(wr_jit_cache_dir(dir, sizeof dir));

@@ -47,7 +47,7 @@ static wr_status emu_source_tree(const char *dir, char *out, size_t len)
 {
     wr_jit_hasher h;
     wr_jit_hash_init(&h);
-    WR_TRY(wr_jit_hash_sources(&h, NULL));
+    WR_TRY(wr_jit_hash_sources(&h, NULL, false));
     char key[33];
     wr_jit_hash_hex(&h, key);
     snprintf(out, len, "%s/emu-src-%s", dir, key);
@@ -126,11 +126,11 @@ static wr_status emu_wrapper(const wr_kspec *spec, char **out)
         o += (size_t)snprintf(w + o, cap - o, "__shared__ %s %s[WR_EMU_MAX_DYN_SMEM];\n", type, name);
         fo += (size_t)snprintf(fill + fo, sizeof fill - fo, " memset(%s, b, sizeof %s);", name, name);
     }
-    o += (size_t)snprintf(w + o, cap - o, "extern \"C\" void wr_emu_fill_dyn_smem(int b) { (void)b;%s }\n", fill);
+    o += (size_t)snprintf(w + o, cap - o, "extern \"C\" WR_EMU_EXPORT void wr_emu_fill_dyn_smem(int b) { (void)b;%s }\n", fill);
     for (int i = 0; i < n; i++)
         o += (size_t)snprintf(w + o, cap - o,
-                              "extern \"C\" void wr_emu_entry_%s(void **args) { wr_emu::invoke(%s, args); }\n"
-                              "extern \"C\" int wr_emu_args_%s(unsigned long *s, int max) "
+                              "extern \"C\" WR_EMU_EXPORT void wr_emu_entry_%s(void **args) { wr_emu::invoke(%s, args); }\n"
+                              "extern \"C\" WR_EMU_EXPORT int wr_emu_args_%s(unsigned long *s, int max) "
                               "{ return wr_emu::arg_sizes(%s, s, max); }\n",
                               names[i], names[i], names[i], names[i]);
     free(text);
@@ -164,13 +164,13 @@ wr_status wr_jit_emu(const wr_kspec *spec, int arch, char *so_path, size_t len)
     pthread_once(&g_cxx_once, read_cxx_version);
     wr_jit_hasher h;
     wr_jit_hash_init(&h);
-    wr_jit_hash_str(&h, "emu-so-1");
+    wr_jit_hash_str(&h, "emu-so-2");
     wr_jit_hash_str(&h, cxx());
     wr_jit_hash_str(&h, g_cxx_version);
     int abi = WR_EMU_ABI_VERSION;
     wr_jit_hash_bytes(&h, &abi, sizeof abi);
     wr_jit_hash_spec(&h, spec, arch);
-    WR_TRY(wr_jit_hash_sources(&h, spec->file));
+    WR_TRY(wr_jit_hash_sources(&h, spec->file, false));
     char key[33], dir[1024];
     wr_jit_hash_hex(&h, key);
     WR_TRY(wr_jit_cache_dir(dir, sizeof dir));
@@ -203,6 +203,11 @@ wr_status wr_jit_emu(const wr_kspec *spec, int arch, char *so_path, size_t len)
     argv[a++] = "-fPIC";
     argv[a++] = "-shared";
     argv[a++] = "-Wno-unknown-pragmas";
+    /* Every module is loaded into one process: with default visibility and GNU "unique" symbols,
+     * the static __shared__ arrays of two modules' inline/template functions (same name,
+     * different sizes) would be merged into one. Keep them private to each module. */
+    argv[a++] = "-fvisibility=hidden";
+    argv[a++] = "-fno-gnu-unique";
     argv[a++] = arch_def;
     for (int i = 0; i < spec->n_defines; i++) {
         snprintf(def_buf[i], sizeof def_buf[i], "-D%s=%s", spec->defines[i].name, spec->defines[i].value);

@@ -19,8 +19,9 @@ void wr_jit_hash_init(wr_jit_hasher *h);
 void wr_jit_hash_bytes(wr_jit_hasher *h, const void *p, size_t n);
 void wr_jit_hash_str(wr_jit_hasher *h, const char *s); /* with its NUL, separating fields */
 void wr_jit_hash_hex(const wr_jit_hasher *h, char out[33]);
-/* The kernel file `only` and every header (every source when only is NULL). */
-wr_status wr_jit_hash_sources(wr_jit_hasher *h, const char *only);
+/* The kernel file `only` and every header (every source when only is NULL); device: only what
+ * NVRTC compiles (not kernels/emu/ or runtime/). */
+wr_status wr_jit_hash_sources(wr_jit_hasher *h, const char *only, bool device);
 void wr_jit_hash_spec(wr_jit_hasher *h, const wr_kspec *s, int arch); /* file, arch, defines */
 
 /* Files in the cache. */

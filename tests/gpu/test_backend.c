@@ -153,6 +153,27 @@ Test(backend, rope_attention_timestep)
     cr_assert_gt(wr_gpu_launch_count(wr_backend_gpu_device(), "attn_f32"), 0);
     free(q), free(k), free(v), free(oref), free(ogot);
 
+    /* T5 attention: relative-position bias and a key mask, HD 64 */
+    {
+        int64_t hd = 64, nh = 3, tq5 = 23, tk5 = 23;
+        float *q5 = rnd(tq5 * nh * hd, -2, 2, 14), *k5 = rnd(tk5 * nh * hd, -2, 2, 15), *v5 = rnd(tk5 * nh * hd, -1, 1, 16);
+        float *bias = rnd(nh * tq5 * tk5, -3, 3, 17);
+        float *r5 = calloc((size_t)(tq5 * nh * hd), 4), *g5 = calloc((size_t)(tq5 * nh * hd), 4);
+        int32_t mask[23];
+        for (int j = 0; j < 23; j++)
+            mask[j] = j < 17;
+        wr_tensor a = t3(q5, hd, nh, tq5), bk = t3(k5, hd, nh, tk5), bv = t3(v5, hd, nh, tk5), bb = t3(bias, tk5, tq5, nh);
+        wr_tensor ar = t3(r5, hd, nh, tq5), ag = t3(g5, hd, nh, tq5);
+        BOTH(gpu, wr_op_attention_bias(&a, &bk, &bv, &bb, mask, 1.0f, &ar),
+             wr_op_attention_bias(&a, &bk, &bv, &bb, mask, 1.0f, &ag));
+        od_expect(g5, r5, tq5 * nh * hd, 1e-10, "attention_bias bias+mask");
+        BOTH(gpu, wr_op_attention_bias(&a, &bk, &bv, NULL, NULL, 0.125f, &ar),
+             wr_op_attention_bias(&a, &bk, &bv, NULL, NULL, 0.125f, &ag));
+        od_expect(g5, r5, tq5 * nh * hd, 1e-10, "attention_bias plain");
+        cr_assert_gt(wr_gpu_launch_count(wr_backend_gpu_device(), "attn_bias_f32"), 0);
+        free(q5), free(k5), free(v5), free(bias), free(r5), free(g5);
+    }
+
     /* timestep embedding: computed by the CPU backend on both sides */
     float t[3] = {0.0f, 500.0f, 999.0f}, er[3 * 256], eg[3 * 256];
     wr_tensor tt = t2(t, 3, 1), ter = t2(er, 256, 3), teg = t2(eg, 256, 3);
@@ -175,5 +196,18 @@ Test(backend, choose_by_name)
     cr_assert_str_eq(wr_backend_current()->name, "emu");
     cr_assert_eq(wr_backend_choose("npu"), WR_E_ARG);
     cr_assert_eq(wr_backend_current(), &wr_backend_cpu);
+    wr_backend_gpu_close();
+}
+
+/* Every member of the backend struct is a pointer; none may be missing (an op added to
+ * runtime/backend.h without a GPU entry, even a CPU fallback, fails here, not at run time). */
+Test(backend, every_op_has_an_entry)
+{
+    const wr_backend *gpu = open_gpu();
+    void *members[sizeof(wr_backend) / sizeof(void *)];
+    _Static_assert(sizeof(wr_backend) % sizeof(void *) == 0, "wr_backend holds only pointers");
+    memcpy(members, gpu, sizeof members);
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++)
+        cr_assert_not_null(members[i], "wr_backend member %zu of the GPU backend is NULL", i);
     wr_backend_gpu_close();
 }

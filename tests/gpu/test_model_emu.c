@@ -17,6 +17,7 @@
 typedef struct trace_ctx {
     const wr_weightfile *ref;
     int checked;
+    double tol, worst;
 } trace_ctx;
 
 static void compare_trace(void *vctx, const char *name, const float *data, int64_t n)
@@ -29,12 +30,14 @@ static void compare_trace(void *vctx, const char *name, const float *data, int64
     cr_assert_eq(n, nref, "%s: %lld values, reference has %lld", name, (long long)n, (long long)nref);
     wr_test_err e = wr_test_compare(data, ref, n);
     cr_assert_eq(e.nan_mismatch, 0, "%s: NaN/Inf mismatch", name);
-    cr_assert_leq(e.rel_to_max, DIT_REL_TOL, "%s: rel to max %g", name, e.rel_to_max);
+    cr_assert_leq(e.rel_to_max, c->tol, "%s: rel to max %g", name, e.rel_to_max);
+    c->worst = e.rel_to_max > c->worst ? e.rel_to_max : c->worst;
     c->checked++;
     free(ref);
 }
 
-static void run_case(const char *weights_rel, const char *case_rel, const char *ref_rel, int text_len, int traces)
+static void run_case_tol(const char *weights_rel, const char *case_rel, const char *ref_rel, int text_len, int traces,
+                         double tol)
 {
     const char *want_dev = getenv("WANRT_TEST_DEVICE");
     wr_gpu_kind kind = want_dev && strcmp(want_dev, "cuda") == 0 ? WR_GPU_CUDA : WR_GPU_EMU;
@@ -62,21 +65,29 @@ static void run_case(const char *weights_rel, const char *case_rel, const char *
                           .n_t = (int)nt};
     float *want = wr_test_load_f32(&ref, "output.0", &nout);
     float *got = malloc((size_t)nout * sizeof *got);
-    trace_ctx tc = {.ref = &ref};
+    trace_ctx tc = {.ref = &ref, .tol = tol};
     st = wan22_dit_forward(&w, &in, got, compare_trace, &tc);
     cr_assert_eq(st, WR_OK, "%s", wr_last_error());
     cr_assert_eq(tc.checked, traces, "checked %d intermediates", tc.checked);
     wr_test_err e = wr_test_compare(got, want, nout);
     cr_assert_eq(e.nan_mismatch, 0);
-    cr_assert_leq(e.rel_to_max, DIT_REL_TOL, "%s on %s: output rel to max %g", case_rel, b->name, e.rel_to_max);
+    cr_assert_leq(e.rel_to_max, tol, "%s on %s: output rel to max %g", case_rel, b->name, e.rel_to_max);
+    if (getenv("WANRT_TEST_VERBOSE"))
+        fprintf(stderr, "%s: output rel to max %.3g, worst intermediate %.3g\n", case_rel, e.rel_to_max, tc.worst);
     wr_gpu *g = wr_backend_gpu_device();
-    cr_assert_gt(wr_gpu_launch_count(g, "attn_f32"), 0, "attention ran on the device");
+    cr_assert_gt(wr_gpu_launch_count(g, "attn_f32") + wr_gpu_launch_count(g, "attn_bf16_mma"), 0,
+                 "attention ran on the device");
     cr_assert_gt(wr_gpu_launch_count(g, "norm_f32"), 0);
     cr_assert_gt(wr_gpu_launch_count(g, "rope_f32"), 0);
     free(x), free(ctx), free(t), free(y), free(want), free(got);
     wan22_weights_free(&w);
     wr_weightfile_close(&wf), wr_weightfile_close(&cs), wr_weightfile_close(&ref);
     wr_backend_gpu_close();
+}
+
+static void run_case(const char *weights_rel, const char *case_rel, const char *ref_rel, int text_len, int traces)
+{
+    run_case_tol(weights_rel, case_rel, ref_rel, text_len, traces, DIT_REL_TOL);
 }
 
 Test(model_emu, dit_t2v_golden, .timeout = 300)
@@ -97,4 +108,15 @@ Test(model_emu, dit_gguf_q8_0_and_q4_0_fallback, .timeout = 300)
              "golden/gguf/dit_t2v_Q8_0_ref.safetensors", 32, 0);
     run_case("golden/gguf/dit_t2v_Q4_0.gguf", "golden/dit/dit_t2v_case1.safetensors",
              "golden/gguf/dit_t2v_Q4_0_ref.safetensors", 32, 0);
+}
+
+/* The bf16 tensor-core matmul and attention (WANRT_GPU_PRECISION=bf16) through the whole DiT:
+ * operands rounded to bf16 (relative 2^-9) give errors of a few 1e-3 of max|ref| (measured:
+ * output 2.4e-3, worst block-0 intermediate 6.0e-3; the fp32 path measures 3-5e-7); 2e-2 bounds
+ * them with margin while still catching a wrong fragment layout, which gives errors of order 1. */
+Test(model_emu, dit_t2v_golden_bf16_tensor_cores, .timeout = 300)
+{
+    setenv("WANRT_GPU_PRECISION", "bf16", 1);
+    run_case_tol("golden/dit/dit_t2v_weights.safetensors", "golden/dit/dit_t2v_case1.safetensors",
+                 "golden/dit/dit_t2v_case1.safetensors", 0, 20, 2e-2);
 }

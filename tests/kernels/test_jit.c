@@ -21,12 +21,22 @@ static void need_nvrtc(void)
         cr_skip_test("NVRTC not available: %s", wr_last_error());
 }
 
-/* A fresh cache folder for this test process. */
+/* A fresh cache folder for this test process, removed by the test's .fini. */
+static char g_private[64];
+
+static void drop_private(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_private);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", g_private);
+}
+
 static void private_cache(void)
 {
-    char tmpl[] = "/tmp/wanrt-jit-test-XXXXXX";
-    cr_assert_not_null(mkdtemp(tmpl));
-    setenv("WANRT_CACHE_DIR", tmpl, 1);
+    snprintf(g_private, sizeof g_private, "/tmp/wanrt-jit-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(g_private));
+    setenv("WANRT_CACHE_DIR", g_private, 1);
 }
 
 static int count_files(const char *dir, const char *suffix)
@@ -67,7 +77,7 @@ Test(jit, scans_entry_points)
     cr_assert(strstr(wr_last_error(), "kernels/nope.cu"));
 }
 
-Test(jit, nvrtc_error_shows_log_and_defines)
+Test(jit, nvrtc_error_shows_log_and_defines, .fini = drop_private)
 {
     need_nvrtc();
     private_cache();
@@ -82,7 +92,7 @@ Test(jit, nvrtc_error_shows_log_and_defines)
     cr_assert(strstr(m, "TILE=4") && strstr(m, "TILE must be 8..32") && strstr(m, "sm_80"), "%s", m);
 }
 
-Test(jit, emulator_error_shows_log_and_defines)
+Test(jit, emulator_error_shows_log_and_defines, .fini = drop_private)
 {
     private_cache();
     wr_kspec s;
@@ -94,7 +104,7 @@ Test(jit, emulator_error_shows_log_and_defines)
     cr_assert(strstr(m, "TILE=4") && strstr(m, "TILE must be 8..32"), "%s", m);
 }
 
-Test(jit, cubin_cache_compiled_then_cached)
+Test(jit, cubin_cache_compiled_then_cached, .fini = drop_private)
 {
     need_nvrtc();
     private_cache();
@@ -122,7 +132,7 @@ Test(jit, cubin_cache_compiled_then_cached)
     cr_assert_eq(count_files(dir, ".tmp"), 0);
 }
 
-Test(jit, emulator_cache_compiled_then_cached)
+Test(jit, emulator_cache_compiled_then_cached, .fini = drop_private)
 {
     private_cache();
     wr_kspec s;
@@ -145,10 +155,11 @@ Test(jit, emulator_cache_compiled_then_cached)
 }
 
 /* WANRT_KERNEL_DIR: sources are read from disk, so an edited kernel is used without a rebuild. */
-Test(jit, kernel_dir_overrides_embedded_sources)
+Test(jit, kernel_dir_overrides_embedded_sources, .fini = drop_private)
 {
     char tmpl[] = "/tmp/wanrt-kdir-XXXXXX";
     cr_assert_not_null(mkdtemp(tmpl));
+    snprintf(g_private, sizeof g_private, "%s", tmpl);
     char root[600];
     snprintf(root, sizeof root, "%s/src", tmpl);
     /* copy the embedded tree, appending one kernel to selftest.cu */
