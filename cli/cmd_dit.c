@@ -16,7 +16,7 @@
 
 static const char usage[] =
     "usage: wanrt dit --model FILE [--lora FILE[:STRENGTH]]... --inputs CASE.safetensors --out OUT.safetensors\n"
-    "                 [--threads N] [--device cpu] [--text-len N]\n"
+    "                 [--threads N] [--text-len N]   (--device is global)\n"
     "Reads input.x.N, input.y.N (i2v), input.context.N, input.t ([B] or [B, seq_len]) and\n"
     "writes output.N [C_out, F, H, W] for every sample N.\n";
 
@@ -90,7 +90,7 @@ fail:
 
 int cmd_dit(int argc, char **argv)
 {
-    const char *model = NULL, *inputs = NULL, *outp = NULL, *device = "cpu";
+    const char *model = NULL, *inputs = NULL, *outp = NULL;
     long long threads = 0, text_len = 0;
     wan22_lora_ref loras[WAN22_MAX_LORAS];
     int n_loras = 0;
@@ -110,9 +110,7 @@ int cmd_dit(int argc, char **argv)
                 fprintf(stderr, "wanrt dit: --lora FILE[:STRENGTH] (at most %d)\n", WAN22_MAX_LORAS);
                 return 2;
             }
-        } else if (!strcmp(a, "--device") && v)
-            device = argv[++i];
-        else if (!strcmp(a, "--threads") && v) {
+        } else if (!strcmp(a, "--threads") && v) {
             if (!cli_parse_int("--threads", argv[++i], 1, 256, &threads))
                 return 2;
         } else if (!strcmp(a, "--text-len") && v) {
@@ -125,10 +123,6 @@ int cmd_dit(int argc, char **argv)
     }
     if (!model || !inputs || !outp) {
         fputs(usage, stderr);
-        return 2;
-    }
-    if (strcmp(device, "cpu") != 0) {
-        fprintf(stderr, "wanrt dit: --device %s: only the cpu backend runs whole models so far\n", device);
         return 2;
     }
     if (threads)

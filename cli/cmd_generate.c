@@ -25,7 +25,7 @@ static const char usage[] =
     "output:  -o OUT (.mp4 H.264, .mkv FFV1 lossless, .y4m, DIR/ PNG frames) --crf 19\n"
     "         --last-frame FILE.png (default OUT.last.png) --contact-sheet FILE.png --save-latent FILE\n"
     "lora:    --lora FILE[:STRENGTH][@high|@low] (repeatable; e.g. lightx2v.safetensors:3.0@high)\n"
-    "other:   --threads N --device cpu --text-len N --noise FILE.safetensors\n";
+    "other:   --threads N --text-len N --noise FILE.safetensors (and the global --device cpu|emu|cuda)\n";
 
 static void progress(void *ctx, const char *stage, int step, int total, double seconds)
 {
@@ -104,11 +104,6 @@ int cmd_generate(int argc, char **argv)
         } else if (FLAG("--sampler")) {
             if (!wan22_sampler_parse(val, &g.sampler)) {
                 fprintf(stderr, "wanrt generate: unknown sampler '%s' (valid: %s)\n", val, wan22_sampler_list());
-                return 2;
-            }
-        } else if (FLAG("--device")) {
-            if (strcmp(val, "cpu") != 0) {
-                fprintf(stderr, "wanrt generate: --device %s: only the cpu backend runs whole models so far\n", val);
                 return 2;
             }
         } else if (FLAG("--lora")) {
