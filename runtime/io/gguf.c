@@ -150,7 +150,8 @@ static void render(const wr_gguf_value *v, char *buf, size_t len)
     }
 }
 
-static wr_status read_header(cursor *c, wr_gguf *g, uint64_t *n_tensors)
+/* g->n_kv counts decoded pairs only (gguf_free walks them); the header's count goes to *n_kv. */
+static wr_status read_header(cursor *c, wr_gguf *g, uint64_t *n_tensors, uint64_t *n_kv)
 {
     char magic[4];
     WR_TRY(rd(c, magic, 4, "magic"));
@@ -159,21 +160,19 @@ static wr_status read_header(cursor *c, wr_gguf *g, uint64_t *n_tensors)
         return wr_fail(WR_E_UNSUPPORTED, "%s: GGUF version %u is not supported (2 and 3 are)", c->path,
                        g->version);
     WR_TRY(rd_u64(c, n_tensors, "tensor count"));
-    WR_TRY(rd_u64(c, &g->n_kv, "metadata count"));
+    WR_TRY(rd_u64(c, n_kv, "metadata count"));
     /* a key/value pair takes at least 8 (key length) + 4 (type) + 1 bytes; a tensor info 24 */
-    if (g->n_kv > (c->size - c->pos) / 13 || *n_tensors > (c->size - c->pos) / 24)
+    if (*n_kv > (c->size - c->pos) / 13 || *n_tensors > (c->size - c->pos) / 24)
         return wr_fail(WR_E_FORMAT, "%s: GGUF header claims %" PRIu64 " keys and %" PRIu64
-                       " tensors, more than the file can hold", c->path, g->n_kv, *n_tensors);
-    g->kv = calloc(g->n_kv ? g->n_kv : 1, sizeof *g->kv);
+                       " tensors, more than the file can hold", c->path, *n_kv, *n_tensors);
+    g->kv = calloc(*n_kv ? *n_kv : 1, sizeof *g->kv);
     if (!g->kv)
-        return wr_fail(WR_E_OOM, "%s: out of memory for %" PRIu64 " keys", c->path, g->n_kv);
+        return wr_fail(WR_E_OOM, "%s: out of memory for %" PRIu64 " keys", c->path, *n_kv);
     return WR_OK;
 }
 
-static wr_status read_kv(cursor *c, wr_gguf *g, wr_weightfile *wf)
+static wr_status read_kv(cursor *c, wr_gguf *g, wr_weightfile *wf, uint64_t n)
 {
-    uint64_t n = g->n_kv;
-    g->n_kv = 0; /* counts what is decoded, for gguf_free */
     for (uint64_t i = 0; i < n; i++) {
         const char *k;
         uint64_t klen;
@@ -279,9 +278,9 @@ wr_status wr_gguf_load(wr_weightfile *wf)
         return wr_fail(WR_E_OOM, "%s: out of memory", c.path);
     wf->format_ctx = g;
     wf->format_ctx_free = gguf_free;
-    uint64_t n_tensors;
-    WR_TRY(read_header(&c, g, &n_tensors));
-    WR_TRY(read_kv(&c, g, wf));
+    uint64_t n_tensors, n_kv;
+    WR_TRY(read_header(&c, g, &n_tensors, &n_kv));
+    WR_TRY(read_kv(&c, g, wf, n_kv));
     tinfo *infos = calloc(n_tensors ? n_tensors : 1, sizeof *infos);
     if (!infos)
         return wr_fail(WR_E_OOM, "%s: out of memory for %" PRIu64 " tensors", c.path, n_tensors);
