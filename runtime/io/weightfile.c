@@ -208,13 +208,22 @@ wr_status wr_weightfile_finish(wr_weightfile *wf)
     return WR_OK;
 }
 
-const wr_wtensor *wr_weightfile_find(const wr_weightfile *wf, const char *name)
+static const wr_wtensor *find_exact(const wr_weightfile *wf, const char *name)
 {
     if (!wf->index)
         return NULL;
     int64_t slot = probe(wf, wr_names_strip_prefix(name));
     int64_t at = wf->index[slot];
     return at >= 0 ? &wf->tensors[at] : NULL;
+}
+
+const wr_wtensor *wr_weightfile_find(const wr_weightfile *wf, const char *name)
+{
+    const wr_wtensor *w = find_exact(wf, name);
+    char alt[512];
+    if (!w && wr_names_wan_to_diffusers(wr_names_strip_prefix(name), alt, sizeof alt))
+        w = find_exact(wf, alt); /* a diffusers-named Wan transformer */
+    return w;
 }
 
 const char *wr_weightfile_meta(const wr_weightfile *wf, const char *key)
