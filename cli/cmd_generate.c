@@ -21,7 +21,8 @@ static const char usage[] =
     "         --image FILE [--end-image FILE]\n"
     "video:   --width 832 --height 480 --frames 81 --fps 16\n"
     "sampler: --steps 6 --split 3 (or --boundary 0.875) --shift 8 --sampler unipc|dpm++|dpm++_sde|euler|lcm\n"
-    "         --cfg 2,1,1,1,1,1 (one value or one per step) --seed 42 --negative-prompt TEXT\n"
+    "         --cfg 2,1,1,1,1,1 (one value or one per step) or --cfg-high G --cfg-low G (per expert)\n"
+    "         --seed 42 --negative-prompt TEXT (default: the official Chinese negative prompt)\n"
     "output:  -o OUT (.mp4 H.264, .mkv FFV1 lossless, .y4m, DIR/ PNG frames) --crf 19\n"
     "         --last-frame FILE.png (default OUT.last.png) --contact-sheet FILE.png --save-latent FILE\n"
     "lora:    --lora FILE[:STRENGTH][@high|@low] (repeatable; e.g. lightx2v.safetensors:3.0@high)\n"
@@ -95,7 +96,18 @@ int cmd_generate(int argc, char **argv)
         else if (FLAG("--crf")) { if (!cli_parse_int(a, val, 0, 51, &crf)) return 2; }
         else if (FLAG("--shift")) { if (!cli_parse_float(a, val, &g.shift)) return 2; }
         else if (FLAG("--boundary")) { if (!cli_parse_float(a, val, &g.boundary)) return 2; }
-        else if (FLAG("--fps")) { if (!cli_parse_float(a, val, &fps) || fps <= 0) return 2; }
+        else if (FLAG("--cfg-high") || FLAG("--cfg-low")) {
+            double gv;
+            if (!cli_parse_float(a, val, &gv))
+                return 2;
+            if (!g.per_expert_cfg)
+                g.cfg_high = g.cfg_low = 1.0f;
+            g.per_expert_cfg = 1;
+            if (!strcmp(a, "--cfg-high"))
+                g.cfg_high = (float)gv;
+            else
+                g.cfg_low = (float)gv;
+        } else if (FLAG("--fps")) { if (!cli_parse_float(a, val, &fps) || fps <= 0) return 2; }
         else if (FLAG("--cfg")) {
             if (!parse_cfg(val, &g)) {
                 fprintf(stderr, "wanrt generate: --cfg expects numbers separated by commas, e.g. 2,1,1,1,1,1\n");

@@ -65,6 +65,8 @@ wr_status wan22_gen_validate(const wan22_gen *g)
         return wr_fail(WR_E_ARG, "size %dx%d: width and height must be multiples of 16", g->width, g->height);
     if (g->frames < 1 || (g->frames - 1) % 4)
         return wr_fail(WR_E_ARG, "--frames %d: the frame count must be 4k+1 (e.g. 81, 49, 17, 5)", g->frames);
+    if (g->per_expert_cfg && g->n_cfg > 1)
+        return wr_fail(WR_E_ARG, "give either a per-step --cfg list or --cfg-high/--cfg-low, not both");
     if (g->n_cfg != 1 && g->n_cfg != g->steps)
         return wr_fail(WR_E_ARG, "--cfg has %d values for %d steps: give one value or one per step", g->n_cfg, g->steps);
     if (g->split > g->steps)
@@ -326,7 +328,8 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
     WR_TRY_GOTO(encode_text(tok, t5, g->prompt, cfg.text_len, &ctx_pos, &len_pos));
     int need_uncond = 0;
     for (int i = 0; i < g->n_cfg; i++)
-        need_uncond |= g->cfg[i] != 1.0f;
+        need_uncond |= !g->per_expert_cfg && g->cfg[i] != 1.0f;
+    need_uncond |= g->per_expert_cfg && (g->cfg_high != 1.0f || g->cfg_low != 1.0f);
     if (need_uncond)
         WR_TRY_GOTO(encode_text(tok, t5, g->negative_prompt ? g->negative_prompt : wan22_default_negative_prompt,
                                 cfg.text_len, &ctx_neg, &len_neg));
@@ -354,7 +357,8 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
     for (int i = 0; i < g->steps; i++) {
         const char *path = i < split ? g->high_noise : g->low_noise;
         WR_TRY_GOTO(expert_load(&ex, g, path, i < split ? 1 : 2));
-        float t = (float)sched.timesteps[i], gs = g->cfg[g->n_cfg == 1 ? 0 : i];
+        float t = (float)sched.timesteps[i];
+        float gs = g->per_expert_cfg ? (i < split ? g->cfg_high : g->cfg_low) : g->cfg[g->n_cfg == 1 ? 0 : i];
         wan22_dit_input in = {.x = x, .y = y, .c_noise = 16, .f = lt, .h = lh, .w = lw, .context = ctx_pos,
                               .ctx_len = len_pos, .t = &t, .n_t = 1};
         WR_TRY_GOTO(wan22_dit_forward(&ex.w, &in, v, NULL, NULL));

@@ -44,6 +44,8 @@ typedef struct wan22_gen {
     wan22_sampler sampler;
     float cfg[WAN22_MAX_CFG];
     int n_cfg;                            /* 1: constant, else one per step */
+    float cfg_high, cfg_low;              /* per-expert constants (official guide_scale pair); */
+    int per_expert_cfg;                   /* used instead of cfg[] when set */
     uint64_t seed;
     int text_len;                         /* 0: from the DiT file (metadata) or 512 */
     wan22_lora_ref loras[WAN22_MAX_LORAS];

@@ -107,6 +107,10 @@ Test(e2e, bad_inputs_fail_before_work_and_leave_nothing)
     cr_assert_neq(run_generate(a, "x.mp4"), 0);
     snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --mode i2v --image %s/m/start.png", dir, dir);
     cr_assert_neq(run_generate(a, "x.mp4"), 0); /* wrong model for the mode */
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --cfg-low 3", dir);
+    cr_assert_neq(run_generate(a, "x.mp4"), 0); /* a per-step list and per-expert values conflict */
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --sampler dpm3", dir);
+    cr_assert_neq(run_generate(a, "x.mp4"), 0);
     snprintf(a, sizeof a, "--high-noise %s/m/missing.safetensors", dir);
     cr_assert_neq(run_generate(a, "x.mp4"), 0);
     snprintf(a, sizeof a, "--high-noise %s/m/wan22_i2v_high_noise.safetensors --image %s/m/nope.png", dir, dir);

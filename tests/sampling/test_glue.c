@@ -51,3 +51,31 @@ Test(glue, flf2v_mask_marks_first_and_last_frames, .timeout = 60)
     vae21_free(vae);
     wr_weightfile_close(&wf);
 }
+
+#include "models/wan22/cond_ti2v.h"
+
+Test(glue, ti2v_init_timesteps_and_reimposition_equal_official)
+{
+    wr_weightfile cs;
+    wr_test_open(&cs, wr_test_shared("golden/glue/ti2v_cond_F9_32x64_t937.safetensors"));
+    int64_t n;
+    float *z = wr_test_load_f32(&cs, "image_latent_z", &n), *noise = wr_test_load_f32(&cs, "noise", &n);
+    float *want_init = wr_test_load_f32(&cs, "latent_init", &n), *mask2 = wr_test_load_f32(&cs, "mask2", &n);
+    float *ts = wr_test_load_f32(&cs, "timestep_per_token", &n);
+    float *lat_in = wr_test_load_f32(&cs, "after_step.latent_in", &n);
+    float *want_re = wr_test_load_f32(&cs, "after_step.latent_reimposed", &n);
+    float lat[48 * 3 * 2 * 4], tok[6];
+    wan22_ti2v_init(lat, z, noise, 48, 3, 2, 4);
+    for (int i = 0; i < 48 * 3 * 2 * 4; i++) {
+        cr_assert_eq(lat[i], want_init[i], "latent_init %d", i);
+        cr_assert_eq(mask2[i], (i / 8) % 3 == 0 ? 0.0f : 1.0f, "mask2 %d", i);
+    }
+    wan22_ti2v_timesteps(tok, 937.0f, 3, 2, 4);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(tok[i], ts[i], "timestep %d: %g vs %g", i, (double)tok[i], (double)ts[i]);
+    wan22_ti2v_reimpose(lat_in, z, 48, 3, 2, 4);
+    for (int i = 0; i < 48 * 3 * 2 * 4; i++)
+        cr_assert_eq(lat_in[i], want_re[i], "reimposed %d", i);
+    free(z), free(noise), free(want_init), free(mask2), free(ts), free(lat_in), free(want_re);
+    wr_weightfile_close(&cs);
+}
