@@ -142,3 +142,30 @@ Test(quant_k, bf16_rows)
     for (int i = 0; i < 32; i++)
         cr_assert_eq(out[i], wr_f32_to_bf16(src[i]));
 }
+
+Test(quant_legacy, q4_1_and_q5_1_from_chosen_values)
+{
+    uint32_t seed = 11;
+    uint8_t q[32];
+    for (int e = 0; e < 32; e++)
+        q[e] = (uint8_t)(lcg(&seed) % 32);
+    /* Q4_1: element j < 16 in the low nibble of byte j, j + 16 in its high nibble; x = d·q + m */
+    block_q4_1 b4 = {.d = wr_f32_to_f16(0.5f), .m = wr_f32_to_f16(-2.0f)};
+    for (int j = 0; j < 16; j++)
+        b4.qs[j] = (uint8_t)((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+    float out[32];
+    cr_assert(wr_dequant_row_f32(WR_DTYPE_Q4_1, &b4, out, 32));
+    for (int e = 0; e < 32; e++)
+        cr_assert_float_eq(out[e], 0.5f * (float)(q[e] & 0xF) - 2.0f, 1e-6f, "Q4_1 %d", e);
+    /* Q5_1: the fifth bit of element j is bit j of qh (little-endian u32) */
+    block_q5_1 b5 = {.d = wr_f32_to_f16(0.25f), .m = wr_f32_to_f16(1.0f)};
+    uint32_t qh = 0;
+    for (int j = 0; j < 16; j++)
+        b5.qs[j] = (uint8_t)((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+    for (int e = 0; e < 32; e++)
+        qh |= (uint32_t)(q[e] >> 4) << e;
+    memcpy(b5.qh, &qh, 4);
+    cr_assert(wr_dequant_row_f32(WR_DTYPE_Q5_1, &b5, out, 32));
+    for (int e = 0; e < 32; e++)
+        cr_assert_float_eq(out[e], 0.25f * (float)q[e] + 1.0f, 1e-6f, "Q5_1 %d", e);
+}
