@@ -103,6 +103,14 @@ static bool gpu_supports(wr_op_id op, wr_dtype weight_dtype)
     }
 }
 
+/* Ops without a kernel yet run on the CPU backend; say so once per kind rather than hide it. */
+static void note_cpu_fallback(int kind, const char *what)
+{
+    static _Atomic int reported[8];
+    if (kind >= 0 && kind < 8 && !reported[kind]++)
+        wr_log_warn("%s: no GPU kernel yet, computed by the CPU backend", what);
+}
+
 static void activate_staged(wr_tensor *t, wr_act act)
 {
     if (act == WR_ACT_NONE)
@@ -114,6 +122,7 @@ static void activate_staged(wr_tensor *t, wr_act act)
 static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y)
 {
     if (!gpu_weight_dtype(w->dtype)) {
+        note_cpu_fallback(0, wr_dtype_name(w->dtype)[0] == 'Q' ? "matmul with Q4/Q5/K-quant weights" : "matmul with this weight dtype");
         wr_backend_cpu.matmul(x, w, bias, act, y);
         return;
     }
@@ -265,6 +274,7 @@ static void gpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tenso
                           wr_tensor *out)
 {
     if (q->ne[0] != 64 && q->ne[0] != 128) {
+        note_cpu_fallback(1, "attention with a head dim other than 64/128");
         wr_backend_cpu.attention(q, k, v, kv_len, scale, out);
         return;
     }
@@ -294,13 +304,18 @@ static void gpu_activate(wr_tensor *x, wr_act act)
     stage_out(&sx, true);
 }
 
-static void gpu_timestep_embedding(const wr_tensor *t, wr_tensor *out) { wr_backend_cpu.timestep_embedding(t, out); }
+static void gpu_timestep_embedding(const wr_tensor *t, wr_tensor *out)
+{
+    note_cpu_fallback(2, "the sinusoidal timestep embedding (float64)");
+    wr_backend_cpu.timestep_embedding(t, out);
+}
 
 /* T5's attention: relative-position bias and key mask (head dims other than 64/128 on the CPU). */
 static void gpu_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, const wr_tensor *bias,
                                const int32_t *key_mask, float scale, wr_tensor *out)
 {
     if (q->ne[0] != 64 && q->ne[0] != 128) {
+        note_cpu_fallback(3, "biased attention with a head dim other than 64/128");
         wr_backend_cpu.attention_bias(q, k, v, bias, key_mask, scale, out);
         return;
     }
