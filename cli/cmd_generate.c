@@ -26,7 +26,8 @@ static const char usage[] =
     "output:  -o OUT (.mp4 H.264, .mkv FFV1 lossless, .y4m, DIR/ PNG frames) --crf 19\n"
     "         --last-frame FILE.png (default OUT.last.png) --contact-sheet FILE.png --save-latent FILE\n"
     "lora:    --lora FILE[:STRENGTH][@high|@low] (repeatable; e.g. lightx2v.safetensors:3.0@high)\n"
-    "other:   --threads N --text-len N --noise FILE.safetensors (and the global --device cpu|emu|cuda)\n";
+    "other:   --threads N --text-len N --noise FILE.safetensors --text-cache DIR (reuse prompt encodings)\n"
+    "         (and the global --device cpu|emu|cuda)\n";
 
 static void progress(void *ctx, const char *stage, int step, int total, double seconds)
 {
@@ -80,6 +81,7 @@ int cmd_generate(int argc, char **argv)
         else if (FLAG("--image")) g.image = val;
         else if (FLAG("--end-image")) g.end_image = val;
         else if (FLAG("--noise")) g.noise_file = val;
+        else if (FLAG("--text-cache")) g.text_cache = val;
         else if (FLAG("--mode")) mode = val;
         else if (FLAG("-o") || FLAG("--out")) out = val;
         else if (FLAG("--last-frame")) last_frame = val;

@@ -54,6 +54,10 @@ wr_model_kind wr_detect_model(const wr_weightfile *wf, char *desc, size_t len)
                  (long long)tdim(wf, "blocks.0.ffn.fc1.weight", 0), layers);
         return WR_MODEL_UMT5;
     }
+    if (has(wf, "encoder.block.0.layer.0.SelfAttention.q.weight") || has(wf, "enc.blk.0.attn_q.weight")) {
+        snprintf(desc, len, "umT5 / T5 encoder (%s tensor names)", has(wf, "enc.blk.0.attn_q.weight") ? "llama.cpp GGUF" : "HF");
+        return WR_MODEL_UMT5;
+    }
     if (has_prefix(wf, "block0.") || has_prefix(wf, "module.block0.") || has_prefix(wf, "encode.") ||
         has_prefix(wf, "module.encode.")) {
         snprintf(desc, len, "RIFE IFNet (frame interpolation)");

@@ -12,6 +12,7 @@
 #include "models/wan22/lora.h"
 #include "runtime/log.h"
 #include "models/wan22/t5.h"
+#include "models/wan22/text_cache.h"
 #include "models/wan22/text_clean.h"
 #include "models/wan22/tokenizer.h"
 #include "runtime/quant.h"
@@ -92,8 +93,8 @@ wr_status wan22_gen_validate(const wan22_gen *g)
 }
 
 /* Text conditioning: clean, tokenize, pad to text_len, encode, keep the real rows. */
-static wr_status encode_text(const wan22_tokenizer *tok, const wan22_t5 *t5, const char *text, int text_len,
-                             float **ctx, int *ctx_len)
+static wr_status encode_text_uncached(const wan22_tokenizer *tok, const wan22_t5 *t5, const char *text, int text_len,
+                                      float **ctx, int *ctx_len)
 {
     char *clean = NULL;
     int32_t *raw = NULL, *ids = NULL, *mask = NULL;
@@ -116,6 +117,25 @@ static wr_status encode_text(const wan22_tokenizer *tok, const wan22_t5 *t5, con
 fail:
     free(clean), free(raw), free(ids), free(mask), free(hidden);
     return st;
+}
+
+/* The text encoder with the optional disk cache in front of it. */
+static wr_status encode_text(const wan22_gen *g, const wan22_tokenizer *tok, const wan22_t5 *t5, const char *text,
+                             int text_len, float **ctx, int *ctx_len)
+{
+    char path[4096];
+    int dim = wan22_t5_config_of(t5)->dim;
+    if (g->text_cache) {
+        WR_TRY(wan22_text_cache_path(g->text_cache, text, g->t5, text_len, path, sizeof path));
+        if (wan22_text_cache_load(path, dim, ctx, ctx_len)) {
+            wr_log_info("text encoder: cache hit %s", path);
+            return WR_OK;
+        }
+    }
+    WR_TRY(encode_text_uncached(tok, t5, text, text_len, ctx, ctx_len));
+    if (g->text_cache)
+        WR_TRY(wan22_text_cache_store(path, *ctx, *ctx_len, dim));
+    return WR_OK;
 }
 
 wr_status wan22_cond_from_video(const vae21 *vae, const vae_vol *video, int flf2v, float **y)
@@ -325,13 +345,13 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
         goto fail;
     }
     report(progress, pctx, "text", 0, 1, t0);
-    WR_TRY_GOTO(encode_text(tok, t5, g->prompt, cfg.text_len, &ctx_pos, &len_pos));
+    WR_TRY_GOTO(encode_text(g, tok, t5, g->prompt, cfg.text_len, &ctx_pos, &len_pos));
     int need_uncond = 0;
     for (int i = 0; i < g->n_cfg; i++)
         need_uncond |= !g->per_expert_cfg && g->cfg[i] != 1.0f;
     need_uncond |= g->per_expert_cfg && (g->cfg_high != 1.0f || g->cfg_low != 1.0f);
     if (need_uncond)
-        WR_TRY_GOTO(encode_text(tok, t5, g->negative_prompt ? g->negative_prompt : wan22_default_negative_prompt,
+        WR_TRY_GOTO(encode_text(g, tok, t5, g->negative_prompt ? g->negative_prompt : wan22_default_negative_prompt,
                                 cfg.text_len, &ctx_neg, &len_neg));
     report(progress, pctx, "text", 1, 1, t0);
     int lt = (g->frames - 1) / 4 + 1, lh = g->height / 8, lw = g->width / 8;

@@ -48,6 +48,7 @@ typedef struct wan22_gen {
     int per_expert_cfg;                   /* used instead of cfg[] when set */
     uint64_t seed;
     int text_len;                         /* 0: from the DiT file (metadata) or 512 */
+    const char *text_cache;               /* folder caching text-encoder outputs, or NULL */
     wan22_lora_ref loras[WAN22_MAX_LORAS];
     int n_loras;
 } wan22_gen;

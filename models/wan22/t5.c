@@ -29,11 +29,56 @@ struct wan22_t5 {
 
 static int64_t tdim(const wr_wtensor *w, int i) { return w->t.ne[w->t.n_dims - 1 - i]; }
 
+/* The same tensor under the names of HF/ComfyUI (T5EncoderModel / UMT5: umt5_xxl_fp16,
+ * umt5_xxl_fp8_e4m3fn_scaled) and llama.cpp/city96 GGUF files. */
+static const struct { const char *official, *hf, *gguf; } block_names[] = {
+    {"norm1.weight", "layer.0.layer_norm.weight", "attn_norm.weight"},
+    {"attn.q.weight", "layer.0.SelfAttention.q.weight", "attn_q.weight"},
+    {"attn.k.weight", "layer.0.SelfAttention.k.weight", "attn_k.weight"},
+    {"attn.v.weight", "layer.0.SelfAttention.v.weight", "attn_v.weight"},
+    {"attn.o.weight", "layer.0.SelfAttention.o.weight", "attn_o.weight"},
+    {"pos_embedding.embedding.weight", "layer.0.SelfAttention.relative_attention_bias.weight", "attn_rel_b.weight"},
+    {"norm2.weight", "layer.1.layer_norm.weight", "ffn_norm.weight"},
+    {"ffn.gate.0.weight", "layer.1.DenseReluDense.wi_0.weight", "ffn_gate.weight"},
+    {"ffn.fc1.weight", "layer.1.DenseReluDense.wi_1.weight", "ffn_up.weight"},
+    {"ffn.fc2.weight", "layer.1.DenseReluDense.wo.weight", "ffn_down.weight"},
+};
+static const struct { const char *official, *alt[3]; } top_names[] = {
+    {"token_embedding.weight", {"shared.weight", "encoder.embed_tokens.weight", "token_embd.weight"}},
+    {"norm.weight", {"encoder.final_layer_norm.weight", "enc.output_norm.weight", NULL}},
+};
+
+static const wr_wtensor *find_any(const wr_weightfile *wf, const char *official)
+{
+    const wr_wtensor *w = wr_weightfile_find(wf, official);
+    char alt[256];
+    int block, used = 0;
+    if (w)
+        return w;
+    if (sscanf(official, "blocks.%d.%n", &block, &used) == 1 && used > 0) {
+        for (size_t i = 0; i < sizeof block_names / sizeof block_names[0]; i++)
+            if (strcmp(official + used, block_names[i].official) == 0) {
+                snprintf(alt, sizeof alt, "encoder.block.%d.%s", block, block_names[i].hf);
+                if ((w = wr_weightfile_find(wf, alt)))
+                    return w;
+                snprintf(alt, sizeof alt, "enc.blk.%d.%s", block, block_names[i].gguf);
+                return wr_weightfile_find(wf, alt);
+            }
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof top_names / sizeof top_names[0]; i++)
+        if (strcmp(official, top_names[i].official) == 0)
+            for (int k = 0; k < 3 && top_names[i].alt[k]; k++)
+                if ((w = wr_weightfile_find(wf, top_names[i].alt[k])))
+                    return w;
+    return NULL;
+}
+
 static wr_status need(const wan22_t5 *m, const char *name, const wr_wtensor **out, int64_t d0, int64_t d1)
 {
-    *out = wr_weightfile_find(m->wf, name);
+    *out = find_any(m->wf, name);
     if (!*out)
-        return wr_fail(WR_E_FORMAT, "%s: missing tensor '%s' (not a umT5 encoder in official naming?)",
+        return wr_fail(WR_E_FORMAT, "%s: missing tensor '%s' (or its HF / GGUF spelling): not a umT5 encoder?",
                        m->wf->map.path, name);
     if ((d0 && tdim(*out, 0) != d0) || (d1 && ((*out)->t.n_dims < 2 || tdim(*out, 1) != d1)))
         return wr_fail(WR_E_FORMAT, "%s: tensor '%s' does not have the shape the config needs", m->wf->map.path, name);
@@ -111,7 +156,7 @@ wr_status wan22_t5_load(wan22_t5 **out, const wr_weightfile *wf)
     char name[128];
     while (c->num_layers < 1024) {
         snprintf(name, sizeof name, "blocks.%d.attn.q.weight", c->num_layers);
-        if (!wr_weightfile_find(wf, name))
+        if (!find_any(wf, name))
             break;
         c->num_layers++;
     }

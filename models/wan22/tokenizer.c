@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/wan22/tokenizer_sources.h"
 #include "runtime/io/mapped_file.h"
 
 enum piece_type { PT_NORMAL = 1, PT_UNKNOWN = 2, PT_CONTROL = 3, PT_USER = 4, PT_UNUSED = 5, PT_BYTE = 6 };
@@ -142,29 +143,37 @@ static wr_status parse_piece(wan22_tokenizer *t, pb *m, const char *path)
     return WR_OK;
 }
 
+/* The precompiled charsmap blob: u32 trie size, the Darts trie, then the replacement strings. */
+static wr_status set_charsmap(wan22_tokenizer *t, const uint8_t *blob, size_t len, const char *path)
+{
+    uint32_t trie_bytes;
+    if (len == 0)
+        return WR_OK;
+    if (len < 4 || (memcpy(&trie_bytes, blob, 4), trie_bytes % 4) || trie_bytes > len - 4)
+        return wr_fail(WR_E_FORMAT, "%s: precompiled charsmap is malformed", path);
+    free(t->trie);
+    free(t->norm_strings);
+    t->trie_units = trie_bytes / 4;
+    t->trie = malloc(trie_bytes + 4);
+    t->norm_len = (uint32_t)(len - 4 - trie_bytes);
+    t->norm_strings = malloc(t->norm_len + 1);
+    if (!t->trie || !t->norm_strings)
+        return wr_fail(WR_E_OOM, "%s: out of memory", path);
+    memcpy(t->trie, blob + 4, trie_bytes);
+    memcpy(t->norm_strings, blob + 4 + trie_bytes, t->norm_len);
+    t->norm_strings[t->norm_len] = '\0';
+    return WR_OK;
+}
+
 static wr_status parse_normalizer(wan22_tokenizer *t, pb *m, const char *path)
 {
     uint32_t f, w;
     uint64_t v;
     pb sub;
     while (pb_next(m, &f, &w, &v, &sub)) {
-        if (f == 2 && w == 2) {
-            size_t len = (size_t)(sub.end - sub.p);
-            if (len == 0)
-                continue;
-            uint32_t trie_bytes;
-            if (len < 4 || (memcpy(&trie_bytes, sub.p, 4), trie_bytes % 4) || trie_bytes > len - 4)
-                return wr_fail(WR_E_FORMAT, "%s: precompiled charsmap is malformed", path);
-            t->trie_units = trie_bytes / 4;
-            t->trie = malloc(trie_bytes + 4);
-            t->norm_len = (uint32_t)(len - 4 - trie_bytes);
-            t->norm_strings = malloc(t->norm_len + 1);
-            if (!t->trie || !t->norm_strings)
-                return wr_fail(WR_E_OOM, "%s: out of memory", path);
-            memcpy(t->trie, sub.p + 4, trie_bytes);
-            memcpy(t->norm_strings, sub.p + 4 + trie_bytes, t->norm_len);
-            t->norm_strings[t->norm_len] = '\0';
-        } else if (f == 3 && w == 0)
+        if (f == 2 && w == 2)
+            WR_TRY(set_charsmap(t, sub.p, (size_t)(sub.end - sub.p), path));
+        else if (f == 3 && w == 0)
             t->add_dummy_prefix = v != 0;
         else if (f == 4 && w == 0)
             t->remove_extra_ws = v != 0;
@@ -255,7 +264,14 @@ wr_status wan22_tokenizer_load(wan22_tokenizer **out, const char *path)
     wr_status st = t ? WR_OK : wr_fail(WR_E_OOM, "%s: out of memory", path);
     if (t) {
         t->add_dummy_prefix = t->remove_extra_ws = t->escape_ws = 1; /* protobuf defaults */
-        st = f.size ? parse_model(t, f.data, f.size, path) : wr_fail(WR_E_FORMAT, "%s: empty file", path);
+        if (f.size == 0)
+            st = wr_fail(WR_E_FORMAT, "%s: empty file", path);
+        else if (f.size >= 4 && memcmp(f.data, "GGUF", 4) == 0)
+            st = wan22_tokenizer_from_gguf(t, path);
+        else if (f.data[0] == '{')
+            st = wan22_tokenizer_from_json(t, (const char *)f.data, f.size, path);
+        else
+            st = parse_model(t, f.data, f.size, path);
     }
     if (st == WR_OK)
         st = build_index(t, path);
@@ -288,6 +304,59 @@ const char *wan22_tokenizer_piece(const wan22_tokenizer *t, int32_t id)
 int wan22_tokenizer_vocab_size(const wan22_tokenizer *t) { return t->n_pieces; }
 int32_t wan22_tokenizer_eos_id(const wan22_tokenizer *t) { return t->eos_id; }
 int32_t wan22_tokenizer_pad_id(const wan22_tokenizer *t) { return t->pad_id; }
+
+wr_status wan22_tokenizer_reserve(wan22_tokenizer *t, int n, const char *path)
+{
+    free(t->pieces);
+    t->pieces = calloc((size_t)(n > 0 ? n : 1), sizeof *t->pieces);
+    t->n_pieces = 0;
+    return t->pieces ? WR_OK : wr_fail(WR_E_OOM, "%s: out of memory for %d pieces", path, n);
+}
+
+wr_status wan22_tokenizer_add_piece(wan22_tokenizer *t, const char *text, size_t len, float score, int type)
+{
+    piece *p = &t->pieces[t->n_pieces];
+    p->text = malloc(len + 1);
+    if (!p->text)
+        return wr_fail(WR_E_OOM, "tokenizer: out of memory");
+    memcpy(p->text, text, len);
+    p->text[len] = '\0';
+    p->len = (int)len;
+    p->score = score;
+    p->type = type;
+    t->n_pieces++;
+    return WR_OK;
+}
+
+wr_status wan22_tokenizer_set_charsmap(wan22_tokenizer *t, const uint8_t *blob, size_t len, const char *path)
+{
+    return set_charsmap(t, blob, len, path);
+}
+
+void wan22_tokenizer_set_flags(wan22_tokenizer *t, int add_dummy_prefix, int remove_extra_ws, int byte_fallback)
+{
+    t->add_dummy_prefix = add_dummy_prefix;
+    t->remove_extra_ws = remove_extra_ws;
+    t->byte_fallback = byte_fallback;
+}
+
+float wan22_tokenizer_score(const wan22_tokenizer *t, int32_t id) { return t->pieces[id].score; }
+int wan22_tokenizer_type(const wan22_tokenizer *t, int32_t id) { return t->pieces[id].type; }
+int wan22_tokenizer_byte_fallback(const wan22_tokenizer *t) { return t->byte_fallback; }
+
+size_t wan22_tokenizer_charsmap(const wan22_tokenizer *t, uint8_t *out, size_t cap)
+{
+    if (!t->trie)
+        return 0;
+    size_t trie_bytes = (size_t)t->trie_units * 4, n = 4 + trie_bytes + t->norm_len;
+    if (out && cap >= n) {
+        uint32_t tb = (uint32_t)trie_bytes;
+        memcpy(out, &tb, 4);
+        memcpy(out + 4, t->trie, trie_bytes);
+        memcpy(out + 4 + trie_bytes, t->norm_strings, t->norm_len);
+    }
+    return n;
+}
 
 /* ---- normalisation ------------------------------------------------------------------------ */
 

@@ -216,6 +216,8 @@ wr_status wr_gguf_writer_write(wr_gguf_writer *w, const char *path, uint32_t ali
         offset = align_up(offset + wr_tensor_nbytes(&t->t), alignment);
     }
     uint64_t pad = align_up(pos, alignment) - pos;
+    if (w->n_tensors == 0)
+        ok &= write_zeros(f, pad);
     for (uint64_t i = 0; i < w->n_tensors && ok; i++) {
         ok &= write_zeros(f, pad);
         size_t nb = wr_tensor_nbytes(&w->tensors[i].t);

@@ -121,3 +121,28 @@ Test(e2e, bad_inputs_fail_before_work_and_leave_nothing)
     snprintf(path, sizeof path, "%s/x.mp4", dir);
     cr_assert_neq(access(path, F_OK), 0, "no output may be left behind");
 }
+
+#include <dirent.h>
+
+Test(e2e, text_cache_gives_the_same_video)
+{
+    char a[1024];
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --text-cache %s", dir, dir);
+    cr_assert_eq(run_generate(a, "c1.mkv"), 0);
+    cr_assert_eq(run_generate(a, "c2.mkv"), 0);
+    int cached = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        cached += strncmp(e->d_name, "t5-", 3) == 0;
+    closedir(d);
+    cr_assert_eq(cached, 2, "prompt and negative prompt are cached (%d files)", cached);
+    char p1[512], p2[512];
+    snprintf(p1, sizeof p1, "%s/c1.mkv", dir);
+    snprintf(p2, sizeof p2, "%s/c2.mkv", dir);
+    wr_frames v1, v2;
+    cr_assert_eq(wr_video_read(p1, &v1), WR_OK);
+    cr_assert_eq(wr_video_read(p2, &v2), WR_OK);
+    cr_assert_eq(memcmp(v1.rgb, v2.rgb, (size_t)v1.width * v1.height * 3 * (size_t)v1.count), 0);
+    wr_frames_free(&v1), wr_frames_free(&v2);
+}
