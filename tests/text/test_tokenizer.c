@@ -77,3 +77,23 @@ Test(tokenizer, bad_input)
     free(clean);
     wan22_tokenizer_free(t);
 }
+
+/* Decomposed accents and full-width forms reach the same ids as their composed / ASCII forms:
+ * the model's nmt_nfkc charsmap normalises them (what ftfy's NFC would do before it). */
+Test(tokenizer, charsmap_normalises_like_nfkc)
+{
+    wan22_tokenizer *t;
+    cr_assert_eq(wan22_tokenizer_load(&t, wr_test_shared("golden/tokenizer/tiny_unigram.model")), WR_OK);
+    const char *pairs[][2] = {{"cafe\xcc\x81 na\xc3\xafve", "caf\xc3\xa9 na\xc3\xafve"},
+                              {"\xef\xbd\x83\xef\xbd\x81\xef\xbd\x94\xef\xbc\x8c\xef\xbd\x84\xef\xbd\x8f\xef\xbd\x87", "cat,dog"}};
+    for (int p = 0; p < 2; p++) {
+        int32_t *a, *b;
+        int na, nb;
+        cr_assert_eq(wan22_tokenizer_encode(t, pairs[p][0], &a, &na), WR_OK);
+        cr_assert_eq(wan22_tokenizer_encode(t, pairs[p][1], &b, &nb), WR_OK);
+        cr_assert_eq(na, nb, "pair %d", p);
+        cr_assert_eq(memcmp(a, b, (size_t)na * sizeof *a), 0, "pair %d", p);
+        free(a), free(b);
+    }
+    wan22_tokenizer_free(t);
+}
