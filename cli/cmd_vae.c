@@ -8,6 +8,7 @@
 #include "runtime/io/safetensors_write.h"
 #include "runtime/quant.h"
 #include "vae/vae21.h"
+#include "vae/vae22.h"
 
 static const char usage_enc[] = "usage: wanrt vae-encode --vae FILE --inputs CASE --out OUT.safetensors\n"
                                 "  reads input.video [3, F, H, W] in [-1, 1]; writes output.latent\n";
@@ -63,14 +64,18 @@ static int run(int argc, char **argv, int decode)
     }
     wr_weightfile wf = {0}, cs = {0};
     vae21 *m = NULL;
+    vae22 *m22 = NULL;
     vae_vol in = {0}, out = {0}, clamped = {0};
     wr_status st;
     WR_TRY_GOTO(wr_weightfile_open(&wf, vae));
-    WR_TRY_GOTO(vae21_load(&m, &wf));
+    if (wr_weightfile_find(&wf, "conv2.weight") && wr_weightfile_find(&wf, "conv2.weight")->t.ne[4] == 48)
+        WR_TRY_GOTO(vae22_load(&m22, &wf)); /* 48 latent channels: the Wan 2.2 VAE */
+    else
+        WR_TRY_GOTO(vae21_load(&m, &wf));
     WR_TRY_GOTO(wr_weightfile_open(&cs, inputs));
     if (!decode) {
         WR_TRY_GOTO(load_vol(&cs, "input.video", &in));
-        WR_TRY_GOTO(vae21_encode(m, &in, &out));
+        WR_TRY_GOTO(m22 ? vae22_encode(m22, &in, &out) : vae21_encode(m, &in, &out));
         wr_st_entry e = entry("output.latent", &out);
         WR_TRY_GOTO(wr_safetensors_write(outp, &e, 1, NULL, 0));
         printf("encoded [3, %d, %d, %d] -> latent [%d, %d, %d, %d] in %s\n", in.t, in.h, in.w, out.c, out.t, out.h,
@@ -78,7 +83,7 @@ static int run(int argc, char **argv, int decode)
     } else {
         const char *name = wr_weightfile_find(&cs, "input.latent") ? "input.latent" : "output.latent";
         WR_TRY_GOTO(load_vol(&cs, name, &in));
-        WR_TRY_GOTO(vae21_decode(m, &in, &out));
+        WR_TRY_GOTO(m22 ? vae22_decode(m22, &in, &out) : vae21_decode(m, &in, &out));
         WR_TRY_GOTO(vae_vol_alloc(&clamped, out.c, out.t, out.h, out.w));
         for (size_t i = 0; i < vae_vol_size(&out); i++)
             clamped.d[i] = out.d[i] < -1.0f ? -1.0f : out.d[i] > 1.0f ? 1.0f : out.d[i];
@@ -90,6 +95,7 @@ static int run(int argc, char **argv, int decode)
 fail:
     vae_vol_free(&in), vae_vol_free(&out), vae_vol_free(&clamped);
     vae21_free(m);
+    vae22_free(m22);
     wr_weightfile_close(&cs), wr_weightfile_close(&wf);
     return st == WR_OK ? 0 : cli_report(cmd, st);
 }
