@@ -165,7 +165,11 @@ demo: all
 	$(BIN) generate $(DEMO_ARGS) --high-noise $(DEMO)/models/wan22_i2v_high_noise.safetensors \
 	  --low-noise $(DEMO)/models/wan22_i2v_low_noise.safetensors --image $(DEMO)/models/start.png \
 	  --end-image $(DEMO)/models/end.png -o $(DEMO)/flf2v.mp4 --contact-sheet $(DEMO)/flf2v.sheet.png
-	@echo "demo clips: $(DEMO)/{t2v,i2v,flf2v}.mp4, last frames $(DEMO)/*.last.png, contact sheets $(DEMO)/*.sheet.png"
+	$(BIN) generate --t5 $(DEMO)/models/umt5_tiny.safetensors --tokenizer $(DEMO)/models/tokenizer.model \
+	  --vae $(DEMO)/models/wan22_vae_tiny.safetensors --mode ti2v --model $(DEMO)/models/wan22_ti2v_5b.safetensors \
+	  --image $(DEMO)/models/start.png --width 128 --height 96 --frames 17 --steps 6 --shift 5 --cfg 2,1,1,1,1,1 \
+	  --seed 42 --prompt "a cat walks on the grass, realistic style" -o $(DEMO)/ti2v.mp4 --contact-sheet $(DEMO)/ti2v.sheet.png
+	@echo "demo clips: $(DEMO)/{t2v,i2v,flf2v,ti2v}.mp4, last frames $(DEMO)/*.last.png, contact sheets $(DEMO)/*.sheet.png"
 
 clean:
 	rm -rf build

@@ -90,7 +90,7 @@ static wr_status write_list(tlist *l, const char *dir, const char *file, const c
 
 static wr_status write_dit(const char *dir, const char *file, int in_dim, uint64_t seed)
 {
-    const int dim = 256, ffn = 512, freq = 256, text = 64, out = 16, layers = 2;
+    const int dim = 256, ffn = 512, freq = 256, text = 64, out = in_dim == 48 ? 48 : 16, layers = 2;
     tlist l = {0};
     char n[128];
     wr_rng_seed(&l.rng, seed);
@@ -129,7 +129,7 @@ static wr_status write_dit(const char *dir, const char *file, int in_dim, uint64
     mat(&l, "head.head.weight", out * 4, dim), vec(&l, "head.head.bias", out * 4, 0);
     char cfg[256];
     snprintf(cfg, sizeof cfg, "{\"model_type\": \"%s\", \"dim\": %d, \"text_len\": 32, \"note\": \"wanrt tiny random weights\"}",
-             in_dim == 16 ? "t2v" : "i2v", dim);
+             in_dim == 16 ? "t2v" : in_dim == 36 ? "i2v" : "ti2v", dim);
     const char *meta[1][2] = {{"config", cfg}};
     return write_list(&l, dir, file, meta, 1);
 }
@@ -244,6 +244,48 @@ static wr_status write_vae21(const char *dir)
     }
     norm_gamma(&l, "decoder.head.0.gamma", d, 0), conv(&l, "decoder.head.2", 3, d, 3, 3);
     return write_list(&l, dir, "wan21_vae_tiny.safetensors", NULL, 0);
+}
+
+/* The Wan 2.2 VAE layout of vae/vae22.c with base dims 8 (encoder) and 16 (decoder). */
+static wr_status write_vae22(const char *dir)
+{
+    const int d = 8, dd = 16, z = 48, tdown[3] = {0, 1, 1};
+    const int ed[5] = {d, d, 2 * d, 4 * d, 4 * d}, ud[5] = {4 * dd, 4 * dd, 4 * dd, 2 * dd, dd};
+    tlist l = {0};
+    char n[160];
+    wr_rng_seed(&l.rng, 22);
+    conv(&l, "encoder.conv1", d, 12, 3, 3);
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 2; j++) {
+            snprintf(n, sizeof n, "encoder.downsamples.%d.downsamples.%d", i, j);
+            resblock(&l, n, j ? ed[i + 1] : ed[i], ed[i + 1]);
+        }
+        if (i < 3) {
+            snprintf(n, sizeof n, "encoder.downsamples.%d.downsamples.2.resample.1", i), conv(&l, n, ed[i + 1], ed[i + 1], 0, 3);
+            if (tdown[i])
+                snprintf(n, sizeof n, "encoder.downsamples.%d.downsamples.2.time_conv", i), conv(&l, n, ed[i + 1], ed[i + 1], 3, 1);
+        }
+    }
+    resblock(&l, "encoder.middle.0", ed[4], ed[4]), attnblock(&l, "encoder.middle.1", ed[4]);
+    resblock(&l, "encoder.middle.2", ed[4], ed[4]);
+    norm_gamma(&l, "encoder.head.0.gamma", ed[4], 0), conv(&l, "encoder.head.2", 2 * z, ed[4], 3, 3);
+    conv(&l, "conv1", 2 * z, 2 * z, 1, 1), conv(&l, "conv2", z, z, 1, 1);
+    conv(&l, "decoder.conv1", ud[0], z, 3, 3);
+    resblock(&l, "decoder.middle.0", ud[0], ud[0]), attnblock(&l, "decoder.middle.1", ud[0]);
+    resblock(&l, "decoder.middle.2", ud[0], ud[0]);
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 3; j++) {
+            snprintf(n, sizeof n, "decoder.upsamples.%d.upsamples.%d", i, j);
+            resblock(&l, n, j ? ud[i + 1] : ud[i], ud[i + 1]);
+        }
+        if (i < 3) {
+            snprintf(n, sizeof n, "decoder.upsamples.%d.upsamples.3.resample.1", i), conv(&l, n, ud[i + 1], ud[i + 1], 0, 3);
+            if (tdown[2 - i])
+                snprintf(n, sizeof n, "decoder.upsamples.%d.upsamples.3.time_conv", i), conv(&l, n, 2 * ud[i + 1], ud[i + 1], 3, 1);
+        }
+    }
+    norm_gamma(&l, "decoder.head.0.gamma", dd, 0), conv(&l, "decoder.head.2", 12, dd, 3, 3);
+    return write_list(&l, dir, "wan22_vae_tiny.safetensors", NULL, 0);
 }
 
 /* ---- tokenizer (.model protobuf) ------------------------------------------------------------ */
@@ -397,7 +439,9 @@ wr_status wr_make_tiny_models(const char *dir)
     WR_TRY(write_dit(dir, "wan22_t2v_low_noise.safetensors", 16, 102));
     WR_TRY(write_dit(dir, "wan22_i2v_high_noise.safetensors", 36, 103));
     WR_TRY(write_dit(dir, "wan22_i2v_low_noise.safetensors", 36, 104));
+    WR_TRY(write_dit(dir, "wan22_ti2v_5b.safetensors", 48, 105));
     WR_TRY(write_vae21(dir));
+    WR_TRY(write_vae22(dir));
     WR_TRY(write_image(dir, "start.png", 0));
     return write_image(dir, "end.png", 1);
 }

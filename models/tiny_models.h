@@ -4,7 +4,9 @@
  *   umt5_tiny.safetensors          umT5 encoder: dim 64, 4 heads, FFN 128, 2 layers
  *   wan22_t2v_{high,low}_noise.safetensors   A14B-shaped experts: dim 256, 2 heads, 2 layers
  *   wan22_i2v_{high,low}_noise.safetensors   the same with 36 input channels
+ *   wan22_ti2v_5b.safetensors      TI2V-5B-shaped DiT (48 channels in and out)
  *   wan21_vae_tiny.safetensors     Wan 2.1 VAE with base dim 16
+ *   wan22_vae_tiny.safetensors     Wan 2.2 VAE with base dims 8 / 16
  *   start.png, end.png             64x64 test images for i2v / flf2v
  * Weights are N(0, 1/fan_in) from our seeded generator: the output is structured noise, not
  * a meaningful video. */

@@ -17,7 +17,9 @@
 #include "models/wan22/tokenizer.h"
 #include "runtime/quant.h"
 #include "runtime/rng.h"
+#include "models/wan22/cond_ti2v.h"
 #include "vae/vae21.h"
+#include "vae/vae22.h"
 
 /* wan/configs/shared_config.py sample_neg_prompt */
 const char *const wan22_default_negative_prompt =
@@ -60,8 +62,10 @@ static wr_status check_file(const char *what, const char *path)
 
 wr_status wan22_gen_validate(const wan22_gen *g)
 {
-    if (g->mode == WAN22_MODE_TI2V)
-        return wr_fail(WR_E_UNSUPPORTED, "mode ti2v needs the Wan 2.2 VAE, which wanrt does not implement yet");
+    if (g->mode == WAN22_MODE_TI2V && (g->width % 32 || g->height % 32))
+        return wr_fail(WR_E_ARG, "size %dx%d: TI2V-5B needs width and height multiples of 32", g->width, g->height);
+    if (g->mode == WAN22_MODE_TI2V && g->end_image)
+        return wr_fail(WR_E_ARG, "mode ti2v takes at most a start image (no --end-image)");
     if (g->width < 16 || g->height < 16 || g->width % 16 || g->height % 16)
         return wr_fail(WR_E_ARG, "size %dx%d: width and height must be multiples of 16", g->width, g->height);
     if (g->frames < 1 || (g->frames - 1) % 4)
@@ -82,7 +86,7 @@ wr_status wan22_gen_validate(const wan22_gen *g)
     WR_TRY(check_file("vae", g->vae));
     for (int i = 0; i < g->n_loras; i++)
         WR_TRY(check_file("lora", g->loras[i].path));
-    if (g->mode == WAN22_MODE_I2V || g->mode == WAN22_MODE_FLF2V)
+    if (g->mode == WAN22_MODE_I2V || g->mode == WAN22_MODE_FLF2V || (g->mode == WAN22_MODE_TI2V && g->image))
         WR_TRY(check_file("image", g->image));
     if (g->mode == WAN22_MODE_FLF2V)
         WR_TRY(check_file("end-image", g->end_image));
@@ -187,6 +191,24 @@ static wr_status image_condition(const wan22_gen *g, const vae21 *vae, float **y
     if (st == WR_OK)
         st = wan22_cond_from_video(vae, &video, g->mode == WAN22_MODE_FLF2V, y);
     vae_vol_free(&video);
+    return st;
+}
+
+/* TI2V: the start image as one frame [3, 1, H, W] through the Wan 2.2 VAE -> [48, 1, h, w]. */
+static wr_status ti2v_image_latent(const wan22_gen *g, const vae22 *vae, float **z)
+{
+    vae_vol frame = {0}, lat = {0};
+    wr_frames img = {0};
+    WR_TRY(vae_vol_alloc(&frame, 3, 1, g->height, g->width));
+    wr_status st = wr_image_read(g->image, &img);
+    if (st == WR_OK)
+        st = wr_resize_cover_crop(img.rgb, img.width, img.height, g->width, g->height, frame.d);
+    wr_frames_free(&img);
+    if (st == WR_OK)
+        st = vae22_encode(vae, &frame, &lat);
+    vae_vol_free(&frame);
+    if (st == WR_OK)
+        *z = lat.d;
     return st;
 }
 
@@ -314,6 +336,9 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
     wan22_t5 *t5 = NULL;
     wan22_tokenizer *tok = NULL;
     vae21 *vae = NULL;
+    vae22 *vae2 = NULL;
+    const int ti2v = g->mode == WAN22_MODE_TI2V;
+    float *z = NULL, *tok_t = NULL; /* TI2V: image latent [48, 1, h, w], per-token timesteps */
     expert ex = {0};
     wan22_solver solver = {0};
     float *ctx_pos = NULL, *ctx_neg = NULL, *y = NULL, *x = NULL, *v = NULL, *vu = NULL;
@@ -325,10 +350,13 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
     WR_TRY_GOTO(wr_weightfile_open(&t5f, g->t5));
     WR_TRY_GOTO(wan22_t5_load(&t5, &t5f));
     WR_TRY_GOTO(wr_weightfile_open(&vaef, g->vae));
-    WR_TRY_GOTO(vae21_load(&vae, &vaef));
+    if (ti2v)
+        WR_TRY_GOTO(vae22_load(&vae2, &vaef));
+    else
+        WR_TRY_GOTO(vae21_load(&vae, &vaef));
     WR_TRY_GOTO(expert_load(&ex, g, g->high_noise, 1));
     const wan22_config cfg = ex.w.cfg;
-    int want_in = g->mode == WAN22_MODE_T2V ? 16 : 36;
+    int want_in = ti2v ? 48 : g->mode == WAN22_MODE_T2V ? 16 : 36;
     if (cfg.in_dim != want_in) {
         st = wr_fail(WR_E_ARG, "%s is a %s model (%d input channels) but mode %s needs %d", g->high_noise,
                      wan22_variant_name(cfg.variant), cfg.in_dim, wan22_mode_name(g->mode), want_in);
@@ -354,8 +382,10 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
         WR_TRY_GOTO(encode_text(g, tok, t5, g->negative_prompt ? g->negative_prompt : wan22_default_negative_prompt,
                                 cfg.text_len, &ctx_neg, &len_neg));
     report(progress, pctx, "text", 1, 1, t0);
-    int lt = (g->frames - 1) / 4 + 1, lh = g->height / 8, lw = g->width / 8;
-    size_t n = (size_t)16 * lt * lh * lw;
+    int zc = ti2v ? 48 : 16, stride = ti2v ? 16 : 8;
+    int lt = (g->frames - 1) / 4 + 1, lh = g->height / stride, lw = g->width / stride;
+    size_t n = (size_t)zc * lt * lh * lw;
+    int64_t tokens = (int64_t)lt * (lh / 2) * (lw / 2);
     x = malloc(n * sizeof *x);
     v = malloc(n * sizeof *v);
     vu = malloc(n * sizeof *vu);
@@ -364,7 +394,17 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
         goto fail;
     }
     WR_TRY_GOTO(initial_noise(g, x, n));
-    if (g->mode != WAN22_MODE_T2V) {
+    if (ti2v && g->image) { /* image latent at frame 0, kept there, its tokens at t = 0 */
+        report(progress, pctx, "vae-encode", 0, 1, t0);
+        WR_TRY_GOTO(ti2v_image_latent(g, vae2, &z));
+        wan22_ti2v_init(x, z, x, zc, lt, lh, lw);
+        tok_t = malloc((size_t)tokens * sizeof *tok_t);
+        if (!tok_t) {
+            st = wr_fail(WR_E_OOM, "out of memory");
+            goto fail;
+        }
+        report(progress, pctx, "vae-encode", 1, 1, t0);
+    } else if (g->mode != WAN22_MODE_T2V && !ti2v) {
         report(progress, pctx, "vae-encode", 0, 1, t0);
         WR_TRY_GOTO(image_condition(g, vae, &y));
         report(progress, pctx, "vae-encode", 1, 1, t0);
@@ -379,8 +419,13 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
         WR_TRY_GOTO(expert_load(&ex, g, path, i < split ? 1 : 2));
         float t = (float)sched.timesteps[i];
         float gs = g->per_expert_cfg ? (i < split ? g->cfg_high : g->cfg_low) : g->cfg[g->n_cfg == 1 ? 0 : i];
-        wan22_dit_input in = {.x = x, .y = y, .c_noise = 16, .f = lt, .h = lh, .w = lw, .context = ctx_pos,
+        wan22_dit_input in = {.x = x, .y = y, .c_noise = zc, .f = lt, .h = lh, .w = lw, .context = ctx_pos,
                               .ctx_len = len_pos, .t = &t, .n_t = 1};
+        if (tok_t) {
+            wan22_ti2v_timesteps(tok_t, t, lt, lh, lw);
+            in.t = tok_t;
+            in.n_t = (int)tokens;
+        }
         WR_TRY_GOTO(wan22_dit_forward(&ex.w, &in, v, NULL, NULL));
         if (gs != 1.0f) {
             in.context = ctx_neg;
@@ -395,12 +440,14 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
                 goto fail;
             }
         wan22_solver_step(&solver, v, x);
+        if (z)
+            wan22_ti2v_reimpose(x, z, zc, lt, lh, lw);
         report(progress, pctx, i < split ? "denoise-high" : "denoise-low", i + 1, g->steps, t0);
     }
     expert_free(&ex);
     report(progress, pctx, "vae-decode", 0, 1, t0);
-    vae_vol lat = {.c = 16, .t = lt, .h = lh, .w = lw, .d = x};
-    WR_TRY_GOTO(vae21_decode(vae, &lat, video));
+    vae_vol lat = {.c = zc, .t = lt, .h = lh, .w = lw, .d = x};
+    WR_TRY_GOTO(ti2v ? vae22_decode(vae2, &lat, video) : vae21_decode(vae, &lat, video));
     for (size_t j = 0; j < vae_vol_size(video); j++)
         video->d[j] = video->d[j] < -1.0f ? -1.0f : video->d[j] > 1.0f ? 1.0f : video->d[j];
     report(progress, pctx, "vae-decode", 1, 1, t0);
@@ -411,8 +458,9 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
 fail:
     wan22_solver_free(&solver);
     expert_free(&ex);
-    free(ctx_pos), free(ctx_neg), free(y), free(x), free(v), free(vu);
+    free(ctx_pos), free(ctx_neg), free(y), free(x), free(v), free(vu), free(z), free(tok_t);
     vae21_free(vae);
+    vae22_free(vae2);
     wan22_t5_free(t5);
     wan22_tokenizer_free(tok);
     wr_weightfile_close(&vaef), wr_weightfile_close(&t5f);

@@ -146,3 +146,52 @@ Test(e2e, text_cache_gives_the_same_video)
     cr_assert_eq(memcmp(v1.rgb, v2.rgb, (size_t)v1.width * v1.height * 3 * (size_t)v1.count), 0);
     wr_frames_free(&v1), wr_frames_free(&v2);
 }
+
+#include "media/image.h"
+#include "media/resize.h"
+#include "runtime/io/weightfile.h"
+#include "tests/common/testutil.h"
+#include "vae/vae22.h"
+
+/* TI2V with a start image: latent frame 0 must stay exactly the Wan 2.2 VAE encoding of the
+ * (resized) image after every step; without an image the run is plain text-to-video. */
+Test(e2e, ti2v_keeps_the_image_latent_in_frame_0)
+{
+    char a[1024];
+    snprintf(a, sizeof a, "--mode ti2v --model %s/m/wan22_ti2v_5b.safetensors --image %s/m/start.png "
+             "--save-latent %s/lat.safetensors", dir, dir, dir);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "%s generate --t5 %s/m/umt5_tiny.safetensors --tokenizer %s/m/tokenizer.model "
+             "--vae %s/m/wan22_vae_tiny.safetensors --width 64 --height 32 --frames 5 --steps 3 "
+             "--shift 5 --seed 3 --prompt 'a cat' %s -o %s/ti2v.mkv 2> %s/log.txt",
+             bin(), dir, dir, dir, a, dir, dir);
+    cr_assert_eq(system(cmd), 0, "ti2v failed (see %s/log.txt)", dir);
+    check_last_frame("ti2v.mkv", "ti2v.last.png");
+    char p[512];
+    snprintf(p, sizeof p, "%s/m/wan22_vae_tiny.safetensors", dir);
+    wr_weightfile vf, lf;
+    wr_test_open(&vf, p);
+    vae22 *vae;
+    cr_assert_eq(vae22_load(&vae, &vf), WR_OK, "%s", wr_last_error());
+    snprintf(p, sizeof p, "%s/m/start.png", dir);
+    wr_frames img;
+    cr_assert_eq(wr_image_read(p, &img), WR_OK);
+    vae_vol frame, z;
+    cr_assert_eq(vae_vol_alloc(&frame, 3, 1, 32, 64), WR_OK);
+    cr_assert_eq(wr_resize_cover_crop(img.rgb, img.width, img.height, 64, 32, frame.d), WR_OK);
+    cr_assert_eq(vae22_encode(vae, &frame, &z), WR_OK);
+    snprintf(p, sizeof p, "%s/lat.safetensors", dir);
+    wr_test_open(&lf, p);
+    int64_t n;
+    float *lat = wr_test_load_f32(&lf, "latent", &n);
+    cr_assert_eq(n, 48 * 2 * 2 * 4); /* [48, T=2, 2, 4] */
+    for (int c = 0; c < 48; c++)
+        for (int i = 0; i < 8; i++)
+            cr_assert_eq(lat[(c * 2 + 0) * 8 + i], z.d[c * 8 + i], "channel %d position %d", c, i);
+    free(lat);
+    vae_vol_free(&frame), vae_vol_free(&z);
+    wr_frames_free(&img);
+    vae22_free(vae);
+    wr_weightfile_close(&vf), wr_weightfile_close(&lf);
+}
