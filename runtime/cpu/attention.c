@@ -17,6 +17,7 @@ typedef struct attn_ctx {
     float scale;
     float *scratch; /* kv_len floats per thread */
     wr_dot_fn dot;
+    wr_axpy_fn axpy;
 } attn_ctx;
 
 static void attn_rows(void *vc, int64_t begin, int64_t end, int thread)
@@ -49,12 +50,8 @@ static void attn_rows(void *vc, int64_t begin, int64_t end, int thread)
         float *o = out + t * stride + h * hd;
         for (int64_t d = 0; d < hd; d++)
             o[d] = 0;
-        for (int64_t j = 0; j < c->kv_len; j++) {
-            const float *vv = v + j * stride + h * hd;
-            float w = p[j] * inv;
-            for (int64_t d = 0; d < hd; d++)
-                o[d] += w * vv[d];
-        }
+        for (int64_t j = 0; j < c->kv_len; j++)
+            c->axpy(p[j] * inv, v + j * stride + h * hd, o, hd);
     }
 }
 
@@ -62,7 +59,7 @@ void cpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, i
                    wr_tensor *out)
 {
     attn_ctx c = {.q = q, .k = k, .v = v, .out = out, .kv_len = kv_len, .heads = q->ne[1],
-                  .hd = q->ne[0], .scale = scale, .dot = wr_simd_dot()};
+                  .hd = q->ne[0], .scale = scale, .dot = wr_simd_dot(), .axpy = wr_simd_axpy()};
     c.scratch = malloc((size_t)wr_threads_count() * (size_t)kv_len * sizeof(float));
     WR_ASSERT(c.scratch, "attention: out of memory for scores");
     wr_parallel_for(q->ne[2] * c.heads, 4, attn_rows, &c);
@@ -73,7 +70,7 @@ void cpu_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_tensor 
                         const int32_t *key_mask, float scale, wr_tensor *out)
 {
     attn_ctx c = {.q = q, .k = k, .v = v, .bias = bias, .key_mask = key_mask, .out = out, .kv_len = k->ne[2],
-                  .heads = q->ne[1], .hd = q->ne[0], .scale = scale, .dot = wr_simd_dot()};
+                  .heads = q->ne[1], .hd = q->ne[0], .scale = scale, .dot = wr_simd_dot(), .axpy = wr_simd_axpy()};
     c.scratch = malloc((size_t)wr_threads_count() * (size_t)c.kv_len * sizeof(float));
     WR_ASSERT(c.scratch, "attention: out of memory for scores");
     wr_parallel_for(q->ne[2] * c.heads, 4, attn_rows, &c);

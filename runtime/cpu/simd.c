@@ -18,8 +18,24 @@ float wr_dot_portable(const float *a, const float *b, int64_t n)
     return s;
 }
 
+void wr_axpy_portable(float a, const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+
+__attribute__((target("avx2,fma"))) static void axpy_avx2(float a, const float *x, float *y, int64_t n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
 
 __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, int64_t n)
 {
@@ -41,13 +57,17 @@ __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const 
     return s;
 }
 
-wr_dot_fn wr_dot_avx2(void)
+static int have_avx2(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? dot_avx2 : NULL;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+
+wr_dot_fn wr_dot_avx2(void) { return have_avx2() ? dot_avx2 : NULL; }
+static wr_axpy_fn axpy_best(void) { return have_avx2() ? axpy_avx2 : wr_axpy_portable; }
 #else
 wr_dot_fn wr_dot_avx2(void) { return NULL; }
+static wr_axpy_fn axpy_best(void) { return wr_axpy_portable; }
 #endif
 
 static int force_portable(void)
@@ -61,5 +81,7 @@ wr_dot_fn wr_simd_dot(void)
     wr_dot_fn f = force_portable() ? NULL : wr_dot_avx2();
     return f ? f : wr_dot_portable;
 }
+
+wr_axpy_fn wr_simd_axpy(void) { return force_portable() ? wr_axpy_portable : axpy_best(); }
 
 const char *wr_simd_name(void) { return wr_simd_dot() == wr_dot_portable ? "portable" : "avx2+fma"; }

@@ -14,4 +14,9 @@ float wr_dot_portable(const float *a, const float *b, int64_t n);
 wr_dot_fn wr_dot_avx2(void);
 const char *wr_simd_name(void);
 
+/* y[i] += a · x[i] for i < n: the best path for this CPU (portable when WANRT_SIMD=portable). */
+typedef void (*wr_axpy_fn)(float a, const float *x, float *y, int64_t n);
+wr_axpy_fn wr_simd_axpy(void);
+void wr_axpy_portable(float a, const float *x, float *y, int64_t n);
+
 #endif
