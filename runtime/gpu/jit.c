@@ -66,28 +66,6 @@ static size_t *g_src_size;
 static int g_src_count;
 static char g_src_error[512];
 
-static char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        n = ftell(f);
-    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
-        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf[n] = 0;
-            *size = (size_t)n;
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
 static void load_sources(void)
 {
     while (wr_embedded_kernels[g_src_count].path)
@@ -118,7 +96,7 @@ static void load_sources(void)
         char p[2048];
         snprintf(p, sizeof p, "%s%s", root, wr_embedded_kernels[i].path);
         size_t n;
-        char *b = read_file(p, &n);
+        char *b = wr_jit_slurp(p, &n);
         if (!b) {
             snprintf(g_src_error, sizeof g_src_error, "WANRT_KERNEL_DIR=%.200s: cannot read %.250s", dir, p);
             continue;
