@@ -6,6 +6,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "media/color_match.h"
 #include "media/contact_sheet.h"
 #include "media/png_io.h"
 #include "media/video.h"
@@ -28,6 +29,10 @@ static const char usage[] =
     "lora:    --lora FILE[:STRENGTH][@high|@low] (repeatable; e.g. lightx2v.safetensors:3.0@high)\n"
     "other:   --threads N --text-len N --noise FILE.safetensors --text-cache DIR (reuse prompt encodings)\n"
     "         (and the global --device cpu|emu|cuda)\n";
+
+static const char extend_usage[] =
+    "extend:  --segments N (default 2) --color-match none|lab|histogram; needs --image (i2v) or --mode ti2v;\n"
+    "         segment k+1 starts from the exact last frame of segment k, seeds seed, seed+1, ...\n";
 
 static void progress(void *ctx, const char *stage, int step, int total, double seconds)
 {
@@ -58,138 +63,239 @@ static int parse_cfg(const char *text, wan22_gen *g)
     return g->n_cfg > 0;
 }
 
-int cmd_generate(int argc, char **argv)
+/* Everything the generate / extend command lines set. */
+typedef struct gen_cli {
+    wan22_gen g;
+    const char *out, *last_frame, *sheet, *save_latent, *mode;
+    double fps;
+    long long crf, threads, segments;
+    wr_color_match color;
+    char last_default[4096];
+} gen_cli;
+
+/* Returns -1 when parsing succeeded, else the process exit code. */
+static int parse_args(const char *cmd, int argc, char **argv, gen_cli *c, int extend)
 {
-    wan22_gen g = {.width = 832, .height = 480, .frames = 81, .steps = 6, .split = -1, .shift = 8.0,
-                   .sampler = WAN22_SAMPLER_UNIPC, .cfg = {1.0f}, .n_cfg = 1, .seed = 42};
-    const char *out = NULL, *last_frame = NULL, *sheet = NULL, *save_latent = NULL, *mode = NULL;
-    double fps = 16;
-    long long crf = -1, threads = 0, v;
+    memset(c, 0, sizeof *c);
+    c->g = (wan22_gen){.width = 832, .height = 480, .frames = 81, .steps = 6, .split = -1, .shift = 8.0,
+                       .sampler = WAN22_SAMPLER_UNIPC, .cfg = {1.0f}, .n_cfg = 1, .seed = 42};
+    c->fps = 16;
+    c->crf = -1;
+    c->segments = 2;
+    wan22_gen *g = &c->g;
+    long long v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 #define FLAG(name) (!strcmp(a, name) && val && (++i, 1))
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
+            if (extend)
+                fputs(extend_usage, stdout);
             return 0;
-        } else if (FLAG("--prompt")) g.prompt = val;
-        else if (FLAG("--negative-prompt")) g.negative_prompt = val;
-        else if (FLAG("--high-noise") || FLAG("--model")) g.high_noise = val;
-        else if (FLAG("--low-noise")) g.low_noise = val;
-        else if (FLAG("--t5")) g.t5 = val;
-        else if (FLAG("--tokenizer")) g.tokenizer = val;
-        else if (FLAG("--vae")) g.vae = val;
-        else if (FLAG("--image")) g.image = val;
-        else if (FLAG("--end-image")) g.end_image = val;
-        else if (FLAG("--noise")) g.noise_file = val;
-        else if (FLAG("--text-cache")) g.text_cache = val;
-        else if (FLAG("--mode")) mode = val;
-        else if (FLAG("-o") || FLAG("--out")) out = val;
-        else if (FLAG("--last-frame")) last_frame = val;
-        else if (FLAG("--contact-sheet")) sheet = val;
-        else if (FLAG("--save-latent")) save_latent = val;
-        else if (FLAG("--width")) { if (!cli_parse_int(a, val, 16, 8192, &v)) return 2; g.width = (int)v; }
-        else if (FLAG("--height")) { if (!cli_parse_int(a, val, 16, 8192, &v)) return 2; g.height = (int)v; }
-        else if (FLAG("--frames")) { if (!cli_parse_int(a, val, 1, 10001, &v)) return 2; g.frames = (int)v; }
-        else if (FLAG("--steps")) { if (!cli_parse_int(a, val, 1, WAN22_MAX_STEPS, &v)) return 2; g.steps = (int)v; }
-        else if (FLAG("--split")) { if (!cli_parse_int(a, val, 0, WAN22_MAX_STEPS, &v)) return 2; g.split = (int)v; }
-        else if (FLAG("--seed")) { if (!cli_parse_int(a, val, 0, 0x7fffffffffffffffLL, &v)) return 2; g.seed = (uint64_t)v; }
-        else if (FLAG("--text-len")) { if (!cli_parse_int(a, val, 1, 4096, &v)) return 2; g.text_len = (int)v; }
-        else if (FLAG("--threads")) { if (!cli_parse_int(a, val, 1, 256, &threads)) return 2; }
-        else if (FLAG("--crf")) { if (!cli_parse_int(a, val, 0, 51, &crf)) return 2; }
-        else if (FLAG("--shift")) { if (!cli_parse_float(a, val, &g.shift)) return 2; }
-        else if (FLAG("--boundary")) { if (!cli_parse_float(a, val, &g.boundary)) return 2; }
+        } else if (FLAG("--prompt")) g->prompt = val;
+        else if (FLAG("--negative-prompt")) g->negative_prompt = val;
+        else if (FLAG("--high-noise") || FLAG("--model")) g->high_noise = val;
+        else if (FLAG("--low-noise")) g->low_noise = val;
+        else if (FLAG("--t5")) g->t5 = val;
+        else if (FLAG("--tokenizer")) g->tokenizer = val;
+        else if (FLAG("--vae")) g->vae = val;
+        else if (FLAG("--image")) g->image = val;
+        else if (FLAG("--end-image")) g->end_image = val;
+        else if (FLAG("--noise")) g->noise_file = val;
+        else if (FLAG("--text-cache")) g->text_cache = val;
+        else if (FLAG("--mode")) c->mode = val;
+        else if (FLAG("-o") || FLAG("--out")) c->out = val;
+        else if (FLAG("--last-frame")) c->last_frame = val;
+        else if (FLAG("--contact-sheet")) c->sheet = val;
+        else if (FLAG("--save-latent")) c->save_latent = val;
+        else if (FLAG("--width")) { if (!cli_parse_int(a, val, 16, 8192, &v)) return 2; g->width = (int)v; }
+        else if (FLAG("--height")) { if (!cli_parse_int(a, val, 16, 8192, &v)) return 2; g->height = (int)v; }
+        else if (FLAG("--frames")) { if (!cli_parse_int(a, val, 1, 10001, &v)) return 2; g->frames = (int)v; }
+        else if (FLAG("--steps")) { if (!cli_parse_int(a, val, 1, WAN22_MAX_STEPS, &v)) return 2; g->steps = (int)v; }
+        else if (FLAG("--split")) { if (!cli_parse_int(a, val, 0, WAN22_MAX_STEPS, &v)) return 2; g->split = (int)v; }
+        else if (FLAG("--seed")) { if (!cli_parse_int(a, val, 0, 0x7fffffffffffffffLL, &v)) return 2; g->seed = (uint64_t)v; }
+        else if (FLAG("--text-len")) { if (!cli_parse_int(a, val, 1, 4096, &v)) return 2; g->text_len = (int)v; }
+        else if (FLAG("--threads")) { if (!cli_parse_int(a, val, 1, 256, &c->threads)) return 2; }
+        else if (FLAG("--crf")) { if (!cli_parse_int(a, val, 0, 51, &c->crf)) return 2; }
+        else if (FLAG("--shift")) { if (!cli_parse_float(a, val, &g->shift)) return 2; }
+        else if (FLAG("--boundary")) { if (!cli_parse_float(a, val, &g->boundary)) return 2; }
         else if (FLAG("--cfg-high") || FLAG("--cfg-low")) {
             double gv;
             if (!cli_parse_float(a, val, &gv))
                 return 2;
-            if (!g.per_expert_cfg)
-                g.cfg_high = g.cfg_low = 1.0f;
-            g.per_expert_cfg = 1;
+            if (!g->per_expert_cfg)
+                g->cfg_high = g->cfg_low = 1.0f;
+            g->per_expert_cfg = 1;
             if (!strcmp(a, "--cfg-high"))
-                g.cfg_high = (float)gv;
+                g->cfg_high = (float)gv;
             else
-                g.cfg_low = (float)gv;
-        } else if (FLAG("--fps")) { if (!cli_parse_float(a, val, &fps) || fps <= 0) return 2; }
+                g->cfg_low = (float)gv;
+        } else if (FLAG("--fps")) { if (!cli_parse_float(a, val, &c->fps) || c->fps <= 0) return 2; }
         else if (FLAG("--cfg")) {
-            if (!parse_cfg(val, &g)) {
-                fprintf(stderr, "wanrt generate: --cfg expects numbers separated by commas, e.g. 2,1,1,1,1,1\n");
+            if (!parse_cfg(val, g)) {
+                fprintf(stderr, "wanrt %s: --cfg expects numbers separated by commas, e.g. 2,1,1,1,1,1\n", cmd);
                 return 2;
             }
         } else if (FLAG("--sampler")) {
-            if (!wan22_sampler_parse(val, &g.sampler)) {
-                fprintf(stderr, "wanrt generate: unknown sampler '%s' (valid: %s)\n", val, wan22_sampler_list());
+            if (!wan22_sampler_parse(val, &g->sampler)) {
+                fprintf(stderr, "wanrt %s: unknown sampler '%s' (valid: %s)\n", cmd, val, wan22_sampler_list());
                 return 2;
             }
         } else if (FLAG("--lora")) {
-            if (g.n_loras == WAN22_MAX_LORAS) {
-                fprintf(stderr, "wanrt generate: at most %d --lora\n", WAN22_MAX_LORAS);
+            if (g->n_loras == WAN22_MAX_LORAS) {
+                fprintf(stderr, "wanrt %s: at most %d --lora\n", cmd, WAN22_MAX_LORAS);
                 return 2;
             }
-            wr_status ls = wan22_lora_ref_parse(argv[i], &g.loras[g.n_loras++]);
+            wr_status ls = wan22_lora_ref_parse(argv[i], &g->loras[g->n_loras++]);
             if (ls != WR_OK)
-                return cli_report("generate", ls);
+                return cli_report(cmd, ls);
+        } else if (extend && FLAG("--segments")) {
+            if (!cli_parse_int(a, val, 1, 1000, &c->segments))
+                return 2;
+        } else if (extend && FLAG("--color-match")) {
+            if (!wr_color_match_parse(val, &c->color)) {
+                fprintf(stderr, "wanrt %s: --color-match takes none, lab or histogram\n", cmd);
+                return 2;
+            }
         } else {
-            fprintf(stderr, "wanrt generate: unknown or incomplete option '%s'\n%s", a, usage);
+            fprintf(stderr, "wanrt %s: unknown or incomplete option '%s'\n%s", cmd, a, usage);
             return 2;
         }
 #undef FLAG
     }
-    if (!out || !g.prompt) {
+    if (!c->out || !g->prompt) {
         fputs(usage, stderr);
         return 2;
     }
-    g.mode = g.end_image ? WAN22_MODE_FLF2V : g.image ? WAN22_MODE_I2V : WAN22_MODE_T2V;
-    if (mode && !wan22_mode_parse(mode, &g.mode)) {
-        fprintf(stderr, "wanrt generate: unknown mode '%s' (valid: t2v, i2v, flf2v, ti2v)\n", mode);
+    g->mode = g->end_image ? WAN22_MODE_FLF2V : g->image ? WAN22_MODE_I2V : WAN22_MODE_T2V;
+    if (c->mode && !wan22_mode_parse(c->mode, &g->mode)) {
+        fprintf(stderr, "wanrt %s: unknown mode '%s' (valid: t2v, i2v, flf2v, ti2v)\n", cmd, c->mode);
         return 2;
     }
-    if (threads)
-        wr_threads_set((int)threads);
-    char last_default[4096];
-    if (!last_frame) {
-        snprintf(last_default, sizeof last_default, "%.*s.last.png", (int)(strrchr(out, '.') && !strchr(strrchr(out, '.'), '/')
-                     ? strrchr(out, '.') - out : (long)strlen(out)), out);
-        last_frame = last_default;
+    return -1;
+}
+
+/* Checks before the heavy work: inputs, sizes, and that the output's folder exists. */
+static wr_status prepare(gen_cli *c)
+{
+    if (c->threads)
+        WR_TRY(wr_threads_set((int)c->threads));
+    if (!c->last_frame) {
+        const char *dot = strrchr(c->out, '.');
+        int stem = dot && !strchr(dot, '/') ? (int)(dot - c->out) : (int)strlen(c->out);
+        snprintf(c->last_default, sizeof c->last_default, "%.*s.last.png", stem, c->out);
+        c->last_frame = c->last_default;
     }
-    /* fail before the heavy work: inputs, sizes, and that the output's folder exists */
-    wr_status st = wan22_gen_validate(&g);
-    if (st != WR_OK)
-        return cli_report("generate", st);
+    WR_TRY(wan22_gen_validate(&c->g));
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", out);
+    snprintf(dir, sizeof dir, "%s", c->out);
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir + strlen(dir) - 1) {
         *slash = '\0';
         if (access(dir, W_OK) != 0)
-            return cli_report("generate", wr_fail(WR_E_IO, "%s: the output folder %s does not exist or is not writable", out, dir));
+            return wr_fail(WR_E_IO, "%s: the output folder %s does not exist or is not writable", c->out, dir);
     }
-    vae_vol video = {0}, latent = {0};
-    fprintf(stderr, "wanrt generate: %s %dx%d, %d frames, %d steps (%s, shift %g), seed %llu, %d threads\n",
-            wan22_mode_name(g.mode), g.width, g.height, g.frames, g.steps, wan22_sampler_name(g.sampler), g.shift,
-            (unsigned long long)g.seed, wr_threads_count());
-    st = wan22_generate(&g, progress, NULL, &video, &latent);
-    wr_frames frames = {0};
+    fprintf(stderr, "wanrt: %s %dx%d, %d frames, %d steps (%s, shift %g), seed %llu, %d threads\n",
+            wan22_mode_name(c->g.mode), c->g.width, c->g.height, c->g.frames, c->g.steps,
+            wan22_sampler_name(c->g.sampler), c->g.shift, (unsigned long long)c->g.seed, wr_threads_count());
+    return WR_OK;
+}
+
+/* Runs one generation into 8-bit frames (and the latent when wanted). */
+static wr_status generate_frames(const gen_cli *c, const wan22_gen *g, wr_frames *frames, vae_vol *latent)
+{
+    vae_vol video = {0};
+    WR_TRY(wan22_generate(g, progress, NULL, &video, latent));
+    wr_status st = wr_frames_alloc(frames, video.w, video.h, video.t, c->fps);
     if (st == WR_OK)
-        st = wr_frames_alloc(&frames, video.w, video.h, video.t, fps);
-    if (st == WR_OK) {
-        wr_frames_from_f32(&frames, video.d, 0, video.t);
-        wr_video_opts o = {.crf = (int)crf};
-        st = wr_video_write(out, &frames, &o);
-    }
-    if (st == WR_OK) /* the exact last decoded frame, never re-decoded from the compressed video */
-        st = wr_png_write_rgb(last_frame, frames.width, frames.height, wr_frames_at(&frames, frames.count - 1));
-    if (st == WR_OK && sheet)
-        st = wr_contact_sheet_write(sheet, &frames, 8, 4, 256);
-    if (st == WR_OK && save_latent) {
+        wr_frames_from_f32(frames, video.d, 0, video.t);
+    vae_vol_free(&video);
+    return st;
+}
+
+/* The video, the exact last decoded frame (never re-decoded from the compressed file) and the
+ * optional contact sheet. */
+static wr_status write_outputs(const gen_cli *c, const wr_frames *frames)
+{
+    wr_video_opts o = {.crf = (int)c->crf};
+    WR_TRY(wr_video_write(c->out, frames, &o));
+    WR_TRY(wr_png_write_rgb(c->last_frame, frames->width, frames->height, wr_frames_at(frames, frames->count - 1)));
+    if (c->sheet)
+        WR_TRY(wr_contact_sheet_write(c->sheet, frames, 8, 4, 256));
+    fprintf(stderr, "wrote %s (%d frames, %dx%d, %g fps) and the last frame %s\n", c->out, frames->count,
+            frames->width, frames->height, c->fps, c->last_frame);
+    return WR_OK;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    gen_cli c;
+    int rc = parse_args("generate", argc, argv, &c, 0);
+    if (rc >= 0)
+        return rc;
+    wr_status st = prepare(&c);
+    wr_frames frames = {0};
+    vae_vol latent = {0};
+    if (st == WR_OK)
+        st = generate_frames(&c, &c.g, &frames, &latent);
+    if (st == WR_OK)
+        st = write_outputs(&c, &frames);
+    if (st == WR_OK && c.save_latent) {
         wr_st_entry e = {.name = "latent", .dtype = WR_DTYPE_F32, .n_dims = 4,
                          .shape = {latent.c, latent.t, latent.h, latent.w}, .data = latent.d};
-        st = wr_safetensors_write(save_latent, &e, 1, NULL, 0);
+        st = wr_safetensors_write(c.save_latent, &e, 1, NULL, 0);
     }
-    if (st == WR_OK)
-        fprintf(stderr, "wrote %s (%d frames, %dx%d, %g fps) and the last frame %s\n", out, frames.count, frames.width,
-                frames.height, fps, last_frame);
     wr_frames_free(&frames);
-    vae_vol_free(&video);
     vae_vol_free(&latent);
     return st == WR_OK ? 0 : cli_report("generate", st);
+}
+
+/* wanrt extend: N image-to-video segments, each started from the exact last frame of the one
+ * before (optionally colour-matched to it), joined without the duplicated joint frames. */
+int cmd_extend(int argc, char **argv)
+{
+    gen_cli c;
+    int rc = parse_args("extend", argc, argv, &c, 1);
+    if (rc >= 0)
+        return rc;
+    if (c.g.mode != WAN22_MODE_I2V && c.g.mode != WAN22_MODE_TI2V) {
+        fprintf(stderr, "wanrt extend: needs --image with i2v models (or --mode ti2v): segments chain by image\n");
+        return 2;
+    }
+    wr_status st = prepare(&c);
+    wr_frames all = {0}, seg = {0}, last = {0};
+    for (long long s = 0; s < c.segments && st == WR_OK; s++) {
+        wan22_gen g = c.g;
+        g.seed = c.g.seed + (uint64_t)s;
+        if (s > 0) {
+            g.image = NULL;
+            g.image_frames = &last;
+        }
+        fprintf(stderr, "segment %lld of %lld\n", s + 1, c.segments);
+        st = generate_frames(&c, &g, &seg, NULL);
+        if (st == WR_OK && s > 0)
+            st = wr_color_match_apply(&seg, last.rgb, last.width, last.height, c.color);
+        if (st != WR_OK)
+            break;
+        int skip = s > 0; /* frame 0 of a later segment repeats the previous last frame */
+        wr_frames grown;
+        st = wr_frames_alloc(&grown, seg.width, seg.height, all.count + seg.count - skip, c.fps);
+        if (st == WR_OK) {
+            size_t fb = (size_t)seg.width * seg.height * 3;
+            if (all.count)
+                memcpy(grown.rgb, all.rgb, fb * (size_t)all.count);
+            memcpy(grown.rgb + fb * (size_t)all.count, wr_frames_at(&seg, skip), fb * (size_t)(seg.count - skip));
+            wr_frames_free(&all);
+            all = grown;
+            wr_frames_free(&last);
+            st = wr_frames_alloc(&last, seg.width, seg.height, 1, c.fps);
+            if (st == WR_OK)
+                memcpy(last.rgb, wr_frames_at(&seg, seg.count - 1), fb);
+        }
+        wr_frames_free(&seg);
+    }
+    if (st == WR_OK)
+        st = write_outputs(&c, &all);
+    wr_frames_free(&all), wr_frames_free(&seg), wr_frames_free(&last);
+    return st == WR_OK ? 0 : cli_report("extend", st);
 }

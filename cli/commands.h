@@ -14,6 +14,7 @@ int cmd_vae_decode(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_t5(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_extend(int argc, char **argv);
 int cmd_make_tiny_models(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 

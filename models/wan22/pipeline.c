@@ -86,11 +86,12 @@ wr_status wan22_gen_validate(const wan22_gen *g)
     WR_TRY(check_file("vae", g->vae));
     for (int i = 0; i < g->n_loras; i++)
         WR_TRY(check_file("lora", g->loras[i].path));
-    if (g->mode == WAN22_MODE_I2V || g->mode == WAN22_MODE_FLF2V || (g->mode == WAN22_MODE_TI2V && g->image))
+    if (!g->image_frames &&
+        (g->mode == WAN22_MODE_I2V || g->mode == WAN22_MODE_FLF2V || (g->mode == WAN22_MODE_TI2V && g->image)))
         WR_TRY(check_file("image", g->image));
     if (g->mode == WAN22_MODE_FLF2V)
         WR_TRY(check_file("end-image", g->end_image));
-    if (g->mode == WAN22_MODE_T2V && (g->image || g->end_image))
+    if (g->mode == WAN22_MODE_T2V && (g->image || g->end_image || g->image_frames))
         return wr_fail(WR_E_ARG, "mode t2v takes no image (use --mode i2v or flf2v)");
     wan22_schedule s;
     return wan22_schedule_make(g->sampler, g->steps, g->shift, &s);
@@ -167,23 +168,31 @@ wr_status wan22_cond_from_video(const vae21 *vae, const vae_vol *video, int flf2
     return WR_OK;
 }
 
+/* The start image (from memory when given) or the end image, read and resized to planes. */
+static wr_status load_image(const wan22_gen *g, int end, float *chw)
+{
+    if (!end && g->image_frames)
+        return wr_resize_cover_crop(g->image_frames->rgb, g->image_frames->width, g->image_frames->height, g->width,
+                                    g->height, chw);
+    wr_frames img = {0};
+    WR_TRY(wr_image_read(end ? g->end_image : g->image, &img));
+    wr_status st = wr_resize_cover_crop(img.rgb, img.width, img.height, g->width, g->height, chw);
+    wr_frames_free(&img);
+    return st;
+}
+
 /* I2V / FLF2V: the VAE input is [start image, zeros..., (end image)] in [−1, 1]. */
 static wr_status image_condition(const wan22_gen *g, const vae21 *vae, float **y)
 {
     vae_vol video = {0};
-    wr_frames img = {0};
     size_t plane = (size_t)g->height * g->width;
     WR_TRY(vae_vol_alloc(&video, 3, g->frames, g->height, g->width));
     memset(video.d, 0, vae_vol_size(&video) * sizeof(float));
     float *frame = malloc(3 * plane * sizeof *frame);
     wr_status st = frame ? WR_OK : wr_fail(WR_E_OOM, "out of memory");
     for (int which = 0; st == WR_OK && which < (g->mode == WAN22_MODE_FLF2V ? 2 : 1); which++) {
-        const char *path = which ? g->end_image : g->image;
         int f = which ? g->frames - 1 : 0;
-        st = wr_image_read(path, &img);
-        if (st == WR_OK)
-            st = wr_resize_cover_crop(img.rgb, img.width, img.height, g->width, g->height, frame);
-        wr_frames_free(&img);
+        st = load_image(g, which, frame);
         for (int c = 0; st == WR_OK && c < 3; c++)
             memcpy(video.d + ((size_t)c * g->frames + (size_t)f) * plane, frame + (size_t)c * plane, plane * sizeof(float));
     }
@@ -198,12 +207,8 @@ static wr_status image_condition(const wan22_gen *g, const vae21 *vae, float **y
 static wr_status ti2v_image_latent(const wan22_gen *g, const vae22 *vae, float **z)
 {
     vae_vol frame = {0}, lat = {0};
-    wr_frames img = {0};
     WR_TRY(vae_vol_alloc(&frame, 3, 1, g->height, g->width));
-    wr_status st = wr_image_read(g->image, &img);
-    if (st == WR_OK)
-        st = wr_resize_cover_crop(img.rgb, img.width, img.height, g->width, g->height, frame.d);
-    wr_frames_free(&img);
+    wr_status st = load_image(g, 0, frame.d);
     if (st == WR_OK)
         st = vae22_encode(vae, &frame, &lat);
     vae_vol_free(&frame);
@@ -394,7 +399,7 @@ wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *p
         goto fail;
     }
     WR_TRY_GOTO(initial_noise(g, x, n));
-    if (ti2v && g->image) { /* image latent at frame 0, kept there, its tokens at t = 0 */
+    if (ti2v && (g->image || g->image_frames)) { /* image latent at frame 0, kept there, its tokens at t = 0 */
         report(progress, pctx, "vae-encode", 0, 1, t0);
         WR_TRY_GOTO(ti2v_image_latent(g, vae2, &z));
         wan22_ti2v_init(x, z, x, zc, lt, lh, lw);

@@ -37,6 +37,7 @@ typedef struct wan22_gen {
     const char *t5, *tokenizer, *vae;
     const char *prompt, *negative_prompt; /* negative NULL: the official default */
     const char *image, *end_image;
+    const struct wr_frames *image_frames; /* in-memory start image (1 frame), used instead of image */
     const char *noise_file;               /* optional safetensors with "noise" [16, T, h, w] */
     int width, height, frames;
     int steps, split;                     /* split < 0: by boundary */

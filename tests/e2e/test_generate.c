@@ -195,3 +195,34 @@ Test(e2e, ti2v_keeps_the_image_latent_in_frame_0)
     vae22_free(vae);
     wr_weightfile_close(&vf), wr_weightfile_close(&lf);
 }
+
+/* extend = generate, then generate from that clip's exact last frame with the next seed, joined
+ * without the repeated frame: the frames must match the two separate runs exactly. */
+Test(e2e, extend_chains_segments_by_the_exact_last_frame)
+{
+    char common[2048], cmd[4096];
+    snprintf(common, sizeof common,
+             "--t5 %s/m/umt5_tiny.safetensors --tokenizer %s/m/tokenizer.model --vae %s/m/wan21_vae_tiny.safetensors "
+             "--high-noise %s/m/wan22_i2v_high_noise.safetensors --width 32 --height 32 --frames 5 --steps 2 --prompt cat",
+             dir, dir, dir, dir);
+    snprintf(cmd, sizeof cmd, "%s generate %s --image %s/m/start.png --seed 7 -o %s/a.mkv 2>/dev/null", bin(), common, dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s generate %s --image %s/a.last.png --seed 8 -o %s/b.mkv 2>/dev/null", bin(), common, dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s extend %s --image %s/m/start.png --seed 7 --segments 2 -o %s/e.mkv 2>/dev/null", bin(),
+             common, dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    char p[512];
+    wr_frames a, b, e;
+    snprintf(p, sizeof p, "%s/a.mkv", dir);
+    cr_assert_eq(wr_video_read(p, &a), WR_OK);
+    snprintf(p, sizeof p, "%s/b.mkv", dir);
+    cr_assert_eq(wr_video_read(p, &b), WR_OK);
+    snprintf(p, sizeof p, "%s/e.mkv", dir);
+    cr_assert_eq(wr_video_read(p, &e), WR_OK);
+    cr_assert_eq(e.count, a.count + b.count - 1);
+    size_t fb = (size_t)a.width * a.height * 3;
+    cr_assert_eq(memcmp(e.rgb, a.rgb, fb * (size_t)a.count), 0, "segment 1 differs");
+    cr_assert_eq(memcmp(e.rgb + fb * (size_t)a.count, b.rgb + fb, fb * (size_t)(b.count - 1)), 0, "segment 2 differs");
+    wr_frames_free(&a), wr_frames_free(&b), wr_frames_free(&e);
+}
