@@ -1,0 +1,27 @@
+/* RIFE IFNet 4.7 frame interpolation (also 4.8/4.9: same network, other weights), as the
+ * ComfyUI-Frame-Interpolation RIFE VFI node runs it (../shared/specs/rife.md,
+ * ../shared/golden/post/README.md section 1).
+ *
+ * Per pair: clamp to [0, 1], zero-pad right/bottom to multiples of 64, feature encoder, four
+ * IFBlocks at scales [8, 4, 2, 1] / scale_factor refining a bidirectional flow and a mask
+ * (replaced each block), backward warps with border clamping, sigmoid blend, crop. The ensemble
+ * option is the node's variant (its averaged flow delta is unused). */
+#ifndef RIFE_RIFE_H
+#define RIFE_RIFE_H
+
+#include <stdbool.h>
+
+#include "runtime/io/weightfile.h"
+
+typedef struct rife rife;
+
+/* Weights from rife47.pth / rife49.pth / flownet.pkl ("module." prefix) or safetensors. */
+wr_status rife_load(rife **out, const wr_weightfile *wf);
+void rife_free(rife *m);
+
+/* img0, img1: planar RGB [3, h, w] in [0, 1]; out: [3, h, w] at time t in (0, 1).
+ * scale_factor: 0.25 .. 4 (the node's option; 1 by default). */
+wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, int h, int w, float t,
+                           float scale_factor, bool ensemble, float *out);
+
+#endif
