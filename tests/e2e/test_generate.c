@@ -226,3 +226,28 @@ Test(e2e, extend_chains_segments_by_the_exact_last_frame)
     cr_assert_eq(memcmp(e.rgb + fb * (size_t)a.count, b.rgb + fb, fb * (size_t)(b.count - 1)), 0, "segment 2 differs");
     wr_frames_free(&a), wr_frames_free(&b), wr_frames_free(&e);
 }
+
+/* interpolate: (n − 1)·m + 1 frames at m × fps, the input frames kept at every m-th position. */
+Test(e2e, interpolate_a_clip)
+{
+    char cmd[4096], p[512];
+    snprintf(cmd, sizeof cmd,
+             "%s generate --t5 %s/m/umt5_tiny.safetensors --tokenizer %s/m/tokenizer.model --vae %s/m/wan21_vae_tiny.safetensors "
+             "--high-noise %s/m/wan22_t2v_high_noise.safetensors --width 32 --height 32 --frames 5 --steps 2 --prompt cat "
+             "-o %s/src.mkv 2>/dev/null && %s interpolate %s/src.mkv -o %s/x3.mkv --multiplier 3 --model %s 2>/dev/null",
+             bin(), dir, dir, dir, dir, dir, bin(), dir, dir, wr_test_shared("golden/post/rife47_weights.pth"));
+    cr_assert_eq(system(cmd), 0);
+    wr_frames src, out;
+    snprintf(p, sizeof p, "%s/src.mkv", dir);
+    cr_assert_eq(wr_video_read(p, &src), WR_OK);
+    snprintf(p, sizeof p, "%s/x3.mkv", dir);
+    cr_assert_eq(wr_video_read(p, &out), WR_OK);
+    cr_assert_eq(out.count, (src.count - 1) * 3 + 1);
+    cr_assert_float_eq(out.fps, src.fps * 3, 1e-6);
+    size_t fb = (size_t)src.width * src.height * 3;
+    for (int i = 0; i < src.count; i++)
+        cr_assert_eq(memcmp(wr_frames_at(&out, i * 3), wr_frames_at(&src, i), fb), 0, "input frame %d moved", i);
+    wr_frames_free(&src), wr_frames_free(&out);
+    snprintf(cmd, sizeof cmd, "%s interpolate %s/src.mkv -o %s/bad.mkv --multiplier 1 --model x 2>/dev/null", bin(), dir, dir);
+    cr_assert_neq(system(cmd), 0);
+}
