@@ -73,7 +73,16 @@ features:
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
-$(BUILD)/%.o: %.c
+# Objects depend on a stamp holding the compile flags, so installing libpng/FFmpeg/CUDA headers
+# (which changes the WR_HAVE_* defines) rebuilds everything instead of mixing stale objects.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(CFLAGS) $(LDLIBS)
+ifneq ($(file <$(FLAGS_STAMP)),$(FLAGS_NOW))
+  $(shell mkdir -p $(BUILD))
+  $(file >$(FLAGS_STAMP),$(FLAGS_NOW))
+endif
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
