@@ -6,11 +6,13 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "media/color_match.h"
 #include "media/contact_sheet.h"
 #include "media/png_io.h"
 #include "media/video.h"
 #include "models/wan22/pipeline.h"
+#include "runtime/interrupt.h"
 #include "runtime/io/safetensors_write.h"
 #include "runtime/threadpool.h"
 
@@ -26,26 +28,16 @@ static const char usage[] =
     "         --seed 42 --negative-prompt TEXT (default: the official Chinese negative prompt)\n"
     "output:  -o OUT (.mp4 H.264, .mkv FFV1 lossless, .y4m, DIR/ PNG frames) --crf 19\n"
     "         --last-frame FILE.png (default OUT.last.png) --contact-sheet FILE.png --save-latent FILE\n"
+    "         --preview FILE.png [--preview-every N]: first/middle/last frame of the denoised estimate,\n"
+    "         rewritten every N steps (default 1) and after the last\n"
     "lora:    --lora FILE[:STRENGTH][@high|@low] (repeatable; e.g. lightx2v.safetensors:3.0@high)\n"
+    "Ctrl-C stops after the current step; with --save-latent the latent reached so far is kept.\n"
     "other:   --threads N --text-len N --noise FILE.safetensors --text-cache DIR (reuse prompt encodings)\n"
     "         (and the global --device cpu|emu|cuda)\n";
 
 static const char extend_usage[] =
     "extend:  --segments N (default 2) --color-match none|lab|histogram; needs --image (i2v) or --mode ti2v;\n"
     "         segment k+1 starts from the exact last frame of segment k, seeds seed, seed+1, ...\n";
-
-static void progress(void *ctx, const char *stage, int step, int total, double seconds)
-{
-    (void)ctx;
-    static double last = 0;
-    if (step == 0)
-        fprintf(stderr, "[%7.1fs] %s ...\n", seconds, stage);
-    else if (!strncmp(stage, "denoise", 7))
-        fprintf(stderr, "[%7.1fs] %s step %d/%d (%.2f s/it)\n", seconds, stage, step, total, seconds - last);
-    else
-        fprintf(stderr, "[%7.1fs] %s done\n", seconds, stage);
-    last = seconds;
-}
 
 static int parse_cfg(const char *text, wan22_gen *g)
 {
@@ -66,9 +58,10 @@ static int parse_cfg(const char *text, wan22_gen *g)
 /* Everything the generate / extend command lines set. */
 typedef struct gen_cli {
     wan22_gen g;
-    const char *out, *last_frame, *sheet, *save_latent, *mode;
+    const char *out, *last_frame, *sheet, *save_latent, *mode, *preview;
     double fps;
-    long long crf, threads, segments;
+    long long crf, threads, segments, preview_every;
+    cli_progress progress;
     wr_color_match color;
     char last_default[4096];
 } gen_cli;
@@ -82,6 +75,7 @@ static int parse_args(const char *cmd, int argc, char **argv, gen_cli *c, int ex
     c->fps = 16;
     c->crf = -1;
     c->segments = 2;
+    c->preview_every = 1;
     wan22_gen *g = &c->g;
     long long v;
     for (int i = 1; i < argc; i++) {
@@ -108,6 +102,8 @@ static int parse_args(const char *cmd, int argc, char **argv, gen_cli *c, int ex
         else if (FLAG("--last-frame")) c->last_frame = val;
         else if (FLAG("--contact-sheet")) c->sheet = val;
         else if (FLAG("--save-latent")) c->save_latent = val;
+        else if (FLAG("--preview")) c->preview = val;
+        else if (FLAG("--preview-every")) { if (!cli_parse_int(a, val, 1, WAN22_MAX_STEPS, &c->preview_every)) return 2; }
         else if (FLAG("--width")) { if (!cli_parse_int(a, val, 16, 8192, &v)) return 2; g->width = (int)v; }
         else if (FLAG("--height")) { if (!cli_parse_int(a, val, 16, 8192, &v)) return 2; g->height = (int)v; }
         else if (FLAG("--frames")) { if (!cli_parse_int(a, val, 1, 10001, &v)) return 2; g->frames = (int)v; }
@@ -175,9 +171,21 @@ static int parse_args(const char *cmd, int argc, char **argv, gen_cli *c, int ex
     return -1;
 }
 
+/* Exit codes: 0, 130 after Ctrl-C (the shell's convention for SIGINT), else 1. */
+static int finish(const char *cmd, wr_status st)
+{
+    if (st == WR_E_INTERRUPTED) {
+        fprintf(stderr, "wanrt %s: %s; no video was written\n", cmd, wr_last_error());
+        return 130;
+    }
+    return st == WR_OK ? 0 : cli_report(cmd, st);
+}
+
 /* Checks before the heavy work: inputs, sizes, and that the output's folder exists. */
 static wr_status prepare(gen_cli *c)
 {
+    cli_progress_init(&c->progress, stderr);
+    wr_interrupt_install();
     if (c->threads)
         WR_TRY(wr_threads_set((int)c->threads));
     if (!c->last_frame) {
@@ -201,12 +209,61 @@ static wr_status prepare(gen_cli *c)
     return WR_OK;
 }
 
-/* Runs one generation into 8-bit frames (and the latent when wanted). */
-static wr_status generate_frames(const gen_cli *c, const wan22_gen *g, wr_frames *frames, vae_vol *latent)
+/* The --preview hook: the decoded frames side by side, rewritten atomically. */
+static void write_preview(void *ctx, int step, int total, const vae_vol *x0, const vae_vol *pv)
 {
-    vae_vol video = {0};
-    WR_TRY(wan22_generate(g, progress, NULL, &video, latent));
-    wr_status st = wr_frames_alloc(frames, video.w, video.h, video.t, c->fps);
+    const gen_cli *c = ctx;
+    (void)x0;
+    wr_frames f = {0};
+    wr_status st = wr_frames_alloc(&f, pv->w, pv->h, pv->t, c->fps);
+    if (st == WR_OK) {
+        wr_frames_from_f32(&f, pv->d, 0, pv->t);
+        st = wr_contact_sheet_write(c->preview, &f, pv->t, pv->t, pv->w);
+    }
+    wr_frames_free(&f);
+    if (st != WR_OK) /* a preview is a convenience: report, keep generating */
+        fprintf(stderr, "wanrt: preview after step %d/%d not written: %s\n", step, total, wr_last_error());
+}
+
+static void progress_event(void *ctx, const char *stage, int step, int total, double seconds)
+{
+    gen_cli *c = ctx;
+    cli_progress_event(&c->progress, stage, step, total, seconds);
+}
+
+/* Writes the latent (final, or reached so far when interrupted) to --save-latent. */
+static wr_status save_latent(const gen_cli *c, const vae_vol *latent, int interrupted)
+{
+    wr_st_entry e = {.name = "latent", .dtype = WR_DTYPE_F32, .n_dims = 4,
+                     .shape = {latent->c, latent->t, latent->h, latent->w}, .data = latent->d};
+    const char *const meta[1][2] = {{"state", interrupted ? "interrupted" : "final"}};
+    WR_TRY(wr_safetensors_write(c->save_latent, &e, 1, meta, 1));
+    fprintf(stderr, "wrote the %s latent to %s\n", meta[0][1], c->save_latent);
+    return WR_OK;
+}
+
+/* Runs one generation into 8-bit frames (and the latent when wanted). An interrupted run
+ * keeps its latent in --save-latent and returns WR_E_INTERRUPTED. */
+static wr_status generate_frames(gen_cli *c, const wan22_gen *g, wr_frames *frames, vae_vol *latent)
+{
+    vae_vol video = {0}, own = {0};
+    if (!latent && c->save_latent)
+        latent = &own;
+    wan22_hooks hooks = {.progress = progress_event, .ctx = c, .preview_every = (int)c->preview_every,
+                         .preview = c->preview ? write_preview : NULL};
+    wr_status st = wan22_generate(g, &hooks, &video, latent);
+    if (st == WR_OK && wr_interrupted())
+        st = wr_fail(WR_E_INTERRUPTED, "interrupted during the VAE decode");
+    if (st == WR_E_INTERRUPTED && c->save_latent && latent->d) {
+        wr_status saved = save_latent(c, latent, 1);
+        st = saved == WR_OK ? WR_E_INTERRUPTED : saved;
+    }
+    vae_vol_free(&own);
+    if (st != WR_OK) {
+        vae_vol_free(&video);
+        return st;
+    }
+    st = wr_frames_alloc(frames, video.w, video.h, video.t, c->fps);
     if (st == WR_OK)
         wr_frames_from_f32(frames, video.d, 0, video.t);
     vae_vol_free(&video);
@@ -240,14 +297,13 @@ int cmd_generate(int argc, char **argv)
         st = generate_frames(&c, &c.g, &frames, &latent);
     if (st == WR_OK)
         st = write_outputs(&c, &frames);
-    if (st == WR_OK && c.save_latent) {
-        wr_st_entry e = {.name = "latent", .dtype = WR_DTYPE_F32, .n_dims = 4,
-                         .shape = {latent.c, latent.t, latent.h, latent.w}, .data = latent.d};
-        st = wr_safetensors_write(c.save_latent, &e, 1, NULL, 0);
-    }
+    if (st == WR_OK && c.save_latent)
+        st = save_latent(&c, &latent, 0);
     wr_frames_free(&frames);
     vae_vol_free(&latent);
-    return st == WR_OK ? 0 : cli_report("generate", st);
+    if (st == WR_OK)
+        cli_progress_summary(&c.progress);
+    return finish("generate", st);
 }
 
 /* wanrt extend: N image-to-video segments, each started from the exact last frame of the one
@@ -297,5 +353,7 @@ int cmd_extend(int argc, char **argv)
     if (st == WR_OK)
         st = write_outputs(&c, &all);
     wr_frames_free(&all), wr_frames_free(&seg), wr_frames_free(&last);
-    return st == WR_OK ? 0 : cli_report("extend", st);
+    if (st == WR_OK)
+        cli_progress_summary(&c.progress);
+    return finish("extend", st);
 }

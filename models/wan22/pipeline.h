@@ -2,7 +2,7 @@
  * generate scripts and the WanVideoWrapper run it, on the CPU backend.
  *
  * Modes: t2v (noise only), i2v (start image), flf2v (start + end image, the Wan 2.1
- * first-last-frame conditioning), ti2v (not yet: needs the Wan 2.2 VAE). A14B runs two experts:
+ * first-last-frame conditioning), ti2v (TI2V-5B with the Wan 2.2 VAE). A14B runs two experts:
  * the high-noise model for the first steps (--split K, or the official boundary t >= 0.875·1000
  * for T2V, 0.9·1000 for I2V), then the low-noise model; only one expert's weights are bound
  * at a time. CFG per step: v = v_u + g·(v_c − v_u), the unconditional pass skipped where g = 1. */
@@ -54,15 +54,29 @@ typedef struct wan22_gen {
     int n_loras;
 } wan22_gen;
 
-/* Called at the start of each stage and after every denoising step. */
+/* Stages: "text", "vae-encode", "denoise-high", "denoise-low", "preview", "vae-decode".
+ * progress is called with step 0 when a stage starts and step k (of total, counted within the
+ * stage) after each unit of work; seconds since wan22_generate began. preview is called after
+ * every preview_every-th global step and after the last one with the denoised estimate
+ * x0 = x − σ·v and its preview frames (pipeline_preview.h); nothing is computed without it. */
 typedef void (*wan22_progress_fn)(void *ctx, const char *stage, int step, int total, double seconds);
+typedef void (*wan22_preview_fn)(void *ctx, int step, int total, const vae_vol *x0, const vae_vol *frames);
+
+typedef struct wan22_hooks {
+    wan22_progress_fn progress;
+    wan22_preview_fn preview;
+    int preview_every; /* <= 0: only after the last step */
+    void *ctx;
+} wan22_hooks;
 
 /* Checks sizes, modes and that every file opens, before any heavy work. */
 wr_status wan22_gen_validate(const wan22_gen *g);
 
 /* Runs everything; video receives [3, frames, height, width] clamped to [−1, 1]; latent (if
- * not NULL) the final latent. */
-wr_status wan22_generate(const wan22_gen *g, wan22_progress_fn progress, void *ctx, vae_vol *video, vae_vol *latent);
+ * not NULL) the final latent. hooks may be NULL. When wr_interrupted() turns true the loop
+ * stops after the current step with WR_E_INTERRUPTED, and latent still receives the latent
+ * reached so far (video stays empty). */
+wr_status wan22_generate(const wan22_gen *g, const wan22_hooks *hooks, vae_vol *video, vae_vol *latent);
 
 extern const char *const wan22_default_negative_prompt;
 
