@@ -18,5 +18,6 @@ int cmd_extend(int argc, char **argv);
 int cmd_interpolate(int argc, char **argv);
 int cmd_make_tiny_models(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"generate", cmd_generate, "prompt (+ image) to video: t2v, i2v, flf2v, ti2v"},
+    {"run", cmd_run, "run a whole workflow recipe: generate -> upscale -> concat -> interpolate -> encode"},
     {"extend", cmd_extend, "chain image-to-video segments by their exact last frames into one clip"},
     {"interpolate", cmd_interpolate, "RIFE 4.7/4.9 frame interpolation (x2, x3, ...) of a video or frame folder"},
     {"make-tiny-models", cmd_make_tiny_models, "write tiny random-weight models (all formats) for demos and tests"},
