@@ -2,18 +2,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "media/video.h"
 #include "rife/rife.h"
+#include "rife/rife_video.h"
+#include "runtime/interrupt.h"
 #include "runtime/io/safetensors_write.h"
 #include "runtime/quant.h"
 
 static const char usage[] =
-    "usage: wanrt interpolate IN -o OUT --model rife47.pth [--multiplier 2] [--scale 1.0] [--ensemble] [--fps-out N]\n"
+    "usage: wanrt interpolate IN [IN2 ...] -o OUT --model rife47.pth [--multiplier 2] [--scale 1.0] [--ensemble]\n"
+    "                         [--fps-out N] [--crf N]\n"
     "       wanrt interpolate --model FILE --inputs CASE.safetensors --out OUT.safetensors\n"
-    "  IN/OUT: a video file or a folder of PNG frames; output frames = (n - 1) * multiplier + 1\n";
+    "  IN/OUT: a video file or a folder of PNG frames; output frames = (n - 1) * multiplier + 1.\n"
+    "  Streams frame by frame (memory does not grow with length). Several inputs are one stream; a\n"
+    "  clip starting with the previous clip's exact last frame has that duplicate skipped.\n";
 
 static wr_status replay(const rife *m, const char *inputs, const char *outp)
 {
@@ -53,66 +60,25 @@ static wr_status replay(const rife *m, const char *inputs, const char *outp)
     return st;
 }
 
-static void to_planes(const wr_frames *v, int f, float *p)
-{
-    size_t plane = (size_t)v->width * v->height;
-    const uint8_t *src = wr_frames_at(v, f);
-    for (size_t i = 0; i < plane; i++)
-        for (int c = 0; c < 3; c++)
-            p[(size_t)c * plane + i] = (float)src[i * 3 + (size_t)c] / 255.0f;
-}
+typedef struct run_progress {
+    cli_progress bar;
+    struct timespec t0;
+} run_progress;
 
-static void from_planes(const float *p, wr_frames *v, int f)
+static void progress(void *ctx, int done, int total)
 {
-    size_t plane = (size_t)v->width * v->height;
-    uint8_t *dst = wr_frames_at(v, f);
-    for (size_t i = 0; i < plane; i++)
-        for (int c = 0; c < 3; c++) {
-            float x = p[(size_t)c * plane + i] * 255.0f + 0.5f;
-            dst[i * 3 + (size_t)c] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
-        }
-}
-
-static wr_status video(const rife *m, const char *in, const char *outp, int mult, float scale, bool ensemble, double fps_out)
-{
-    wr_frames src, dst = {0};
-    WR_TRY(wr_video_read(in, &src));
-    wr_status st = WR_OK;
-    if (src.count < 2)
-        st = wr_fail(WR_E_ARG, "%s: needs at least 2 frames to interpolate", in);
-    double fps = fps_out > 0 ? fps_out : (src.fps > 0 ? src.fps : 16.0) * mult;
-    if (st == WR_OK)
-        st = wr_frames_alloc(&dst, src.width, src.height, (src.count - 1) * mult + 1, fps);
-    size_t per = (size_t)3 * src.width * src.height;
-    float *a = malloc(per * sizeof(float)), *b = malloc(per * sizeof(float)), *o = malloc(per * sizeof(float));
-    if (st == WR_OK && (!a || !b || !o))
-        st = wr_fail(WR_E_OOM, "out of memory");
-    for (int i = 0; st == WR_OK && i + 1 < src.count; i++) {
-        memcpy(wr_frames_at(&dst, i * mult), wr_frames_at(&src, i), per);
-        to_planes(&src, i, a);
-        to_planes(&src, i + 1, b);
-        for (int k = 1; k < mult && st == WR_OK; k++) {
-            st = rife_interpolate(m, a, b, src.height, src.width, (float)k / (float)mult, scale, ensemble, o);
-            if (st == WR_OK)
-                from_planes(o, &dst, i * mult + k);
-        }
-        fprintf(stderr, "\rinterpolated pair %d of %d", i + 1, src.count - 1);
-    }
-    fprintf(stderr, "\n");
-    if (st == WR_OK) {
-        memcpy(wr_frames_at(&dst, dst.count - 1), wr_frames_at(&src, src.count - 1), per);
-        st = wr_video_write(outp, &dst, NULL);
-    }
-    if (st == WR_OK)
-        printf("wrote %d frames (%g fps) to %s\n", dst.count, dst.fps, outp);
-    free(a), free(b), free(o);
-    wr_frames_free(&src), wr_frames_free(&dst);
-    return st;
+    run_progress *p = ctx;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double s = (double)(now.tv_sec - p->t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - p->t0.tv_nsec);
+    cli_progress_event(&p->bar, "interpolate", done, total > 0 ? total : done + 1, s);
 }
 
 int cmd_interpolate(int argc, char **argv)
 {
-    const char *model = NULL, *inputs = NULL, *in = NULL, *outp = NULL;
+    const char *model = NULL, *inputs = NULL, *outp = NULL, *in[64];
+    int n_in = 0;
+    long long crf = -1;
     long long mult = 2;
     double scale = 1.0, fps_out = 0;
     bool ensemble = false;
@@ -141,14 +107,17 @@ int cmd_interpolate(int argc, char **argv)
         } else if (!strcmp(a, "--fps-out") && has) {
             if (!cli_parse_float(a, argv[++i], &fps_out) || fps_out <= 0)
                 return 2;
-        } else if (a[0] != '-' && !in)
-            in = a;
+        } else if (!strcmp(a, "--crf") && has) {
+            if (!cli_parse_int(a, argv[++i], 0, 51, &crf))
+                return 2;
+        } else if (a[0] != '-' && n_in < 64)
+            in[n_in++] = a;
         else {
             fprintf(stderr, "wanrt interpolate: unknown or incomplete option '%s'\n%s", a, usage);
             return 2;
         }
     }
-    if (!model || !outp || (!inputs && !in)) {
+    if (!model || !outp || (!inputs && !n_in)) {
         fputs(usage, stderr);
         return 2;
     }
@@ -158,9 +127,27 @@ int cmd_interpolate(int argc, char **argv)
         return cli_report("interpolate", st);
     rife *m = NULL;
     st = rife_load(&m, &wf);
-    if (st == WR_OK)
-        st = inputs ? replay(m, inputs, outp) : video(m, in, outp, (int)mult, (float)scale, ensemble, fps_out);
+    if (st == WR_OK && inputs) {
+        st = replay(m, inputs, outp);
+    } else if (st == WR_OK) {
+        wr_interrupt_install();
+        run_progress rp;
+        cli_progress_init(&rp.bar, stderr);
+        clock_gettime(CLOCK_MONOTONIC, &rp.t0);
+        rife_video_opts o = {.multiplier = (int)mult, .scale = (float)scale, .ensemble = ensemble,
+                             .fps_out = fps_out, .video = {.crf = (int)crf}, .progress = progress, .ctx = &rp};
+        int frames = 0;
+        st = rife_interpolate_video(m, (const char *const *)in, n_in, outp, &o, &frames);
+        if (st == WR_OK) {
+            cli_progress_summary(&rp.bar);
+            printf("wrote %d frames to %s\n", frames, outp);
+        }
+    }
     rife_free(m);
     wr_weightfile_close(&wf);
+    if (st == WR_E_INTERRUPTED) {
+        fprintf(stderr, "\nwanrt interpolate: %s; nothing was written\n", wr_last_error());
+        return 130;
+    }
     return st == WR_OK ? 0 : cli_report("interpolate", st);
 }
