@@ -46,6 +46,60 @@ static void copy_frames(const vae_vol *src, int f0, int n, vae_vol *dst, int d0)
                (size_t)n * plane * sizeof(float));
 }
 
+/* vae_conv3d builds an im2col buffer of (output rows x C·kt·kh·kw) floats per output frame:
+ * 12 GB for a 720p frame at 128 channels. Above this size the output is made in bands of rows,
+ * each from a slab of input rows with its zero padding written out, so memory stays bounded
+ * (the reference's set_memory_limit splits its convs for the same reason); the arithmetic per
+ * output element is unchanged. */
+size_t svr_conv_band_bytes = (size_t)256 << 20;
+
+static wr_status conv_banded(const vae_vol *p, const svr_conv *c, int st, int ss, vae_pad sp, vae_vol *y)
+{
+    int kh = (int)c->w.ne[1], kw = (int)c->w.ne[0];
+    int ho = (p->h + sp.top + sp.bottom - kh) / ss + 1, wo = (p->w + sp.left + sp.right - kw) / ss + 1;
+    size_t row_bytes = (size_t)wo * (size_t)c->cin * (size_t)c->kt * (size_t)kh * (size_t)kw * sizeof(float);
+    size_t nb = svr_conv_band_bytes / (row_bytes ? row_bytes : 1);
+    int band = nb > (size_t)ho ? ho : (int)nb;
+    if (band >= ho)
+        return vae_conv3d(p, &c->w, &c->b, st, ss, ss, sp, y);
+    band = band < 1 ? 1 : band;
+    int to = (p->t - c->kt) / st + 1;
+    WR_TRY(vae_vol_alloc(y, c->cout, to, ho, wo));
+    size_t plane = (size_t)p->h * p->w;
+    for (int y0 = 0; y0 < ho; y0 += band) {
+        int y1 = y0 + band < ho ? y0 + band : ho;
+        int r0 = y0 * ss - sp.top, rows = (y1 - 1 - y0) * ss + kh; /* input rows r0 .. r0 + rows */
+        vae_vol slab, part;
+        wr_status s = vae_vol_alloc(&slab, p->c, p->t, rows, p->w);
+        if (s != WR_OK) {
+            vae_vol_free(y);
+            return s;
+        }
+        for (size_t ct = 0; ct < (size_t)p->c * p->t; ct++)
+            for (int i = 0; i < rows; i++) {
+                float *dst = slab.d + (ct * rows + (size_t)i) * p->w;
+                int src = r0 + i;
+                if (src < 0 || src >= p->h)
+                    memset(dst, 0, (size_t)p->w * sizeof(float));
+                else
+                    memcpy(dst, p->d + ct * plane + (size_t)src * p->w, (size_t)p->w * sizeof(float));
+            }
+        vae_pad bp = {0, 0, 0, sp.left, sp.right};
+        s = vae_conv3d(&slab, &c->w, &c->b, st, ss, ss, bp, &part);
+        vae_vol_free(&slab);
+        if (s != WR_OK) {
+            vae_vol_free(y);
+            return s;
+        }
+        WR_ASSERT(part.h == y1 - y0 && part.w == wo && part.t == to, "conv band: %d rows, expected %d", part.h, y1 - y0);
+        for (size_t ct = 0; ct < (size_t)c->cout * to; ct++)
+            memcpy(y->d + (ct * ho + (size_t)y0) * wo, part.d + ct * (size_t)part.h * wo,
+                   (size_t)part.h * wo * sizeof(float));
+        vae_vol_free(&part);
+    }
+    return WR_OK;
+}
+
 wr_status svr_conv_forward(svr_run *r, const svr_conv *c, int st, int ss, vae_pad sp, vae_vol *x)
 {
     vae_vol *carry = &r->carry[c->slot];
@@ -63,7 +117,7 @@ wr_status svr_conv_forward(svr_run *r, const svr_conv *c, int st, int ss, vae_pa
     WR_ASSERT(p.t >= c->kt, "SeedVR2 VAE: a chunk of %d frames is too short for a conv with kt %d", p.t, c->kt);
     int n = (p.t - c->kt) / st + 1, keep = p.t - n * st; /* the next window starts at n·st */
     sp.t_front = 0;
-    wr_status s = vae_conv3d(&p, &c->w, &c->b, st, ss, ss, sp, &y);
+    wr_status s = conv_banded(&p, c, st, ss, sp, &y);
     if (s == WR_OK) {
         vae_vol_free(carry);
         if (keep > 0 && (s = vae_vol_alloc(carry, p.c, keep, p.h, p.w)) == WR_OK)

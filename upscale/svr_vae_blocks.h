@@ -5,6 +5,7 @@
 #define UPSCALE_SVR_VAE_BLOCKS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "runtime/io/weightfile.h"
 #include "vae/volume.h"
@@ -75,6 +76,9 @@ const wr_wtensor *svr_find(const svr_binder *b, const char *name);
 /* y = causal conv of x with temporal stride st, spatial stride ss and zero padding
  * (top, bottom, left, right) = sp; front frames are copies of frame 0 on the first chunk,
  * the carried frames after it. */
+/* Largest im2col buffer one conv call may use before it works in bands of output rows
+ * (default 256 MiB; tests lower it to exercise the banded path). */
+extern size_t svr_conv_band_bytes;
 wr_status svr_conv_forward(svr_run *r, const svr_conv *c, int st, int ss, vae_pad sp, vae_vol *x);
 /* In place: GroupNorm (per frame, eps 1e-6, affine), then SiLU when silu is set. */
 void svr_group_norm(const svr_run *r, vae_vol *x, const svr_norm *n, bool silu);

@@ -11,6 +11,7 @@
 #include "runtime/io/safetensors_write.h"
 #include "tests/common/testutil.h"
 #include "upscale/svr_vae.h"
+#include "upscale/svr_vae_blocks.h"
 
 #define WEIGHTS "golden/post/seedvr2_vae_tiny_weights.safetensors"
 
@@ -182,4 +183,31 @@ Test(svr_vae, slicing_equals_one_pass, .timeout = 60)
         vae_vol_free(all[i]);
     upscale_vae_free(m);
     wr_weightfile_close(&wf);
+}
+
+/* Convs above the im2col budget run in bands of output rows (zero padding written into each
+ * slab); a budget of one byte forces one-row bands everywhere, including the stride-2
+ * downsamplers with their one-sided padding. */
+Test(svr_vae, banded_convs_equal_whole_frames, .timeout = 60)
+{
+    wr_weightfile wf;
+    upscale_vae *m = open_model(&wf, wr_test_shared(WEIGHTS));
+    wr_weightfile cs;
+    wr_test_open(&cs, wr_test_shared("golden/post/seedvr2_vae_9x16x24_sliced.safetensors"));
+    vae_vol v, m0, m1, d0, d1;
+    load_vol(&cs, "video", &v);
+    cr_assert_eq(upscale_vae_encode(m, &v, 4, &m0), WR_OK, "%s", wr_last_error());
+    m0.c = 16;
+    cr_assert_eq(upscale_vae_decode(m, &m0, 4, &d0), WR_OK, "%s", wr_last_error());
+    m0.c = 32;
+    svr_conv_band_bytes = 1;
+    cr_assert_eq(upscale_vae_encode(m, &v, 4, &m1), WR_OK, "%s", wr_last_error());
+    m1.c = 16;
+    cr_assert_eq(upscale_vae_decode(m, &m1, 4, &d1), WR_OK, "%s", wr_last_error());
+    m1.c = 32;
+    check("banded encode vs whole frames", m1.d, m0.d, (int64_t)vae_vol_size(&m0), 1e-6, 1e-7);
+    check("banded decode vs whole frames", d1.d, d0.d, (int64_t)vae_vol_size(&d0), 1e-6, 1e-7);
+    vae_vol_free(&v), vae_vol_free(&m0), vae_vol_free(&m1), vae_vol_free(&d0), vae_vol_free(&d1);
+    upscale_vae_free(m);
+    wr_weightfile_close(&cs), wr_weightfile_close(&wf);
 }
