@@ -33,87 +33,91 @@ static wr_status append(float **dst, const vae_vol *v, int b, int B)
     return WR_OK;
 }
 
+/* video [B, 3, T, H, W] of the case as float32. */
+static wr_status read_video(const wr_weightfile *cs, const char *inputs, float **all, int dims[5])
+{
+    const wr_wtensor *v = wr_weightfile_find(cs, "video");
+    if (!v || v->t.n_dims != 5 || v->t.ne[4] < 1 || v->t.ne[4] > 64)
+        return wr_fail(WR_E_FORMAT, "%s: needs a tensor 'video' [B, 3, T, H, W] (B <= 64)", inputs);
+    for (int i = 0; i < 5; i++)
+        dims[i] = (int)v->t.ne[4 - i];
+    if (!(*all = malloc((size_t)wr_tensor_nelements(&v->t) * sizeof(float))))
+        return wr_fail(WR_E_OOM, "%s: out of memory for 'video'", inputs);
+    for (int64_t r = 0; r < wr_tensor_nrows(&v->t); r++)
+        if (!wr_dequant_row_f32(v->t.dtype, wr_tensor_row(&v->t, r), *all + r * dims[4], dims[4]))
+            return wr_fail(WR_E_FORMAT, "%s: 'video' is not a float tensor", inputs);
+    return WR_OK;
+}
+
+/* eps [B, 16, T', h, w] of the case when present with the latent's size, else NULL. */
+static wr_status read_eps(const wr_weightfile *cs, const char *inputs, size_t n, float **eps)
+{
+    const wr_wtensor *e = wr_weightfile_find(cs, "eps");
+    *eps = NULL;
+    if (!e || wr_tensor_nelements(&e->t) != (int64_t)n)
+        return WR_OK;
+    if (!(*eps = malloc(n * sizeof(float))))
+        return wr_fail(WR_E_OOM, "%s: out of memory for 'eps'", inputs);
+    if (!wr_dequant_row_f32(e->t.dtype, e->t.data, *eps, (int64_t)n))
+        return wr_fail(WR_E_FORMAT, "%s: 'eps' is not a float tensor", inputs);
+    return WR_OK;
+}
+
 static wr_status run_case(const upscale_vae *m, const char *inputs, const char *outp, int split)
 {
     wr_weightfile cs = {0};
     outputs o = {0};
     vae_vol in = {0}, mom = {0}, mean = {0}, sd = {0}, dec = {0}, smp = {0};
-    float *eps = NULL;
+    float *all = NULL, *eps = NULL;
+    int d[5];
     wr_status st;
     WR_TRY_GOTO(wr_weightfile_open(&cs, inputs));
-    const wr_wtensor *v = wr_weightfile_find(&cs, "video"), *e = wr_weightfile_find(&cs, "eps");
-    if (!v || v->t.n_dims != 5 || v->t.ne[4] < 1 || v->t.ne[4] > 64) {
-        st = wr_fail(WR_E_FORMAT, "%s: needs a tensor 'video' [B, 3, T, H, W] (B <= 64)", inputs);
-        goto fail;
-    }
-    int B = (int)v->t.ne[4], C = (int)v->t.ne[3], T = (int)v->t.ne[2], H = (int)v->t.ne[1], W = (int)v->t.ne[0];
-    float *all = malloc((size_t)wr_tensor_nelements(&v->t) * sizeof(float));
-    if (!all) {
-        st = wr_fail(WR_E_OOM, "out of memory");
-        goto fail;
-    }
-    for (int64_t r = 0; r < wr_tensor_nrows(&v->t); r++)
-        if (!wr_dequant_row_f32(v->t.dtype, wr_tensor_row(&v->t, r), all + r * W, W)) {
-            free(all);
-            st = wr_fail(WR_E_FORMAT, "%s: 'video' is not a float tensor", inputs);
-            goto fail;
-        }
-    WR_TRY_GOTO(vae_vol_alloc(&in, C, T, H, W));
+    WR_TRY_GOTO(read_video(&cs, inputs, &all, d));
+    int B = d[0];
+    WR_TRY_GOTO(vae_vol_alloc(&in, d[1], d[2], d[3], d[4]));
     for (int b = 0; b < B; b++) {
         memcpy(in.d, all + (size_t)b * vae_vol_size(&in), vae_vol_size(&in) * sizeof(float));
         vae_vol_free(&mom), vae_vol_free(&mean), vae_vol_free(&sd), vae_vol_free(&dec), vae_vol_free(&smp);
-        if ((st = upscale_vae_encode(m, &in, split, &mom)) != WR_OK ||
-            (st = upscale_vae_posterior(&mom, &mean, &sd)) != WR_OK ||
-            (st = upscale_vae_decode(m, &mean, split, &dec)) != WR_OK) {
-            free(all);
-            goto fail;
-        }
+        WR_TRY_GOTO(upscale_vae_encode(m, &in, split, &mom));
+        WR_TRY_GOTO(upscale_vae_posterior(&mom, &mean, &sd));
+        WR_TRY_GOTO(upscale_vae_decode(m, &mean, split, &dec));
         o.shape_m = mom, o.shape_l = mean, o.shape_d = dec;
-        if ((st = append(&o.moments, &mom, b, B)) != WR_OK || (st = append(&o.mean, &mean, b, B)) != WR_OK ||
-            (st = append(&o.std, &sd, b, B)) != WR_OK || (st = append(&o.decoded, &dec, b, B)) != WR_OK) {
-            free(all);
+        WR_TRY_GOTO(append(&o.moments, &mom, b, B));
+        WR_TRY_GOTO(append(&o.mean, &mean, b, B));
+        WR_TRY_GOTO(append(&o.std, &sd, b, B));
+        WR_TRY_GOTO(append(&o.decoded, &dec, b, B));
+        size_t n = vae_vol_size(&mean);
+        if (b == 0)
+            WR_TRY_GOTO(read_eps(&cs, inputs, n * (size_t)B, &eps));
+        if (!eps)
+            continue;
+        /* the reference pipeline's sample, with the case's noise */
+        WR_TRY_GOTO(vae_vol_alloc(&smp, mean.c, mean.t, mean.h, mean.w));
+        for (size_t i = 0; i < n; i++)
+            smp.d[i] = mean.d[i] + sd.d[i] * eps[(size_t)b * n + i];
+        WR_TRY_GOTO(append(&o.sample, &smp, b, B));
+        if (b == 0 && !(o.scaled = malloc(n * (size_t)B * sizeof(float)))) {
+            st = wr_fail(WR_E_OOM, "out of memory");
             goto fail;
         }
-        if (e && wr_tensor_nelements(&e->t) == (int64_t)B * (int64_t)vae_vol_size(&mean)) {
-            size_t n = vae_vol_size(&mean);
-            if (!eps && (!(eps = malloc(n * B * sizeof(float))) ||
-                         !wr_dequant_row_f32(e->t.dtype, e->t.data, eps, (int64_t)n * B))) {
-                free(all);
-                st = wr_fail(WR_E_FORMAT, "%s: 'eps' is not a float tensor (or out of memory)", inputs);
-                goto fail;
-            }
-            if ((st = vae_vol_alloc(&smp, mean.c, mean.t, mean.h, mean.w)) != WR_OK) {
-                free(all);
-                goto fail;
-            }
-            for (size_t i = 0; i < n; i++)
-                smp.d[i] = mean.d[i] + sd.d[i] * eps[(size_t)b * n + i];
-            st = append(&o.sample, &smp, b, B);
-            if (st == WR_OK && b == 0 && !(o.scaled = malloc(n * B * sizeof(float))))
-                st = wr_fail(WR_E_OOM, "out of memory");
-            if (st != WR_OK) {
-                free(all);
-                goto fail;
-            }
-            upscale_vae_latent_to_dit(&smp, o.scaled + (size_t)b * n);
-        }
+        upscale_vae_latent_to_dit(&smp, o.scaled + (size_t)b * n);
     }
-    free(all);
-    const vae_vol *sm = &o.shape_m, *sl = &o.shape_l, *sd5 = &o.shape_d;
+    const vae_vol *sm = &o.shape_m, *sl = &o.shape_l, *sv = &o.shape_d;
     wr_st_entry ent[6] = {
         {.name = "moments", .dtype = WR_DTYPE_F32, .n_dims = 5, .shape = {B, sm->c, sm->t, sm->h, sm->w}, .data = o.moments},
         {.name = "posterior_mean", .dtype = WR_DTYPE_F32, .n_dims = 5, .shape = {B, sl->c, sl->t, sl->h, sl->w}, .data = o.mean},
         {.name = "posterior_std", .dtype = WR_DTYPE_F32, .n_dims = 5, .shape = {B, sl->c, sl->t, sl->h, sl->w}, .data = o.std},
-        {.name = "decoded_from_mean", .dtype = WR_DTYPE_F32, .n_dims = 5, .shape = {B, sd5->c, sd5->t, sd5->h, sd5->w}, .data = o.decoded},
+        {.name = "decoded_from_mean", .dtype = WR_DTYPE_F32, .n_dims = 5, .shape = {B, sv->c, sv->t, sv->h, sv->w}, .data = o.decoded},
         {.name = "latent_sample", .dtype = WR_DTYPE_F32, .n_dims = 5, .shape = {B, sl->c, sl->t, sl->h, sl->w}, .data = o.sample},
         {.name = "latent_scaled_btHWc", .dtype = WR_DTYPE_F32, .n_dims = 5, .shape = {B, sl->t, sl->h, sl->w, sl->c}, .data = o.scaled},
     };
-    WR_TRY_GOTO(wr_safetensors_write(outp, ent, o.sample ? 6 : 4, NULL, 0));
+    WR_TRY_GOTO(wr_safetensors_write(outp, ent, eps ? 6 : 4, NULL, 0));
     printf("encoded video [%d, %d, %d, %d, %d] -> moments [%d, %d, %d, %d, %d], decoded the mean -> [%d, %d, %d, %d, %d] in %s\n",
-           B, C, T, H, W, B, sm->c, sm->t, sm->h, sm->w, B, sd5->c, sd5->t, sd5->h, sd5->w, outp);
+           B, d[1], d[2], d[3], d[4], B, sm->c, sm->t, sm->h, sm->w, B, sv->c, sv->t, sv->h, sv->w, outp);
 fail:
     vae_vol_free(&in), vae_vol_free(&mom), vae_vol_free(&mean), vae_vol_free(&sd), vae_vol_free(&dec), vae_vol_free(&smp);
-    free(o.moments), free(o.mean), free(o.std), free(o.decoded), free(o.sample), free(o.scaled), free(eps);
+    free(o.moments), free(o.mean), free(o.std), free(o.decoded), free(o.sample), free(o.scaled);
+    free(all), free(eps);
     wr_weightfile_close(&cs);
     return st;
 }

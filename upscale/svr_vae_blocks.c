@@ -107,9 +107,8 @@ wr_status svr_conv_forward(svr_run *r, const svr_conv *c, int st, int ss, vae_pa
     vae_vol p = *x, y = {0};
     if (front > 0) { /* the causal front: copies of frame 0, or the previous chunk's frames */
         WR_TRY(vae_vol_alloc(&p, x->c, front + x->t, x->h, x->w));
-        for (int f = 0; f < front; f++)
-            if (r->first)
-                copy_frames(x, 0, 1, &p, f);
+        for (int f = 0; r->first && f < front; f++)
+            copy_frames(x, 0, 1, &p, f);
         if (!r->first)
             copy_frames(carry, 0, front, &p, 0);
         copy_frames(x, 0, x->t, &p, front);

@@ -70,7 +70,7 @@ wr_status svr_bind_conv(svr_binder *b, const char *prefix, int cout, int cin, in
 wr_status svr_bind_norm(svr_binder *b, const char *prefix, int c, svr_norm *n);
 wr_status svr_bind_res(svr_binder *b, const char *prefix, int cin, int cout, svr_res *r);
 wr_status svr_bind_mid(svr_binder *b, const char *prefix, int c, svr_mid *m);
-/* Shape of a tensor as PyTorch lists it (outermost first); NULL when absent. */
+/* The tensor `name` of the bound file (any known prefix spelling); NULL when absent. */
 const wr_wtensor *svr_find(const svr_binder *b, const char *name);
 
 /* y = causal conv of x with temporal stride st, spatial stride ss and zero padding
