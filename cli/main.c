@@ -27,6 +27,7 @@ static const command commands[] = {
     {"schedule", cmd_schedule, "print a sampler's sigmas, timesteps and expert per step"},
     {"vae-encode", cmd_vae_encode, "encode a video case with the Wan 2.1 or 2.2 VAE"},
     {"vae-decode", cmd_vae_decode, "decode a latent case with the Wan 2.1 or 2.2 VAE"},
+    {"upscale-vae", cmd_upscale_vae, "SeedVR2 video VAE: encode a video case, decode its posterior mean"},
     {"tokenize", cmd_tokenize, "clean and tokenize a prompt (SentencePiece unigram)"},
     {"t5", cmd_t5, "encode a prompt or a case file with the umT5 encoder"},
     {"devices", cmd_devices, "list the usable backends (--device cpu|emu|cuda), NVRTC and the kernel cache"},
