@@ -144,3 +144,77 @@ Test(svr_dit, batch2_intermediates, .timeout = 60)
     upscale_dit_free(m);
     wr_weightfile_close(&wf);
 }
+
+/* ---- window partitions against the upstream lists (windows.s<sample>.<method>) ----------- */
+
+static void check_windows(const char *file)
+{
+    golden_case g;
+    case_open(&g, file);
+    static const int num[3] = {4, 3, 3};
+    static const char *const methods[2] = {"720pwin", "720pswin"};
+    for (int s = 0; s < g.batch; s++)
+        for (int shifted = 0; shifted < 2; shifted++) {
+            char key[64];
+            snprintf(key, sizeof key, "windows.s%d.%s", s, methods[shifted]);
+            int64_t n;
+            float *want = wr_test_load_f32(&g.cs, key, &n);
+            const upscale_dit_sample *sp = &g.samples[s];
+            upscale_dit_window w[64];
+            int count = upscale_dit_windows(sp->t, sp->h / 2, sp->w / 2, num, shifted, w, 64);
+            cr_assert_eq(count, n / 6, "%s %s: %d windows, upstream has %lld", file, key, count, (long long)(n / 6));
+            for (int i = 0; i < count; i++) {
+                const int got[6] = {w[i].t0, w[i].t1, w[i].h0, w[i].h1, w[i].w0, w[i].w1};
+                for (int k = 0; k < 6; k++)
+                    cr_assert_eq(got[k], (int)want[6 * i + k], "%s %s window %d field %d: %d vs %d", file, key, i, k,
+                                 got[k], (int)want[6 * i + k]);
+            }
+            free(want);
+        }
+    case_close(&g);
+}
+
+Test(svr_dit, window_lists_match_upstream)
+{
+    check_windows("seedvr2_dit_win_5x40x48_t1000.safetensors");
+    check_windows("seedvr2_dit_batch2_t1000.safetensors");
+}
+
+/* ---- the command: `wanrt upscale-dit` writes both outputs of the batch case -------------- */
+
+static const char *bin(void)
+{
+    const char *b = getenv("WANRT_BIN");
+    return b && *b ? b : "build/release/wanrt";
+}
+
+Test(svr_dit, cli_replays_the_batch_case, .timeout = 60)
+{
+    char dir[] = "/tmp/wanrt-svrdit-XXXXXX", cmd[4096], out[300], weights[1024], inputs[1024];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    snprintf(weights, sizeof weights, "%s", wr_test_shared(WEIGHTS));
+    snprintf(inputs, sizeof inputs, "%s", wr_test_shared("golden/post/seedvr2_dit_batch2_t1000.safetensors"));
+    snprintf(cmd, sizeof cmd, "%s upscale-dit --model %s --inputs %s --out %s --attention bf16 --threads 2 > /dev/null",
+             bin(), weights, inputs, out);
+    cr_assert_eq(system(cmd), 0, "'%s' failed (is %s built?)", cmd, bin());
+    wr_weightfile res, cs;
+    wr_test_open(&res, out);
+    wr_test_open(&cs, inputs);
+    static const char *const names[2] = {"output", "output_fp32attn"};
+    for (int i = 0; i < 2; i++) {
+        int64_t n, nw;
+        float *got = wr_test_load_f32(&res, names[i], &n), *want = wr_test_load_f32(&cs, names[i], &nw);
+        cr_assert_eq(n, nw);
+        wr_test_err e = wr_test_compare(got, want, n);
+        cr_assert_leq(e.max_abs, i == 0 ? 1e-2 : 5e-5, "%s: max abs %g", names[i], e.max_abs);
+        free(got), free(want);
+    }
+    wr_weightfile_close(&res);
+    wr_weightfile_close(&cs);
+    snprintf(cmd, sizeof cmd, "%s upscale-dit --model %s --inputs %s --out %s/x.safetensors --attention fp16 2> /dev/null",
+             bin(), weights, inputs, dir);
+    cr_assert_neq(system(cmd), 0, "--attention fp16 must be refused");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
