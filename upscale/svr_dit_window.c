@@ -118,10 +118,11 @@ float upscale_dit_rope_pos_pixel(int i, int n)
 
 int upscale_dit_rope_default_freqs(bool mm, int head_dim, float *freqs, int cap)
 {
-    if (mm) { /* rotary-embedding-torch "lang": 1 / 10000^(arange(0, d, 2) / d), d = head_dim // 3 */
+    if (mm) { /* rotary-embedding-torch "lang": 1 / 10000^(arange(0, d, 2) / d), d = head_dim // 3,
+               * each step in float32 like the constructor */
         int d = head_dim / 3, nf = d / 2;
         for (int j = 0; j < nf && j < cap; j++)
-            freqs[j] = (float)(1.0 / pow(10000.0, (double)(2 * j) / (double)d));
+            freqs[j] = 1.0f / powf(10000.0f, (float)(2 * j) / (float)d);
         return nf;
     }
     /* "pixel": linspace(1, max_freq / 2 = 128, d // 2) · π, d = (head_dim / 2) // 3 */
