@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "runtime/ops.h"
+#include "runtime/threadpool.h"
 #include "upscale/svr_dit_internal.h"
 #include "upscale/svr_dit_window.h"
 
@@ -25,6 +26,8 @@ typedef struct fwd {
     int batch;
     stream vid, txt;
     float *emb;      /* [B, 6D] */
+    float *modv;     /* [B, 2, D]: one modulation's per-sample vectors */
+    int64_t *off[2]; /* [B + 1] row offsets of the vid and txt streams */
     float *sinus;    /* [B, 256] */
     float *eh1, *eh2; /* [B, emb_hidden] */
     float *patches;  /* [L, 4·vid_in], then [L, 4·vid_out] output tokens */
@@ -47,17 +50,34 @@ static void trace(const fwd *f, const char *name, const float *p, int64_t n)
         f->trace(f->trace_ctx, name, p, n);
 }
 
-/* Rows of the stream that belong to sample s: [*begin, *begin + count). */
-static int64_t sample_rows(const fwd *f, bool txt, int s, int64_t *begin)
+/* Per-sample modulation vectors, then a threaded pass over the rows (row r belongs to the
+ * sample whose offset range holds it). */
+typedef struct mod_ctx {
+    const fwd *f;
+    const int64_t *off; /* [batch + 1] row offsets of the stream */
+    float *x;
+    const float *y;     /* gate mode: the branch output; NULL: "in" mode */
+} mod_ctx;
+
+static void mod_rows(void *vc, int64_t begin, int64_t end, int thread)
 {
-    int64_t off = 0, n = 0;
-    for (int i = 0; i <= s; i++) {
-        const upscale_dit_sample *sp = &f->samples[i];
-        off += n;
-        n = txt ? sp->txt_len : (int64_t)sp->t * (sp->h / 2) * (sp->w / 2);
+    (void)thread;
+    const mod_ctx *c = vc;
+    const fwd *f = c->f;
+    int64_t D = f->m->cfg.dim;
+    int s = 0;
+    for (int64_t r = begin; r < end; r++) {
+        while (r >= c->off[s + 1])
+            s++;
+        const float *a = f->modv + (size_t)s * 2 * (size_t)D, *b = a + D;
+        float *x = c->x + r * D;
+        if (c->y)
+            for (int64_t d = 0; d < D; d++)
+                x[d] += c->y[r * D + d] * a[d];
+        else
+            for (int64_t d = 0; d < D; d++)
+                x[d] = x[d] * a[d] + b[d];
     }
-    *begin = off;
-    return n;
 }
 
 /* "in" modulation x·(scale_emb + scale_param) + (shift_emb + shift_param) with emb viewed as
@@ -67,12 +87,15 @@ static void ada_in(const fwd *f, bool txt, float *x, int layer, const wr_tensor 
     int64_t D = f->m->cfg.dim;
     const float *sh = shift_p->data, *sc = scale_p->data;
     for (int s = 0; s < f->batch; s++) {
-        int64_t b, n = sample_rows(f, txt, s, &b);
         const float *e = f->emb + (size_t)s * 6 * (size_t)D;
-        for (int64_t r = b; r < b + n; r++)
-            for (int64_t d = 0; d < D; d++)
-                x[r * D + d] = x[r * D + d] * (e[d * 6 + layer * 3 + 1] + sc[d]) + (e[d * 6 + layer * 3 + 0] + sh[d]);
+        float *a = f->modv + (size_t)s * 2 * (size_t)D, *b = a + D;
+        for (int64_t d = 0; d < D; d++) {
+            a[d] = e[d * 6 + layer * 3 + 1] + sc[d];
+            b[d] = e[d * 6 + layer * 3 + 0] + sh[d];
+        }
     }
+    mod_ctx c = {f, f->off[txt], x, NULL};
+    wr_parallel_for(f->off[txt][f->batch], 64, mod_rows, &c);
 }
 
 /* Residual x += y · (gate_emb + gate_param) per sample ("out" modulation); gate NULL: x += y. */
@@ -80,12 +103,13 @@ static void add_gated(const fwd *f, bool txt, float *x, const float *y, int laye
 {
     int64_t D = f->m->cfg.dim;
     for (int s = 0; s < f->batch; s++) {
-        int64_t b, n = sample_rows(f, txt, s, &b);
-        const float *e = f->emb + (size_t)s * 6 * (size_t)D, *g = gate_p ? gate_p->data : NULL;
-        for (int64_t r = b; r < b + n; r++)
-            for (int64_t d = 0; d < D; d++)
-                x[r * D + d] += g ? y[r * D + d] * (e[d * 6 + layer * 3 + 2] + g[d]) : y[r * D + d];
+        const float *e = f->emb + (size_t)s * 6 * (size_t)D;
+        float *a = f->modv + (size_t)s * 2 * (size_t)D;
+        for (int64_t d = 0; d < D; d++)
+            a[d] = gate_p ? e[d * 6 + layer * 3 + 2] + ((const float *)gate_p->data)[d] : 1.0f;
     }
+    mod_ctx c = {f, f->off[txt], x, y};
+    wr_parallel_for(f->off[txt][f->batch], 64, mod_rows, &c);
 }
 
 static void rms(const fwd *f, stream *st)
@@ -285,7 +309,7 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
     int64_t pw = 4 * (c->vid_in > c->vid_out ? c->vid_in : c->vid_out);
     size_t per_row = (size_t)(3 * D + 3 * inner + inner + 2 * H);
     size_t sizes[] = {(size_t)L * per_row, (size_t)Lt * per_row, (size_t)(B * 6 * D), (size_t)(B * SINUS_DIM),
-                      (size_t)(2 * B * c->emb_hidden), (size_t)(L * pw)};
+                      (size_t)(2 * B * c->emb_hidden), (size_t)(L * pw), (size_t)(2 * B * D)};
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         total += sizes[i];
@@ -313,7 +337,19 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
     f.eh1 = p, p += B * c->emb_hidden;
     f.eh2 = p, p += B * c->emb_hidden;
     f.patches = p, p += L * pw;
+    f.modv = p, p += 2 * B * D;
     WR_ASSERT((size_t)(p - arena) == total, "arena layout");
+    int64_t *offs = malloc((size_t)(2 * (B + 1)) * sizeof *offs);
+    if (!offs) {
+        free(arena);
+        return wr_fail(WR_E_OOM, "SeedVR2 DiT: out of memory");
+    }
+    f.off[0] = offs, f.off[1] = offs + B + 1;
+    f.off[0][0] = f.off[1][0] = 0;
+    for (int s = 0; s < batch; s++) {
+        f.off[0][s + 1] = f.off[0][s] + (int64_t)samples[s].t * (samples[s].h / 2) * (samples[s].w / 2);
+        f.off[1][s + 1] = f.off[1][s] + samples[s].txt_len;
+    }
     wr_status st = WR_OK;
     wr_tensor tx = mat((float *)txt, Lt, c->txt_in), tt = mat(f.txt.x, Lt, D);
     wr_op_matmul(&tx, &m->txt_in, &m->txt_in_b, WR_ACT_NONE, &tt); /* txt_in: one Linear, no norm */
@@ -327,6 +363,7 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
         st = block(&f, l);
     if (st == WR_OK)
         patch_out(&f, out);
+    free(offs);
     free(arena);
     return st;
 }
