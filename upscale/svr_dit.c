@@ -285,6 +285,11 @@ static wr_status check_samples(const upscale_dit_sample *samples, int batch, int
         if (n > MAX_TOKENS_PER_SAMPLE)
             return wr_fail(WR_E_ARG, "SeedVR2 DiT: sample %d: latent grid %dx%dx%d is too large", s, sp->t, sp->h,
                            sp->w);
+        static const int num[3] = SVR_DIT_NUM_WINDOWS;
+        for (int shifted = 0; shifted < 2; shifted++)
+            if (upscale_dit_windows(sp->t, sp->h / 2, sp->w / 2, num, shifted, NULL, 0) < 1)
+                return wr_fail(WR_E_ARG, "SeedVR2 DiT: sample %d: latent grid %dx%dx%d has more windows along one "
+                               "axis than the partition supports (4096)", s, sp->t, sp->h, sp->w);
         if (sp->txt_len < 1 || sp->txt_len > 65536)
             return wr_fail(WR_E_ARG, "SeedVR2 DiT: sample %d: text length %d (1..65536)", s, sp->txt_len);
         if (!(sp->timestep >= 0.0f && sp->timestep <= 1000.0f))

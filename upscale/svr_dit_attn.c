@@ -16,7 +16,7 @@
 #include "upscale/svr_dit_internal.h"
 #include "upscale/svr_dit_window.h"
 
-static const int num_windows[3] = {4, 3, 3}; /* window=(4,3,3) in every layer of both configs */
+static const int num_windows[3] = SVR_DIT_NUM_WINDOWS;
 
 static float round_bf16(float x) { return wr_bf16_to_f32(wr_f32_to_bf16(x)); }
 
@@ -111,7 +111,7 @@ wr_status svr_dit_attention(const upscale_dit *m, const svr_block *blk, const up
     qk_norm(c, qkv_txt, Lt, 0, &blk->txt.norm_q);
     qk_norm(c, qkv_txt, Lt, 1, &blk->txt.norm_k);
     size_t win_floats = (size_t)(4 * max_rows * inner);
-    float *buf = malloc((win_floats + (size_t)(max_txt * inner)) * sizeof(float));
+    float *buf = malloc(win_floats * sizeof(float));
     double *acc = malloc((size_t)(max_txt * inner) * sizeof(double));
     upscale_dit_window *wins = malloc((size_t)(max_win > 0 ? max_win : 1) * sizeof *wins);
     if (!buf || !acc || !wins) {

@@ -8,6 +8,9 @@
 
 #include "upscale/svr_dit.h"
 
+/* window=(4, 3, 3) windows per 720p along (t, h, w) in every layer of both configs */
+#define SVR_DIT_NUM_WINDOWS {4, 3, 3}
+
 enum { ADA_ATTN, ADA_MLP, ADA_LAYERS };
 enum { ADA_SHIFT, ADA_SCALE, ADA_GATE, ADA_KINDS };
 

@@ -17,7 +17,8 @@ typedef struct upscale_dit_window {
 /* Windows of a (t, h, w) token grid for num = (nt, nh, nw) windows per 720p, regular
  * ("720pwin_by_size_bysize") or shifted ("720pswin_by_size_bysize"), in upstream order
  * (w outermost, t innermost), empty ones dropped. Writes at most cap windows to out and
- * returns how many there are (call with cap 0 to size the array). */
+ * returns how many there are (call with cap 0 to size the array), or -1 when one axis would
+ * need more than 4096 windows (over ~30000 latent frames). */
 int upscale_dit_windows(int t, int h, int w, const int num[3], bool shifted, upscale_dit_window *out, int cap);
 
 /* The rotary angles of one token: theta[6·nf] = [p_t·f_0, p_t·f_0, ..., p_t·f_{nf−1} (twice),

@@ -137,9 +137,11 @@ Test(svr_dit_errors, bad_sizes)
         {1, 8, 12, 0, 1000.0f},  /* no text */
         {1, 8, 12, 5, 1500.0f},  /* timestep out of range */
         {1, 8, 12, 5, NAN},      /* timestep NaN */
+        {40000, 2, 2, 5, 1000.0f}, /* 5000 temporal windows */
     };
     static const char *const needle[] = {"height and width even", "height and width even", "frames must be >= 1",
-                                         "text length 0", "timestep 1500", "timestep nan"};
+                                         "text length 0", "timestep 1500", "timestep nan",
+                                         "more windows along one axis"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq(upscale_dit_forward(m, &bad[i], 1, vid, txt, UPSCALE_DIT_ATTN_FP32, out, NULL, NULL), WR_E_ARG,
                      "case %zu accepted", i);
