@@ -15,8 +15,10 @@
 #define SINUS_DIM 256 /* emb_in.proj_in takes a 256-wide sinusoid (128 sin, 128 cos) */
 #define MAX_TOKENS_PER_SAMPLE ((int64_t)1 << 26)
 
+#define MLP_CHUNK 2048 /* rows per MLP pass: bounds the [rows, hidden] buffers (6912 wide on the 3B) */
+
 typedef struct stream {
-    float *x, *xn, *qkv, *attn, *tmp, *h, *g; /* [n, D] [n, D] [n, 3·inner] [n, inner] [n, D] [n, H] [n, H] */
+    float *x, *xn, *qkv, *attn, *tmp; /* [n, D] [n, D] [n, 3·inner] [n, inner] [n, D] */
     int64_t n;
 } stream;
 
@@ -25,6 +27,7 @@ typedef struct fwd {
     const upscale_dit_sample *samples;
     int batch;
     stream vid, txt;
+    float *mlp_h, *mlp_g; /* [MLP_CHUNK, H] each, shared by both streams */
     float *emb;      /* [B, 6D] */
     float *modv;     /* [B, 2, D]: one modulation's per-sample vectors */
     int64_t *off[2]; /* [B + 1] row offsets of the vid and txt streams */
@@ -158,18 +161,21 @@ static void mlp(const fwd *f, bool txt, stream *st, const svr_branch *br)
     const upscale_dit_config *c = &f->m->cfg;
     rms(f, st);
     ada_in(f, txt, st->xn, 1, &br->ada[1][ADA_SHIFT], &br->ada[1][ADA_SCALE]);
-    wr_tensor xn = mat(st->xn, st->n, c->dim), h = mat(st->h, st->n, c->mlp_hidden);
-    wr_tensor y = mat(st->tmp, st->n, c->dim);
-    if (c->variant == UPSCALE_DIT_3B) {
-        wr_tensor g = mat(st->g, st->n, c->mlp_hidden);
-        wr_op_matmul(&xn, &br->mlp_gate, NULL, WR_ACT_SILU, &g);
-        wr_op_matmul(&xn, &br->mlp_in, NULL, WR_ACT_NONE, &h);
-        for (int64_t i = 0; i < st->n * c->mlp_hidden; i++)
-            st->h[i] *= st->g[i];
-        wr_op_matmul(&h, &br->mlp_out, NULL, WR_ACT_NONE, &y);
-    } else {
-        wr_op_matmul(&xn, &br->mlp_in, &br->mlp_in_b, WR_ACT_GELU_TANH, &h);
-        wr_op_matmul(&h, &br->mlp_out, &br->mlp_out_b, WR_ACT_NONE, &y);
+    for (int64_t r0 = 0; r0 < st->n; r0 += MLP_CHUNK) { /* rows are independent: chunk them */
+        int64_t n = st->n - r0 < MLP_CHUNK ? st->n - r0 : MLP_CHUNK;
+        wr_tensor xn = mat(st->xn + r0 * c->dim, n, c->dim), h = mat(f->mlp_h, n, c->mlp_hidden);
+        wr_tensor y = mat(st->tmp + r0 * c->dim, n, c->dim);
+        if (c->variant == UPSCALE_DIT_3B) {
+            wr_tensor g = mat(f->mlp_g, n, c->mlp_hidden);
+            wr_op_matmul(&xn, &br->mlp_gate, NULL, WR_ACT_SILU, &g);
+            wr_op_matmul(&xn, &br->mlp_in, NULL, WR_ACT_NONE, &h);
+            for (int64_t i = 0; i < n * c->mlp_hidden; i++)
+                f->mlp_h[i] *= f->mlp_g[i];
+            wr_op_matmul(&h, &br->mlp_out, NULL, WR_ACT_NONE, &y);
+        } else {
+            wr_op_matmul(&xn, &br->mlp_in, &br->mlp_in_b, WR_ACT_GELU_TANH, &h);
+            wr_op_matmul(&h, &br->mlp_out, &br->mlp_out_b, WR_ACT_NONE, &y);
+        }
     }
     add_gated(f, txt, st->x, st->tmp, 1, &br->ada[1][ADA_GATE]);
 }
@@ -312,9 +318,11 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
     const upscale_dit_config *c = &m->cfg;
     int64_t D = c->dim, inner = (int64_t)c->heads * c->head_dim, H = c->mlp_hidden, B = batch;
     int64_t pw = 4 * (c->vid_in > c->vid_out ? c->vid_in : c->vid_out);
-    size_t per_row = (size_t)(3 * D + 3 * inner + inner + 2 * H);
+    size_t per_row = (size_t)(3 * D + 3 * inner + inner);
+    int64_t chunk = L > Lt ? L : Lt;
+    chunk = chunk < MLP_CHUNK ? chunk : MLP_CHUNK;
     size_t sizes[] = {(size_t)L * per_row, (size_t)Lt * per_row, (size_t)(B * 6 * D), (size_t)(B * SINUS_DIM),
-                      (size_t)(2 * B * c->emb_hidden), (size_t)(L * pw), (size_t)(2 * B * D)};
+                      (size_t)(2 * B * c->emb_hidden), (size_t)(L * pw), (size_t)(2 * B * D), (size_t)(2 * chunk * H)};
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         total += sizes[i];
@@ -334,8 +342,6 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
         st->tmp = p, p += n * D;
         st->qkv = p, p += n * 3 * inner;
         st->attn = p, p += n * inner;
-        st->h = p, p += n * H;
-        st->g = p, p += n * H;
     }
     f.emb = p, p += B * 6 * D;
     f.sinus = p, p += B * SINUS_DIM;
@@ -343,6 +349,8 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
     f.eh2 = p, p += B * c->emb_hidden;
     f.patches = p, p += L * pw;
     f.modv = p, p += 2 * B * D;
+    f.mlp_h = p, p += chunk * H;
+    f.mlp_g = p, p += chunk * H;
     WR_ASSERT((size_t)(p - arena) == total, "arena layout");
     int64_t *offs = malloc((size_t)(2 * (B + 1)) * sizeof *offs);
     if (!offs) {
