@@ -96,25 +96,32 @@ wr_status svr_dit_attention(const upscale_dit *m, const svr_block *blk, const up
     const upscale_dit_config *c = &m->cfg;
     int64_t inner = (int64_t)c->heads * c->head_dim, stride = 3 * inner, L = 0, Lt = 0;
     int64_t max_rows = 0, max_txt = 0;
-    int max_win = 0;
+    int max_win = 1;
     for (int s = 0; s < batch; s++) {
         const upscale_dit_sample *sp = &samples[s];
-        int64_t n = (int64_t)sp->t * (sp->h / 2) * (sp->w / 2);
-        L += n, Lt += sp->txt_len;
-        max_rows = max_i64(max_rows, n + sp->txt_len); /* a window holds at most all tokens */
+        L += (int64_t)sp->t * (sp->h / 2) * (sp->w / 2), Lt += sp->txt_len;
         max_txt = max_i64(max_txt, sp->txt_len);
         int nw = upscale_dit_windows(sp->t, sp->h / 2, sp->w / 2, num_windows, blk->shifted, NULL, 0);
         max_win = nw > max_win ? nw : max_win;
+    }
+    upscale_dit_window *wins = malloc((size_t)max_win * sizeof *wins);
+    if (!wins)
+        return wr_fail(WR_E_OOM, "SeedVR2 DiT attention: out of memory for %d windows", max_win);
+    for (int s = 0; s < batch; s++) { /* the largest window sizes the gather buffers */
+        const upscale_dit_sample *sp = &samples[s];
+        int nw = upscale_dit_windows(sp->t, sp->h / 2, sp->w / 2, num_windows, blk->shifted, wins, max_win);
+        for (int i = 0; i < nw; i++) {
+            const upscale_dit_window *w = &wins[i];
+            max_rows = max_i64(max_rows, (int64_t)(w->t1 - w->t0) * (w->h1 - w->h0) * (w->w1 - w->w0) + sp->txt_len);
+        }
     }
     qk_norm(c, qkv_vid, L, 0, &blk->vid.norm_q);
     qk_norm(c, qkv_vid, L, 1, &blk->vid.norm_k);
     qk_norm(c, qkv_txt, Lt, 0, &blk->txt.norm_q);
     qk_norm(c, qkv_txt, Lt, 1, &blk->txt.norm_k);
-    size_t win_floats = (size_t)(4 * max_rows * inner);
-    float *buf = malloc(win_floats * sizeof(float));
+    float *buf = malloc((size_t)(4 * max_rows * inner) * sizeof(float));
     double *acc = malloc((size_t)(max_txt * inner) * sizeof(double));
-    upscale_dit_window *wins = malloc((size_t)(max_win > 0 ? max_win : 1) * sizeof *wins);
-    if (!buf || !acc || !wins) {
+    if (!buf || !acc) {
         free(buf), free(acc), free(wins);
         return wr_fail(WR_E_OOM, "SeedVR2 DiT attention: out of memory for windows of %lld tokens",
                        (long long)max_rows);
