@@ -1,8 +1,8 @@
 /* SeedVR2 DiT properties that need no golden output: the 7B structure (a tiny random
  * checkpoint with the 7B key layout of seedvr2.md 5) is recognised and runs; packing several
- * samples into one call gives each sample's own result (3B golden weights and 7B); and the
- * 7B's video output does not depend on the text order (no text RoPE there), while the 3B's
- * does (mmrope3d rotates the text by its position). */
+ * samples into one call gives each sample's own result (3B golden weights and 7B); the 7B's
+ * video output does not depend on the text order (no text RoPE there), while the 3B's does
+ * (mmrope3d rotates the text by its position); a prefixed bf16 copy of a checkpoint loads. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "runtime/io/safetensors_write.h"
+#include "runtime/numeric.h"
 #include "tests/common/testutil.h"
 #include "upscale/svr_dit.h"
 
@@ -195,4 +196,56 @@ Test(svr_dit_variants, three_b_packs_and_rotates_text, .timeout = 60)
     free(vid), free(txt), free(ref);
     upscale_dit_free(m);
     wr_weightfile_close(&wf);
+}
+
+/* A ComfyUI/GGUF-style copy of the golden checkpoint ("model.diffusion_model." prefix, bf16
+ * parameters: lossless for these weights) gives the same output as the original. */
+Test(svr_dit_variants, prefixed_bf16_checkpoint_matches, .timeout = 60)
+{
+    wr_weightfile wf;
+    wr_test_open(&wf, wr_test_shared("golden/post/seedvr2_dit_tiny_weights.safetensors"));
+    static wr_st_entry ent[512];
+    static char names[512][128];
+    int64_t n_tensors = wf.n_tensors;
+    uint16_t **bufs = calloc((size_t)n_tensors, sizeof *bufs);
+    cr_assert(n_tensors <= 512);
+    for (int64_t i = 0; i < wf.n_tensors; i++) {
+        const wr_wtensor *t = &wf.tensors[i];
+        snprintf(names[i], sizeof names[i], "model.diffusion_model.%s", t->name);
+        ent[i] = (wr_st_entry){.name = names[i], .dtype = t->t.dtype, .n_dims = t->t.n_dims, .data = t->t.data};
+        for (int d = 0; d < t->t.n_dims; d++)
+            ent[i].shape[d] = t->t.ne[t->t.n_dims - 1 - d];
+        if (t->t.dtype == WR_DTYPE_F16) {
+            int64_t n = wr_tensor_nelements(&t->t);
+            bufs[i] = malloc((size_t)n * sizeof **bufs);
+            for (int64_t k = 0; k < n; k++)
+                bufs[i][k] = wr_f32_to_bf16(wr_f16_to_f32(((const uint16_t *)t->t.data)[k]));
+            ent[i].dtype = WR_DTYPE_BF16;
+            ent[i].data = bufs[i];
+        }
+    }
+    char dir[] = "/tmp/wanrt-svrditbf-XXXXXX", path[128];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/prefixed_bf16.safetensors", dir);
+    cr_assert_eq(wr_safetensors_write(path, ent, (int)wf.n_tensors, NULL, 0), WR_OK, "%s", wr_last_error());
+    wr_weightfile wf2;
+    wr_test_open(&wf2, path);
+    upscale_dit *a, *b;
+    cr_assert_eq(upscale_dit_load(&a, &wf), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(upscale_dit_load(&b, &wf2), WR_OK, "%s", wr_last_error());
+    const upscale_dit_sample s[1] = {{2, 6, 10, 3, 1000.0f}};
+    float vid[120 * 33], txt[3 * TXT_IN], oa[120 * 16], ob[120 * 16];
+    rand_fill(vid, 120 * 33, 5), rand_fill(txt, 3 * TXT_IN, 6);
+    cr_assert_eq(upscale_dit_forward(a, s, 1, vid, txt, UPSCALE_DIT_ATTN_BF16, oa, NULL, NULL), WR_OK);
+    cr_assert_eq(upscale_dit_forward(b, s, 1, vid, txt, UPSCALE_DIT_ATTN_BF16, ob, NULL, NULL), WR_OK);
+    wr_test_err e = wr_test_compare(ob, oa, 120 * 16);
+    cr_assert_leq(e.max_abs, 1e-6, "bf16 prefixed copy differs by %g", e.max_abs);
+    upscale_dit_free(a), upscale_dit_free(b);
+    wr_weightfile_close(&wf2);
+    wr_weightfile_close(&wf);
+    for (int64_t i = 0; i < n_tensors; i++)
+        free(bufs[i]);
+    free(bufs);
+    unlink(path);
+    rmdir(dir);
 }
