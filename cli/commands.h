@@ -17,6 +17,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_extend(int argc, char **argv);
 int cmd_interpolate(int argc, char **argv);
 int cmd_upscale_vae(int argc, char **argv);
+int cmd_upscale_dit(int argc, char **argv);
 int cmd_make_tiny_models(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_run(int argc, char **argv);

@@ -1,0 +1,220 @@
+/* SeedVR2 DiT (NaDiT, 3B structure at tiny widths) against the upstream outputs in
+ * ../shared/golden/post (README section 2): both golden cases in both attention precisions,
+ * the batch case's intermediates, the window partitions, hand-checked window and RoPE tables,
+ * and the errors for checkpoints and inputs that do not fit. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/io/safetensors_write.h"
+#include "tests/common/testutil.h"
+#include "upscale/svr_dit.h"
+#include "upscale/svr_dit_window.h"
+
+#define WEIGHTS "golden/post/seedvr2_dit_tiny_weights.safetensors"
+#define MAX_SAMPLES 4
+
+typedef struct golden_case {
+    wr_weightfile cs;
+    upscale_dit_sample samples[MAX_SAMPLES];
+    int batch;
+    float *vid, *txt;
+    int64_t n_out;
+} golden_case;
+
+static void case_open(golden_case *g, const char *file)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "golden/post/%s", file);
+    wr_test_open(&g->cs, wr_test_shared(rel));
+    int64_t n, nt, nts;
+    float *vs = wr_test_load_f32(&g->cs, "vid_shape", &n), *ts = wr_test_load_f32(&g->cs, "txt_shape", &nt);
+    float *tsp = wr_test_load_f32(&g->cs, "timestep", &nts);
+    g->batch = (int)(n / 3);
+    cr_assert(g->batch >= 1 && g->batch <= MAX_SAMPLES && nt == g->batch && nts == g->batch);
+    for (int s = 0; s < g->batch; s++)
+        g->samples[s] = (upscale_dit_sample){(int)vs[3 * s], (int)vs[3 * s + 1], (int)vs[3 * s + 2], (int)ts[s], tsp[s]};
+    g->vid = wr_test_load_f32(&g->cs, "vid", &n);
+    g->txt = wr_test_load_f32(&g->cs, "txt", &n);
+    g->n_out = 0;
+    for (int s = 0; s < g->batch; s++)
+        g->n_out += (int64_t)g->samples[s].t * g->samples[s].h * g->samples[s].w * 16;
+    free(vs), free(ts), free(tsp);
+}
+
+static void case_close(golden_case *g)
+{
+    free(g->vid), free(g->txt);
+    wr_weightfile_close(&g->cs);
+}
+
+static double mean_abs(const float *a, const float *b, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += fabs((double)a[i] - (double)b[i]);
+    return s / (double)n;
+}
+
+static upscale_dit *load_model(wr_weightfile *wf)
+{
+    wr_test_open(wf, wr_test_shared(WEIGHTS));
+    upscale_dit *m;
+    cr_assert_eq(upscale_dit_load(&m, wf), WR_OK, "%s", wr_last_error());
+    return m;
+}
+
+/* README 2 floors: output_fp32attn max 5e-5 / mean 5e-6; output (bf16 q/k/v) max 1e-2 / mean 5e-4. */
+static void run_golden(const char *file, upscale_dit_attn mode)
+{
+    wr_weightfile wf;
+    upscale_dit *m = load_model(&wf);
+    golden_case g;
+    case_open(&g, file);
+    int64_t n;
+    float *want = wr_test_load_f32(&g.cs, mode == UPSCALE_DIT_ATTN_FP32 ? "output_fp32attn" : "output", &n);
+    cr_assert_eq(n, g.n_out);
+    float *got = malloc((size_t)n * sizeof *got);
+    cr_assert_eq(upscale_dit_forward(m, g.samples, g.batch, g.vid, g.txt, mode, got, NULL, NULL), WR_OK, "%s",
+                 wr_last_error());
+    wr_test_err e = wr_test_compare(got, want, n);
+    double mean = mean_abs(got, want, n);
+    double max_tol = mode == UPSCALE_DIT_ATTN_FP32 ? 5e-5 : 1e-2, mean_tol = mode == UPSCALE_DIT_ATTN_FP32 ? 5e-6 : 5e-4;
+    fprintf(stderr, "%s %s: max abs %.3g (tol %.0e), mean abs %.3g (tol %.0e)\n", file,
+            mode == UPSCALE_DIT_ATTN_FP32 ? "fp32attn" : "bf16attn", e.max_abs, max_tol, mean, mean_tol);
+    cr_assert_eq(e.nan_mismatch, 0);
+    cr_assert_leq(e.max_abs, max_tol, "%s: max abs %g at %lld", file, e.max_abs, (long long)e.worst);
+    cr_assert_leq(mean, mean_tol, "%s: mean abs %g", file, mean);
+    free(want), free(got);
+    case_close(&g);
+    upscale_dit_free(m);
+    wr_weightfile_close(&wf);
+}
+
+Test(svr_dit, win_5x40x48_fp32attn, .timeout = 120) { run_golden("seedvr2_dit_win_5x40x48_t1000.safetensors", UPSCALE_DIT_ATTN_FP32); }
+Test(svr_dit, win_5x40x48_bf16attn, .timeout = 120) { run_golden("seedvr2_dit_win_5x40x48_t1000.safetensors", UPSCALE_DIT_ATTN_BF16); }
+Test(svr_dit, batch2_fp32attn, .timeout = 60) { run_golden("seedvr2_dit_batch2_t1000.safetensors", UPSCALE_DIT_ATTN_FP32); }
+Test(svr_dit, batch2_bf16attn, .timeout = 60) { run_golden("seedvr2_dit_batch2_t1000.safetensors", UPSCALE_DIT_ATTN_BF16); }
+
+/* ---- intermediates of the batch case ----------------------------------------------------- */
+
+typedef struct trace_check {
+    const wr_weightfile *cs;
+    int checked;
+    char failed[512];
+} trace_check;
+
+static void check_trace(void *vctx, const char *name, const float *data, int64_t n)
+{
+    trace_check *tc = vctx;
+    char key[96];
+    snprintf(key, sizeof key, "fp32attn.%s", name);
+    if (!wr_weightfile_find(tc->cs, key))
+        return;
+    int64_t nw;
+    float *want = wr_test_load_f32(tc->cs, key, &nw);
+    wr_test_err e = n == nw ? wr_test_compare(data, want, n) : (wr_test_err){.max_abs = INFINITY};
+    /* the sinusoid holds sin/cos of up to 1000 rad, where one float32 ulp of the argument is
+     * 6.1e-5: a one-ulp difference between our expf and torch's vectorised exp shows up whole */
+    double tol = strcmp(name, "time_sinusoid") == 0 ? 6.2e-5 : 2e-5;
+    fprintf(stderr, "  %-24s max abs %.3g\n", name, e.max_abs);
+    if (!(e.max_abs <= tol) && !tc->failed[0])
+        snprintf(tc->failed, sizeof tc->failed, "%s: max abs %g (tolerance %g, %lld vs %lld values)", name,
+                 e.max_abs, tol, (long long)n, (long long)nw);
+    tc->checked++;
+    free(want);
+}
+
+Test(svr_dit, batch2_intermediates, .timeout = 60)
+{
+    wr_weightfile wf;
+    upscale_dit *m = load_model(&wf);
+    golden_case g;
+    case_open(&g, "seedvr2_dit_batch2_t1000.safetensors");
+    float *got = malloc((size_t)g.n_out * sizeof *got);
+    trace_check tc = {.cs = &g.cs};
+    cr_assert_eq(upscale_dit_forward(m, g.samples, g.batch, g.vid, g.txt, UPSCALE_DIT_ATTN_FP32, got, check_trace, &tc),
+                 WR_OK, "%s", wr_last_error());
+    cr_assert(!tc.failed[0], "%s", tc.failed);
+    cr_assert_eq(tc.checked, 5 + 2 * 4, "checked %d intermediates", tc.checked);
+    free(got);
+    case_close(&g);
+    upscale_dit_free(m);
+    wr_weightfile_close(&wf);
+}
+
+/* ---- window partitions against the upstream lists (windows.s<sample>.<method>) ----------- */
+
+static void check_windows(const char *file)
+{
+    golden_case g;
+    case_open(&g, file);
+    static const int num[3] = {4, 3, 3};
+    static const char *const methods[2] = {"720pwin", "720pswin"};
+    for (int s = 0; s < g.batch; s++)
+        for (int shifted = 0; shifted < 2; shifted++) {
+            char key[64];
+            snprintf(key, sizeof key, "windows.s%d.%s", s, methods[shifted]);
+            int64_t n;
+            float *want = wr_test_load_f32(&g.cs, key, &n);
+            const upscale_dit_sample *sp = &g.samples[s];
+            upscale_dit_window w[64];
+            int count = upscale_dit_windows(sp->t, sp->h / 2, sp->w / 2, num, shifted, w, 64);
+            cr_assert_eq(count, n / 6, "%s %s: %d windows, upstream has %lld", file, key, count, (long long)(n / 6));
+            for (int i = 0; i < count; i++) {
+                const int got[6] = {w[i].t0, w[i].t1, w[i].h0, w[i].h1, w[i].w0, w[i].w1};
+                for (int k = 0; k < 6; k++)
+                    cr_assert_eq(got[k], (int)want[6 * i + k], "%s %s window %d field %d: %d vs %d", file, key, i, k,
+                                 got[k], (int)want[6 * i + k]);
+            }
+            free(want);
+        }
+    case_close(&g);
+}
+
+Test(svr_dit, window_lists_match_upstream)
+{
+    check_windows("seedvr2_dit_win_5x40x48_t1000.safetensors");
+    check_windows("seedvr2_dit_batch2_t1000.safetensors");
+}
+
+/* ---- the command: `wanrt upscale-dit` writes both outputs of the batch case -------------- */
+
+static const char *bin(void)
+{
+    const char *b = getenv("WANRT_BIN");
+    return b && *b ? b : "build/release/wanrt";
+}
+
+Test(svr_dit, cli_replays_the_batch_case, .timeout = 60)
+{
+    char dir[] = "/tmp/wanrt-svrdit-XXXXXX", cmd[4096], out[300], weights[1024], inputs[1024];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    snprintf(weights, sizeof weights, "%s", wr_test_shared(WEIGHTS));
+    snprintf(inputs, sizeof inputs, "%s", wr_test_shared("golden/post/seedvr2_dit_batch2_t1000.safetensors"));
+    snprintf(cmd, sizeof cmd, "%s upscale-dit --model %s --inputs %s --out %s --attention bf16 --threads 2 > /dev/null",
+             bin(), weights, inputs, out);
+    cr_assert_eq(system(cmd), 0, "'%s' failed (is %s built?)", cmd, bin());
+    wr_weightfile res, cs;
+    wr_test_open(&res, out);
+    wr_test_open(&cs, inputs);
+    static const char *const names[2] = {"output", "output_fp32attn"};
+    for (int i = 0; i < 2; i++) {
+        int64_t n, nw;
+        float *got = wr_test_load_f32(&res, names[i], &n), *want = wr_test_load_f32(&cs, names[i], &nw);
+        cr_assert_eq(n, nw);
+        wr_test_err e = wr_test_compare(got, want, n);
+        cr_assert_leq(e.max_abs, i == 0 ? 1e-2 : 5e-5, "%s: max abs %g", names[i], e.max_abs);
+        free(got), free(want);
+    }
+    wr_weightfile_close(&res);
+    wr_weightfile_close(&cs);
+    snprintf(cmd, sizeof cmd, "%s upscale-dit --model %s --inputs %s --out %s/x.safetensors --attention fp16 2> /dev/null",
+             bin(), weights, inputs, dir);
+    cr_assert_neq(system(cmd), 0, "--attention fp16 must be refused");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
