@@ -216,6 +216,29 @@ Test(svr_dit, cli_replays_the_batch_case, .timeout = 60)
     snprintf(cmd, sizeof cmd, "%s upscale-dit --model %s --inputs %s --out %s/x.safetensors --attention fp16 2> /dev/null",
              bin(), weights, inputs, dir);
     cr_assert_neq(system(cmd), 0, "--attention fp16 must be refused");
+    /* a case with an odd latent height: refused, naming the case file and the sample */
+    static float vid[7 * 12 * 33], txt[5 * 48], ts[1] = {1000.0f};
+    static const int64_t vshape[3] = {1, 7, 12}, tshape[1] = {5};
+    const wr_st_entry ent[5] = {
+        {.name = "vid", .dtype = WR_DTYPE_F32, .n_dims = 2, .shape = {84, 33}, .data = vid},
+        {.name = "txt", .dtype = WR_DTYPE_F32, .n_dims = 2, .shape = {5, 48}, .data = txt},
+        {.name = "vid_shape", .dtype = WR_DTYPE_I64, .n_dims = 2, .shape = {1, 3}, .data = vshape},
+        {.name = "txt_shape", .dtype = WR_DTYPE_I64, .n_dims = 2, .shape = {1, 1}, .data = tshape},
+        {.name = "timestep", .dtype = WR_DTYPE_F32, .n_dims = 1, .shape = {1}, .data = ts},
+    };
+    char bad[300], log[300], msg[1024] = "";
+    snprintf(bad, sizeof bad, "%s/odd.safetensors", dir);
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    cr_assert_eq(wr_safetensors_write(bad, ent, 5, NULL, 0), WR_OK, "%s", wr_last_error());
+    snprintf(cmd, sizeof cmd, "%s upscale-dit --model %s --inputs %s --out %s/y.safetensors 2> %s", bin(), weights, bad,
+             dir, log);
+    cr_assert_neq(system(cmd), 0, "an odd latent height must be refused");
+    FILE *lf = fopen(log, "r");
+    cr_assert_not_null(lf);
+    size_t got_n = fread(msg, 1, sizeof msg - 1, lf);
+    msg[got_n] = 0;
+    fclose(lf);
+    cr_assert(strstr(msg, bad) && strstr(msg, "sample 0") && strstr(msg, "height and width even"), "message: %s", msg);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
 }
