@@ -14,6 +14,7 @@
 #include "runtime/ops.h"
 #include "runtime/threadpool.h"
 #include "upscale/svr_dit_internal.h"
+#include "upscale/svr_dit_rope.h"
 
 static const int num_windows[3] = SVR_DIT_NUM_WINDOWS;
 
