@@ -68,6 +68,14 @@ static wr_status replay(const upscale_dit *m, const char *inputs, const char *ou
     WR_TRY_GOTO(load(&cs, "txt_shape", batch, 1, &ts, NULL));
     WR_TRY_GOTO(load(&cs, "timestep", batch, 1, &tsteps, NULL));
     for (int s = 0; s < batch; s++) {
+        for (int k = 0; k < 4; k++) { /* range-check before converting to int */
+            float v = k < 3 ? vs[3 * s + k] : ts[s];
+            if (!(v >= 0.0f && v <= (float)(1 << 20))) {
+                st = wr_fail(WR_E_ARG, "%s: sample %d: %s = %g is out of range", inputs, s,
+                             k < 3 ? "vid_shape entry" : "txt_shape", (double)v);
+                goto fail;
+            }
+        }
         samples[s] = (upscale_dit_sample){(int)vs[3 * s], (int)vs[3 * s + 1], (int)vs[3 * s + 2], (int)ts[s], tsteps[s]};
         L += (int64_t)samples[s].t * samples[s].h * samples[s].w;
         Lt += samples[s].txt_len;
@@ -85,11 +93,17 @@ static wr_status replay(const upscale_dit *m, const char *inputs, const char *ou
         st = wr_fail(WR_E_OOM, "out of memory for the outputs");
         goto fail;
     }
-    WR_TRY_GOTO(upscale_dit_forward(m, samples, (int)batch, vid, txt, UPSCALE_DIT_ATTN_FP32, out32, NULL, NULL));
+    st = upscale_dit_forward(m, samples, (int)batch, vid, txt, UPSCALE_DIT_ATTN_FP32, out32, NULL, NULL);
+    if (st == WR_OK && mode != UPSCALE_DIT_ATTN_FP32)
+        st = upscale_dit_forward(m, samples, (int)batch, vid, txt, mode, out, NULL, NULL);
+    if (st != WR_OK) { /* the model's message names the sample; add the case file */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", wr_last_error());
+        st = wr_fail(st, "%s: %s", inputs, why);
+        goto fail;
+    }
     if (mode == UPSCALE_DIT_ATTN_FP32)
         memcpy(out, out32, (size_t)(L * c->vid_out) * sizeof *out);
-    else
-        WR_TRY_GOTO(upscale_dit_forward(m, samples, (int)batch, vid, txt, mode, out, NULL, NULL));
     wr_st_entry e[2] = {
         {.name = "output", .dtype = WR_DTYPE_F32, .n_dims = 2, .shape = {L, c->vid_out}, .data = out},
         {.name = "output_fp32attn", .dtype = WR_DTYPE_F32, .n_dims = 2, .shape = {L, c->vid_out}, .data = out32},

@@ -1,7 +1,8 @@
 /* SeedVR2 DiT forward pass (see svr_dit.h; README 2.3 gives the exact op order). Shapes are
  * in PyTorch order ([rows, cols] = tokens x features); the video and text streams of all
  * samples are packed, and everything per sample (modulation, windows, unpatchify) walks the
- * sample offsets. Scratch is one allocation per forward, cut into named buffers. */
+ * sample offsets. Scratch is allocated once per forward (one arena cut into named buffers, plus
+ * the small offset and window tables); nothing is allocated inside the block loop. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ typedef struct fwd {
     float *emb;      /* [B, 6D] */
     float *modv;     /* [B, 2, D]: one modulation's per-sample vectors */
     int64_t *off[2]; /* [B + 1] row offsets of the vid and txt streams */
+    svr_attn_scratch attn_scratch;
     float *sinus;    /* [B, 256] */
     float *eh1, *eh2; /* [B, emb_hidden] */
     float *patches;  /* [L, 4·vid_in], then [L, 4·vid_out] output tokens */
@@ -180,14 +182,14 @@ static void mlp(const fwd *f, bool txt, stream *st, const svr_branch *br)
     add_gated(f, txt, st->x, st->tmp, 1, &br->ada[1][ADA_GATE]);
 }
 
-static wr_status block(fwd *f, int l)
+static void block(fwd *f, int l)
 {
     const upscale_dit *m = f->m;
     const svr_block *blk = &m->blocks[l];
     attn_in(f, false, &f->vid, &blk->vid);
     attn_in(f, true, &f->txt, &blk->txt);
-    WR_TRY(svr_dit_attention(m, blk, f->samples, f->batch, f->vid.qkv, f->txt.qkv, f->mode, f->vid.attn,
-                             f->txt.attn));
+    svr_dit_attention(m, blk, f->samples, f->batch, f->vid.qkv, f->txt.qkv, f->mode, &f->attn_scratch, f->vid.attn,
+                      f->txt.attn);
     attn_out(f, false, &f->vid, &blk->vid);
     attn_out(f, true, &f->txt, &blk->txt);
     mlp(f, false, &f->vid, &blk->vid);
@@ -197,7 +199,6 @@ static wr_status block(fwd *f, int l)
     trace(f, name, f->vid.x, f->vid.n * m->cfg.dim);
     snprintf(name, sizeof name, "block%d.txt_out", l);
     trace(f, name, f->txt.x, f->txt.n * m->cfg.dim);
-    return WR_OK;
 }
 
 /* Sinusoid in float32 like diffusers' get_timestep_embedding (t = 1000 reaches 1000 rad, so
@@ -318,30 +319,39 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
     const upscale_dit_config *c = &m->cfg;
     int64_t D = c->dim, inner = (int64_t)c->heads * c->head_dim, H = c->mlp_hidden, B = batch;
     int64_t pw = 4 * (c->vid_in > c->vid_out ? c->vid_in : c->vid_out);
+    svr_attn_scratch as;
+    WR_TRY(svr_dit_attention_size(samples, batch, &as));
     size_t per_row = (size_t)(3 * D + 3 * inner + inner);
     int64_t chunk = L > Lt ? L : Lt;
     chunk = chunk < MLP_CHUNK ? chunk : MLP_CHUNK;
     size_t sizes[] = {(size_t)L * per_row, (size_t)Lt * per_row, (size_t)(B * 6 * D), (size_t)(B * SINUS_DIM),
-                      (size_t)(2 * B * c->emb_hidden), (size_t)(L * pw), (size_t)(2 * B * D), (size_t)(2 * chunk * H)};
+                      (size_t)(2 * B * c->emb_hidden), (size_t)(L * pw), (size_t)(2 * B * D), (size_t)(2 * chunk * H),
+                      (size_t)(4 * as.max_rows * inner)};
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         total += sizes[i];
-    float *arena = malloc(total * sizeof(float));
-    if (!arena)
-        return wr_fail(WR_E_OOM, "SeedVR2 DiT: out of memory for %zu MB of activations", total * 4 >> 20);
     fwd f = {.m = m, .samples = samples, .batch = batch, .mode = attn, .trace = trace_fn, .trace_ctx = trace_ctx};
+    wr_status st = WR_OK;
+    float *arena = malloc(total * sizeof(float));
+    int64_t *offs = malloc((size_t)(2 * (B + 1)) * sizeof *offs);
+    as.acc = malloc((size_t)(as.max_txt * inner) * sizeof *as.acc);
+    as.wins = malloc((size_t)as.max_win * sizeof *as.wins);
+    if (!arena || !offs || !as.acc || !as.wins) {
+        st = wr_fail(WR_E_OOM, "SeedVR2 DiT: out of memory for %zu MB of activations", total * 4 >> 20);
+        goto fail;
+    }
     float *p = arena;
     stream *sts[2] = {&f.vid, &f.txt};
     int64_t ns[2] = {L, Lt};
     for (int i = 0; i < 2; i++) {
-        stream *st = sts[i];
+        stream *sm = sts[i];
         int64_t n = ns[i];
-        st->n = n;
-        st->x = p, p += n * D;
-        st->xn = p, p += n * D;
-        st->tmp = p, p += n * D;
-        st->qkv = p, p += n * 3 * inner;
-        st->attn = p, p += n * inner;
+        sm->n = n;
+        sm->x = p, p += n * D;
+        sm->xn = p, p += n * D;
+        sm->tmp = p, p += n * D;
+        sm->qkv = p, p += n * 3 * inner;
+        sm->attn = p, p += n * inner;
     }
     f.emb = p, p += B * 6 * D;
     f.sinus = p, p += B * SINUS_DIM;
@@ -351,19 +361,18 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
     f.modv = p, p += 2 * B * D;
     f.mlp_h = p, p += chunk * H;
     f.mlp_g = p, p += chunk * H;
+    as.q = p, p += as.max_rows * inner;
+    as.k = p, p += as.max_rows * inner;
+    as.v = p, p += as.max_rows * inner;
+    as.o = p, p += as.max_rows * inner;
     WR_ASSERT((size_t)(p - arena) == total, "arena layout");
-    int64_t *offs = malloc((size_t)(2 * (B + 1)) * sizeof *offs);
-    if (!offs) {
-        free(arena);
-        return wr_fail(WR_E_OOM, "SeedVR2 DiT: out of memory");
-    }
+    f.attn_scratch = as;
     f.off[0] = offs, f.off[1] = offs + B + 1;
     f.off[0][0] = f.off[1][0] = 0;
     for (int s = 0; s < batch; s++) {
         f.off[0][s + 1] = f.off[0][s] + (int64_t)samples[s].t * (samples[s].h / 2) * (samples[s].w / 2);
         f.off[1][s + 1] = f.off[1][s] + samples[s].txt_len;
     }
-    wr_status st = WR_OK;
     wr_tensor tx = mat((float *)txt, Lt, c->txt_in), tt = mat(f.txt.x, Lt, D);
     wr_op_matmul(&tx, &m->txt_in, &m->txt_in_b, WR_ACT_NONE, &tt); /* txt_in: one Linear, no norm */
     trace(&f, "txt_after_txt_in", f.txt.x, Lt * D);
@@ -372,11 +381,10 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
     time_embed(&f);
     trace(&f, "time_sinusoid", f.sinus, B * SINUS_DIM);
     trace(&f, "emb", f.emb, B * 6 * D);
-    for (int l = 0; l < c->num_layers && st == WR_OK; l++)
-        st = block(&f, l);
-    if (st == WR_OK)
-        patch_out(&f, out);
-    free(offs);
-    free(arena);
+    for (int l = 0; l < c->num_layers; l++)
+        block(&f, l);
+    patch_out(&f, out);
+fail:
+    free(as.wins), free(as.acc), free(offs), free(arena);
     return st;
 }

@@ -14,7 +14,7 @@
 #include "runtime/ops.h"
 #include "runtime/threadpool.h"
 #include "upscale/svr_dit_internal.h"
-#include "upscale/svr_dit_window.h"
+#include "upscale/svr_dit_rope.h"
 
 static const int num_windows[3] = SVR_DIT_NUM_WINDOWS;
 
@@ -90,43 +90,48 @@ static void rope_windows(void *vc, int64_t begin, int64_t end, int thread)
 
 static int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-wr_status svr_dit_attention(const upscale_dit *m, const svr_block *blk, const upscale_dit_sample *samples, int batch,
-                            float *qkv_vid, float *qkv_txt, upscale_dit_attn mode, float *attn_vid, float *attn_txt)
+wr_status svr_dit_attention_size(const upscale_dit_sample *samples, int batch, svr_attn_scratch *sc)
+{
+    sc->max_rows = sc->max_txt = 0;
+    sc->max_win = 1;
+    for (int shifted = 0; shifted < 2; shifted++) /* count the windows of both layouts */
+        for (int s = 0; s < batch; s++) {
+            const upscale_dit_sample *sp = &samples[s];
+            int nw = upscale_dit_windows(sp->t, sp->h / 2, sp->w / 2, num_windows, shifted, NULL, 0);
+            sc->max_win = nw > sc->max_win ? nw : sc->max_win;
+            sc->max_txt = max_i64(sc->max_txt, sp->txt_len);
+        }
+    upscale_dit_window *w = malloc((size_t)sc->max_win * sizeof *w);
+    if (!w)
+        return wr_fail(WR_E_OOM, "SeedVR2 DiT attention: out of memory for %d windows", sc->max_win);
+    for (int shifted = 0; shifted < 2; shifted++) /* then size the largest window */
+        for (int s = 0; s < batch; s++) {
+            const upscale_dit_sample *sp = &samples[s];
+            int nw = upscale_dit_windows(sp->t, sp->h / 2, sp->w / 2, num_windows, shifted, w, sc->max_win);
+            for (int i = 0; i < nw; i++)
+                sc->max_rows = max_i64(sc->max_rows, (int64_t)(w[i].t1 - w[i].t0) * (w[i].h1 - w[i].h0) *
+                                                         (w[i].w1 - w[i].w0) + sp->txt_len);
+        }
+    free(w);
+    return WR_OK;
+}
+
+void svr_dit_attention(const upscale_dit *m, const svr_block *blk, const upscale_dit_sample *samples, int batch,
+                       float *qkv_vid, float *qkv_txt, upscale_dit_attn mode, const svr_attn_scratch *sc,
+                       float *attn_vid, float *attn_txt)
 {
     const upscale_dit_config *c = &m->cfg;
     int64_t inner = (int64_t)c->heads * c->head_dim, stride = 3 * inner, L = 0, Lt = 0;
-    int64_t max_rows = 0, max_txt = 0;
-    int max_win = 1;
-    for (int s = 0; s < batch; s++) {
-        const upscale_dit_sample *sp = &samples[s];
-        L += (int64_t)sp->t * (sp->h / 2) * (sp->w / 2), Lt += sp->txt_len;
-        max_txt = max_i64(max_txt, sp->txt_len);
-        int nw = upscale_dit_windows(sp->t, sp->h / 2, sp->w / 2, num_windows, blk->shifted, NULL, 0);
-        max_win = nw > max_win ? nw : max_win;
-    }
-    upscale_dit_window *wins = malloc((size_t)max_win * sizeof *wins);
-    if (!wins)
-        return wr_fail(WR_E_OOM, "SeedVR2 DiT attention: out of memory for %d windows", max_win);
-    for (int s = 0; s < batch; s++) { /* the largest window sizes the gather buffers */
-        const upscale_dit_sample *sp = &samples[s];
-        int nw = upscale_dit_windows(sp->t, sp->h / 2, sp->w / 2, num_windows, blk->shifted, wins, max_win);
-        for (int i = 0; i < nw; i++) {
-            const upscale_dit_window *w = &wins[i];
-            max_rows = max_i64(max_rows, (int64_t)(w->t1 - w->t0) * (w->h1 - w->h0) * (w->w1 - w->w0) + sp->txt_len);
-        }
-    }
+    for (int s = 0; s < batch; s++)
+        L += (int64_t)samples[s].t * (samples[s].h / 2) * (samples[s].w / 2), Lt += samples[s].txt_len;
     qk_norm(c, qkv_vid, L, 0, &blk->vid.norm_q);
     qk_norm(c, qkv_vid, L, 1, &blk->vid.norm_k);
     qk_norm(c, qkv_txt, Lt, 0, &blk->txt.norm_q);
     qk_norm(c, qkv_txt, Lt, 1, &blk->txt.norm_k);
-    float *buf = malloc((size_t)(4 * max_rows * inner) * sizeof(float));
-    double *acc = malloc((size_t)(max_txt * inner) * sizeof(double));
-    if (!buf || !acc) {
-        free(buf), free(acc), free(wins);
-        return wr_fail(WR_E_OOM, "SeedVR2 DiT attention: out of memory for windows of %lld tokens",
-                       (long long)max_rows);
-    }
-    float *Q = buf, *K = Q + max_rows * inner, *V = K + max_rows * inner, *O = V + max_rows * inner;
+    float *Q = sc->q, *K = sc->k, *V = sc->v, *O = sc->o;
+    double *acc = sc->acc;
+    upscale_dit_window *wins = sc->wins;
+    int max_win = sc->max_win;
     float scale = 1.0f / sqrtf((float)c->head_dim);
     int64_t vo = 0, to = 0;
     for (int s = 0; s < batch; s++) {
@@ -187,6 +192,4 @@ wr_status svr_dit_attention(const upscale_dit *m, const svr_block *blk, const up
             attn_txt[to * inner + i] = (float)(acc[i] / (double)nwin);
         vo += n, to += lt;
     }
-    free(buf), free(acc), free(wins);
-    return WR_OK;
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "upscale/svr_dit.h"
+#include "upscale/svr_dit_window.h"
 
 /* window=(4, 3, 3) windows per 720p along (t, h, w) in every layer of both configs */
 #define SVR_DIT_NUM_WINDOWS {4, 3, 3}
@@ -46,10 +47,24 @@ struct upscale_dit {
     int n_owned, owned_cap;
 };
 
+/* Scratch of the window attention, sized once per forward by svr_dit_attention_size. */
+typedef struct svr_attn_scratch {
+    int64_t max_rows;         /* largest window's video tokens + its sample's text */
+    int64_t max_txt;          /* longest text */
+    int max_win;              /* most windows of one sample in either layout */
+    float *q, *k, *v, *o;     /* [max_rows, inner] each: one window's gathered sequence */
+    double *acc;              /* [max_txt, inner]: text outputs summed over the windows */
+    upscale_dit_window *wins; /* [max_win] */
+} svr_attn_scratch;
+
+/* Fills the max_* sizes for these samples (both window layouts). */
+wr_status svr_dit_attention_size(const upscale_dit_sample *samples, int batch, svr_attn_scratch *sc);
+
 /* The window attention of one block over the packed batch: qkv [L, 3·inner] (vid) and
  * [Lt, 3·inner] (txt) in, already projected; q/k-normed, rotated and attended per window.
  * Writes attn_vid [L, inner] and attn_txt [Lt, inner] (text: mean over the windows). */
-wr_status svr_dit_attention(const upscale_dit *m, const svr_block *blk, const upscale_dit_sample *samples, int batch,
-                            float *qkv_vid, float *qkv_txt, upscale_dit_attn mode, float *attn_vid, float *attn_txt);
+void svr_dit_attention(const upscale_dit *m, const svr_block *blk, const upscale_dit_sample *samples, int batch,
+                       float *qkv_vid, float *qkv_txt, upscale_dit_attn mode, const svr_attn_scratch *sc,
+                       float *attn_vid, float *attn_txt);
 
 #endif

@@ -9,7 +9,7 @@
 
 #include "runtime/quant.h"
 #include "upscale/svr_dit_internal.h"
-#include "upscale/svr_dit_window.h"
+#include "upscale/svr_dit_rope.h"
 
 #define MAX_NAME 160
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/gpu/backend_gpu.h"
 #include "runtime/io/safetensors_write.h"
 #include "tests/common/testutil.h"
 #include "upscale/svr_dit.h"
@@ -215,6 +216,65 @@ Test(svr_dit, cli_replays_the_batch_case, .timeout = 60)
     snprintf(cmd, sizeof cmd, "%s upscale-dit --model %s --inputs %s --out %s/x.safetensors --attention fp16 2> /dev/null",
              bin(), weights, inputs, dir);
     cr_assert_neq(system(cmd), 0, "--attention fp16 must be refused");
+    /* a case with an odd latent height: refused, naming the case file and the sample */
+    static float vid[7 * 12 * 33], txt[5 * 48], ts[1] = {1000.0f};
+    static const int64_t vshape[3] = {1, 7, 12}, tshape[1] = {5};
+    const wr_st_entry ent[5] = {
+        {.name = "vid", .dtype = WR_DTYPE_F32, .n_dims = 2, .shape = {84, 33}, .data = vid},
+        {.name = "txt", .dtype = WR_DTYPE_F32, .n_dims = 2, .shape = {5, 48}, .data = txt},
+        {.name = "vid_shape", .dtype = WR_DTYPE_I64, .n_dims = 2, .shape = {1, 3}, .data = vshape},
+        {.name = "txt_shape", .dtype = WR_DTYPE_I64, .n_dims = 2, .shape = {1, 1}, .data = tshape},
+        {.name = "timestep", .dtype = WR_DTYPE_F32, .n_dims = 1, .shape = {1}, .data = ts},
+    };
+    char bad[300], log[300], msg[1024] = "";
+    snprintf(bad, sizeof bad, "%s/odd.safetensors", dir);
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    cr_assert_eq(wr_safetensors_write(bad, ent, 5, NULL, 0), WR_OK, "%s", wr_last_error());
+    snprintf(cmd, sizeof cmd, "%s upscale-dit --model %s --inputs %s --out %s/y.safetensors 2> %s", bin(), weights, bad,
+             dir, log);
+    cr_assert_neq(system(cmd), 0, "an odd latent height must be refused");
+    FILE *lf = fopen(log, "r");
+    cr_assert_not_null(lf);
+    size_t got_n = fread(msg, 1, sizeof msg - 1, lf);
+    msg[got_n] = 0;
+    fclose(lf);
+    cr_assert(strstr(msg, bad) && strstr(msg, "sample 0") && strstr(msg, "height and width even"), "message: %s", msg);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* ---- the same model on the GPU op layer (emulator here, CUDA under make test-gpu) -------- */
+
+Test(svr_dit, batch2_on_gpu_backend, .timeout = 300)
+{
+    const char *want_dev = getenv("WANRT_TEST_DEVICE");
+    wr_gpu_kind kind = want_dev && strcmp(want_dev, "cuda") == 0 ? WR_GPU_CUDA : WR_GPU_EMU;
+    const wr_backend *b;
+    wr_status st = wr_backend_gpu_open(kind, NULL, &b);
+    if (st != WR_OK && kind == WR_GPU_CUDA)
+        cr_skip_test("no CUDA device: %s", wr_last_error());
+    cr_assert_eq(st, WR_OK, "%s", wr_last_error());
+    wr_backend_select(b);
+    wr_weightfile wf;
+    upscale_dit *m = load_model(&wf);
+    golden_case g;
+    case_open(&g, "seedvr2_dit_batch2_t1000.safetensors");
+    float *got = malloc((size_t)g.n_out * sizeof *got);
+    static const char *const names[2] = {"output_fp32attn", "output"};
+    for (int mode = 0; mode < 2; mode++) {
+        int64_t n;
+        float *want = wr_test_load_f32(&g.cs, names[mode], &n);
+        cr_assert_eq(upscale_dit_forward(m, g.samples, g.batch, g.vid, g.txt, (upscale_dit_attn)mode, got, NULL, NULL),
+                     WR_OK, "%s", wr_last_error());
+        wr_test_err e = wr_test_compare(got, want, n);
+        cr_assert_leq(e.max_abs, mode == 0 ? 5e-5 : 1e-2, "%s on %s: max abs %g", names[mode], b->name, e.max_abs);
+        free(want);
+    }
+    cr_assert_gt(wr_gpu_launch_count(wr_backend_gpu_device(), "norm_f32"), 0, "the norms ran on the device");
+    free(got);
+    case_close(&g);
+    upscale_dit_free(m);
+    wr_weightfile_close(&wf);
+    wr_backend_select(NULL);
+    wr_backend_gpu_close();
 }

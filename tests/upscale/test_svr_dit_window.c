@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tests/common/testutil.h"
+#include "upscale/svr_dit_rope.h"
 #include "upscale/svr_dit_window.h"
 
 static const int num[3] = {4, 3, 3};
