@@ -25,7 +25,7 @@ typedef struct stage {
 static const stage stages[] = {
     {"generate", cmd_generate, 0, NULL},
     {"extend", cmd_extend, 0, NULL},
-    {"upscale", NULL, 1, "SeedVR2 upscaling (`wanrt upscale`) is not implemented in this build yet"},
+    {"upscale", cmd_upscale, 1, NULL},
     {"concat", cmd_concat, 1, NULL},
     {"interpolate", cmd_interpolate, 1, NULL},
     {"encode", cmd_encode, 1, NULL},
@@ -34,7 +34,7 @@ enum { N_STAGES = sizeof stages / sizeof stages[0] };
 
 /* Keys whose values are files that must exist before anything runs. */
 static const char *const file_keys[] = {"high-noise", "low-noise", "model", "t5", "tokenizer", "vae",
-                                        "image", "end-image", "lora", "in", "noise"};
+                                        "image", "end-image", "lora", "in", "noise", "text"};
 
 static const char usage[] =
     "usage: wanrt run RECIPE [--dry-run]\n"

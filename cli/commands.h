@@ -16,6 +16,7 @@ int cmd_t5(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_extend(int argc, char **argv);
 int cmd_interpolate(int argc, char **argv);
+int cmd_upscale(int argc, char **argv);
 int cmd_upscale_vae(int argc, char **argv);
 int cmd_upscale_dit(int argc, char **argv);
 int cmd_make_tiny_models(int argc, char **argv);

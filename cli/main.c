@@ -17,6 +17,7 @@ static const command commands[] = {
     {"run", cmd_run, "run a whole workflow recipe: generate -> upscale -> concat -> interpolate -> encode"},
     {"extend", cmd_extend, "chain image-to-video segments by their exact last frames into one clip"},
     {"interpolate", cmd_interpolate, "RIFE 4.7/4.9 frame interpolation (x2, x3, ...) of a video or frame folder"},
+    {"upscale", cmd_upscale, "SeedVR2 one-step upscaling of a video or frame folder (e.g. 720p -> 1080p)"},
     {"upscale-dit", cmd_upscale_dit, "run the SeedVR2 DiT (3B/7B) on a case file (golden replay)"},
     {"make-tiny-models", cmd_make_tiny_models, "write tiny random-weight models (all formats) for demos and tests"},
     {"info", cmd_info, "show a weight file's format, metadata, tensors and model kind"},
