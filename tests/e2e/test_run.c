@@ -8,6 +8,7 @@
 
 #include "media/video.h"
 #include "models/tiny_models.h"
+#include "runtime/io/safetensors_write.h"
 #include "tests/common/testutil.h"
 
 static char dir[256];
@@ -69,14 +70,23 @@ static const char generate_section[] =
 
 TestSuite(run, .init = setup, .fini = teardown, .timeout = 300);
 
-Test(run, generate_interpolate_encode)
+Test(run, generate_upscale_interpolate_encode)
 {
-    char text[8192], log[16384], rife[1024];
+    char text[8192], log[16384], rife[1024], dit[1024], vae[1024], emb[400];
     cr_assert_not_null(realpath(wr_test_shared("golden/post/rife47_weights.pth"), rife));
+    cr_assert_not_null(realpath(wr_test_shared("golden/post/seedvr2_dit_tiny_weights.safetensors"), dit));
+    cr_assert_not_null(realpath(wr_test_shared("golden/post/seedvr2_vae_tiny_weights.safetensors"), vae));
+    static float pos[3 * 48];
+    for (int i = 0; i < 3 * 48; i++)
+        pos[i] = (float)(i % 7) / 7.0f - 0.5f;
+    snprintf(emb, sizeof emb, "%s/pos_emb.safetensors", dir);
+    wr_st_entry e = {.name = "pos_emb", .dtype = WR_DTYPE_F32, .n_dims = 2, .shape = {3, 48}, .data = pos};
+    cr_assert_eq(wr_safetensors_write(emb, &e, 1, NULL, 0), WR_OK);
     snprintf(text, sizeof text,
              "# the tiny workflow\nout = final.mp4\nthreads = 2\n%s"
+             "[upscale]\nmodel = %s\nvae = %s\ntext = pos_emb.safetensors\nresolution = 48\n"
              "[interpolate]\nmodel = %s\nmultiplier = 2\n[encode]\ncrf = 18\n",
-             generate_section, rife);
+             generate_section, dit, vae, rife);
     cr_assert_eq(run_recipe(text, log, sizeof log), 0, "run failed:\n%s", log);
     cr_assert_not_null(strstr(log, "--prompt 'a cat \"walks\" # inside the string'"), "quoting:\n%s", log);
     char p[400];
@@ -86,7 +96,7 @@ Test(run, generate_interpolate_encode)
     wr_frames v;
     cr_assert_eq(wr_video_read(p, &v), WR_OK, "%s", wr_last_error());
     cr_assert_eq(v.count, 9, "(5 - 1) * 2 + 1 frames, got %d", v.count);
-    cr_assert(v.width == 32 && v.height == 32);
+    cr_assert(v.width == 48 && v.height == 48, "upscaled to 48x48, got %dx%d", v.width, v.height);
     cr_assert_float_eq(v.fps, 32.0, 1e-6, "16 fps doubled, got %g", v.fps);
     wr_frames_free(&v);
 }
@@ -111,8 +121,8 @@ Test(run, bad_recipes_fail_before_any_stage)
     expect_failure("out = x.mp4\nthis line has no equals sign\n", "r.recipe:2: expected key = value");
     snprintf(text, sizeof text, "out = x.mp4\n%slora = m/missing.safetensors:3.0@high\n", generate_section);
     expect_failure(text, "lora file m/missing.safetensors cannot be read");
-    snprintf(text, sizeof text, "out = x.mp4\n%s[upscale]\nmodel = m/start.png\n", generate_section);
-    expect_failure(text, "not implemented in this build");
+    snprintf(text, sizeof text, "out = x.mp4\n%s[upscale]\nmodel = m/nothing.safetensors\n", generate_section);
+    expect_failure(text, "r.recipe:16: model file m/nothing.safetensors cannot be read");
     char p[400];
     snprintf(p, sizeof p, "%s/x.mp4", dir);
     cr_assert_neq(access(p, F_OK), 0);
