@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
@@ -58,20 +57,6 @@ static wr_status replay(const rife *m, const char *inputs, const char *outp)
     free(i0), free(i1), free(ts), free(out);
     wr_weightfile_close(&cs);
     return st;
-}
-
-typedef struct run_progress {
-    cli_progress bar;
-    struct timespec t0;
-} run_progress;
-
-static void progress(void *ctx, int done, int total)
-{
-    run_progress *p = ctx;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double s = (double)(now.tv_sec - p->t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - p->t0.tv_nsec);
-    cli_progress_event(&p->bar, "interpolate", done, total > 0 ? total : done + 1, s);
 }
 
 int cmd_interpolate(int argc, char **argv)
@@ -131,11 +116,11 @@ int cmd_interpolate(int argc, char **argv)
         st = replay(m, inputs, outp);
     } else if (st == WR_OK) {
         wr_interrupt_install();
-        run_progress rp;
-        cli_progress_init(&rp.bar, stderr);
-        clock_gettime(CLOCK_MONOTONIC, &rp.t0);
+        cli_unit_progress rp;
+        cli_unit_progress_start(&rp, stderr, "interpolate");
         rife_video_opts o = {.multiplier = (int)mult, .scale = (float)scale, .ensemble = ensemble,
-                             .fps_out = fps_out, .video = {.crf = (int)crf}, .progress = progress, .ctx = &rp};
+                             .fps_out = fps_out, .video = {.crf = (int)crf}, .progress = cli_unit_progress_event,
+                             .ctx = &rp};
         int frames = 0;
         st = rife_interpolate_video(m, (const char *const *)in, n_in, outp, &o, &frames);
         if (st == WR_OK) {

@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
@@ -19,20 +18,6 @@ static const char usage[] =
     "  --color lab|wavelet|adain|none (default lab); --seed 42; --attention fp32|bf16 (default fp32)\n"
     "  --variant 3b|7b    refuse a DIT file of the other size; --crf N; --threads N\n"
     "  IN/OUT: a video file or a PNG frame folder; streamed batch by batch; Ctrl-C leaves nothing.\n";
-
-typedef struct run_progress {
-    cli_progress bar;
-    struct timespec t0;
-} run_progress;
-
-static void progress(void *ctx, int done, int total)
-{
-    run_progress *p = ctx;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double s = (double)(now.tv_sec - p->t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - p->t0.tv_nsec);
-    cli_progress_event(&p->bar, "upscale", done, total > 0 ? total : done + 1, s);
-}
 
 typedef struct args {
     const char *in, *out, *model, *vae, *text, *variant;
@@ -129,10 +114,9 @@ static wr_status run(args *a)
     }
     if (st == WR_OK) {
         wr_interrupt_install();
-        run_progress rp;
-        cli_progress_init(&rp.bar, stderr);
-        clock_gettime(CLOCK_MONOTONIC, &rp.t0);
-        a->o.progress = progress;
+        cli_unit_progress rp;
+        cli_unit_progress_start(&rp, stderr, "upscale");
+        a->o.progress = cli_unit_progress_event;
         a->o.ctx = &rp;
         upscale_models m = {.dit = dit, .vae = vae, .txt = txt, .txt_len = txt_len};
         int w = 0, h = 0, n = 0;

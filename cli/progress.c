@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 void cli_progress_init(cli_progress *p, FILE *out)
@@ -115,4 +116,24 @@ void cli_progress_summary(cli_progress *p)
     }
     fprintf(p->out, "%-14s %10.2f\n", "total", total);
     fprintf(p->out, "peak host memory: %.1f MiB (resident)\n", cli_peak_rss_bytes() / (1024.0 * 1024.0));
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cli_unit_progress_start(cli_unit_progress *p, FILE *out, const char *stage)
+{
+    cli_progress_init(&p->bar, out);
+    p->stage = stage;
+    p->t0 = seconds_now();
+}
+
+void cli_unit_progress_event(void *ctx, int done, int total)
+{
+    cli_unit_progress *p = ctx;
+    cli_progress_event(&p->bar, p->stage, done, total > 0 ? total : done + 1, seconds_now() - p->t0);
 }

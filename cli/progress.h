@@ -29,6 +29,17 @@ void cli_progress_init(cli_progress *p, FILE *out);
  * k; seconds since the job began. A stage seen again (denoise after a preview) accumulates. */
 void cli_progress_event(void *ctx, const char *stage, int step, int total, double seconds);
 
+/* Progress counted in units (frame pairs, batches) by a callback with no clock of its own. */
+typedef struct cli_unit_progress {
+    cli_progress bar;
+    const char *stage;
+    double t0;
+} cli_unit_progress;
+
+void cli_unit_progress_start(cli_unit_progress *p, FILE *out, const char *stage);
+/* A (ctx, done, total) callback; total −1 when unknown. */
+void cli_unit_progress_event(void *ctx, int done, int total);
+
 /* The per-stage table, the total and the peak resident memory of the process. */
 void cli_progress_summary(cli_progress *p);
 

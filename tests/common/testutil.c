@@ -5,8 +5,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
+#include "runtime/gpu/backend_gpu.h"
 #include "runtime/quant.h"
 
 const char *wr_test_shared(const char *rel)
@@ -85,4 +87,16 @@ float wr_test_uniform(uint64_t *state, float lo, float hi)
     x ^= x << 17;
     *state = x;
     return lo + (hi - lo) * (float)((x >> 40) * (1.0 / 16777216.0));
+}
+
+const wr_backend *wr_test_gpu_backend(void)
+{
+    const char *want = getenv("WANRT_TEST_DEVICE");
+    wr_gpu_kind kind = want && strcmp(want, "cuda") == 0 ? WR_GPU_CUDA : WR_GPU_EMU;
+    const wr_backend *b = NULL;
+    wr_status st = wr_backend_gpu_open(kind, NULL, &b);
+    if (st != WR_OK && kind == WR_GPU_CUDA)
+        cr_skip_test("no CUDA device: %s", wr_last_error());
+    cr_assert_eq(st, WR_OK, "%s", wr_last_error());
+    return b;
 }

@@ -33,4 +33,9 @@ wr_test_err wr_test_compare(const float *got, const float *ref, int64_t n);
 /* A seeded xorshift source for test inputs (not the model RNG). */
 float wr_test_uniform(uint64_t *state, float lo, float hi);
 
+/* The GPU backend the tests run on: the emulator, or CUDA with WANRT_TEST_DEVICE=cuda (make
+ * test-gpu; the test is skipped when no device opens). */
+typedef struct wr_backend wr_backend;
+const wr_backend *wr_test_gpu_backend(void);
+
 #endif

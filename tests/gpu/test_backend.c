@@ -10,19 +10,10 @@
 
 #include "runtime/backend.h"
 #include "runtime/gpu/backend_gpu.h"
+#include "tests/common/testutil.h"
 #include "tests/gpu/op_driver.h"
 
-static const wr_backend *open_gpu(void)
-{
-    const char *want = getenv("WANRT_TEST_DEVICE");
-    wr_gpu_kind kind = want && strcmp(want, "cuda") == 0 ? WR_GPU_CUDA : WR_GPU_EMU;
-    const wr_backend *b = NULL;
-    wr_status st = wr_backend_gpu_open(kind, NULL, &b);
-    if (st != WR_OK && kind == WR_GPU_CUDA)
-        cr_skip_test("no CUDA device: %s", wr_last_error());
-    cr_assert_eq(st, WR_OK, "%s", wr_last_error());
-    return b;
-}
+static const wr_backend *open_gpu(void) { return wr_test_gpu_backend(); }
 
 static float *rnd(int64_t n, float lo, float hi, uint64_t seed)
 {

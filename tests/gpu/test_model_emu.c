@@ -39,14 +39,9 @@ static void compare_trace(void *vctx, const char *name, const float *data, int64
 static void run_case_tol(const char *weights_rel, const char *case_rel, const char *ref_rel, int text_len, int traces,
                          double tol)
 {
-    const char *want_dev = getenv("WANRT_TEST_DEVICE");
-    wr_gpu_kind kind = want_dev && strcmp(want_dev, "cuda") == 0 ? WR_GPU_CUDA : WR_GPU_EMU;
-    const wr_backend *b;
-    wr_status st = wr_backend_gpu_open(kind, NULL, &b);
-    if (st != WR_OK && kind == WR_GPU_CUDA)
-        cr_skip_test("no CUDA device: %s", wr_last_error());
-    cr_assert_eq(st, WR_OK, "%s", wr_last_error());
+    const wr_backend *b = wr_test_gpu_backend();
     wr_backend_select(b);
+    wr_status st;
     wr_weightfile wf, cs, ref;
     wr_test_open(&wf, wr_test_shared(weights_rel));
     wr_test_open(&cs, wr_test_shared(case_rel));

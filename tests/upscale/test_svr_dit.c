@@ -247,13 +247,7 @@ Test(svr_dit, cli_replays_the_batch_case, .timeout = 60)
 
 Test(svr_dit, batch2_on_gpu_backend, .timeout = 300)
 {
-    const char *want_dev = getenv("WANRT_TEST_DEVICE");
-    wr_gpu_kind kind = want_dev && strcmp(want_dev, "cuda") == 0 ? WR_GPU_CUDA : WR_GPU_EMU;
-    const wr_backend *b;
-    wr_status st = wr_backend_gpu_open(kind, NULL, &b);
-    if (st != WR_OK && kind == WR_GPU_CUDA)
-        cr_skip_test("no CUDA device: %s", wr_last_error());
-    cr_assert_eq(st, WR_OK, "%s", wr_last_error());
+    const wr_backend *b = wr_test_gpu_backend();
     wr_backend_select(b);
     wr_weightfile wf;
     upscale_dit *m = load_model(&wf);
