@@ -25,20 +25,22 @@ wr_status vae_tiling_parse(const char *text, vae_tiling *out)
         *out = vae_tiling_defaults(text[1] == 'f' ? VAE_TILE_OFF : text[0] == 'a' ? VAE_TILE_AUTO : VAE_TILE_ON);
         return WR_OK;
     }
-    int v[4], n = 0;
+    int v[4], n = 0, bad = 0;
     const char *p = text;
     while (n < 4) {
         char *end;
         long x = strtol(p, &end, 10);
-        if (end == p || x < 1 || x > 1 << 20)
+        if (end == p || x < 1 || x > 1 << 20) {
+            bad = 1;
             break;
+        }
         v[n++] = (int)x;
         p = end;
         if (*p != ',')
             break;
         p++;
     }
-    if (*p || (n != 2 && n != 4))
+    if (bad || *p || (n != 2 && n != 4))
         return wr_fail(WR_E_ARG, "--vae-tile '%s': expected off, auto, on, W,H or W,H,SX,SY (pixels)", text);
     *out = (vae_tiling){.mode = VAE_TILE_ON, .tile_w = v[0], .tile_h = v[1], .stride_w = n == 4 ? v[2] : half_stride(v[0]),
                         .stride_h = n == 4 ? v[3] : half_stride(v[1])};
