@@ -435,3 +435,44 @@ Test(plan, official_configs_at_720p, .timeout = 60)
         cr_assert_lt(enc.work, tiled.work);
     }
 }
+
+/* ---- CLI ------------------------------------------------------------------------------------------ */
+
+/* wanrt vae-decode --vae-tile W,H,SX,SY writes what wan_vae_decode_tiled computes. */
+Test(tiling, cli_vae_decode_tiled, .timeout = 60)
+{
+    const char *bin = getenv("WANRT_BIN");
+    if (!bin)
+        bin = "build/release/wanrt";
+    char dir[] = "/tmp/wanrt-vae-tile-XXXXXX", cmd[2048], out[600];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/o.safetensors", dir);
+    char weights[512], cs[512];
+    snprintf(weights, sizeof weights, "%s", wr_test_shared("golden/vae21/vae21_weights.safetensors"));
+    snprintf(cs, sizeof cs, "%s", wr_test_shared("golden/vae21/vae21_f9_32x48.safetensors"));
+    snprintf(cmd, sizeof cmd, "%s vae-decode --vae %s --inputs %s --out %s --vae-tile 32,24,16,16 > /dev/null", bin,
+             weights, cs, out);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    wr_weightfile wf, in, got;
+    wan_vae v;
+    open_vae(0, &wf, &v);
+    wr_test_open(&in, cs);
+    wr_test_open(&got, out);
+    const wr_wtensor *w = wr_weightfile_find(&in, "output.latent");
+    cr_assert_not_null(w);
+    int64_t n;
+    vae_vol lat = {.c = (int)w->t.ne[3], .t = (int)w->t.ne[2], .h = (int)w->t.ne[1], .w = (int)w->t.ne[0],
+                   .d = wr_test_load_f32(&in, "output.latent", &n)},
+            want;
+    vae_tiling t = {.mode = VAE_TILE_ON, .tile_w = 32, .tile_h = 24, .stride_w = 16, .stride_h = 16};
+    cr_assert_eq(wan_vae_decode_tiled(&v, &lat, &t, &want), WR_OK);
+    float *d = wr_test_load_f32(&got, "output.decoded", &n);
+    cr_assert_eq((size_t)n, vae_vol_size(&want));
+    cr_assert_eq(memcmp(d, want.d, (size_t)n * sizeof(float)), 0);
+    free(d);
+    vae_vol_free(&lat), vae_vol_free(&want);
+    wan_vae_free(&v);
+    wr_weightfile_close(&wf), wr_weightfile_close(&in), wr_weightfile_close(&got);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
