@@ -15,6 +15,13 @@ typedef struct wan_vae {
     int scale;  /* spatial compression: 8 | 16 (temporal is 4 for both) */
 } wan_vae;
 
+/* A handle over a model loaded with vae21_load / vae22_load (exactly one non-NULL); the
+ * handle borrows it (do not wan_vae_free it). */
+static inline wan_vae wan_vae_of(vae21 *v21, vae22 *v22)
+{
+    return (wan_vae){.v21 = v21, .v22 = v22, .z_dim = v22 ? 48 : 16, .scale = v22 ? 16 : 8};
+}
+
 /* Binds wf (48-channel conv2 -> 2.2, otherwise 2.1); wf must outlive v. */
 wr_status wan_vae_load(wan_vae *v, const wr_weightfile *wf);
 /* Shapes only, weights counted as `dtype` (dry runs): is22 = 0 -> 2.1 with base dim `dim`
