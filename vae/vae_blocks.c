@@ -329,44 +329,26 @@ static wr_status down_time_cached(vae_vol *x, const vae_layer *l, vae_tcache *tc
 
 wr_status vae_down_forward(vae_vol *x, const vae_layer *l, vae_tcache *tc)
 {
-    vae_vol s, tc2;
+    vae_vol s;
     vae_pad zp = {0, 0, 1, 0, 1}; /* ZeroPad2d((0, 1, 0, 1)): right and bottom only */
     WR_TRY(vae_conv3d(x, &l->spatial.w, &l->spatial.b, 1, 2, 2, zp, &s));
     vae_replace(x, &s);
-    if (l->kind == VAE_DOWN3D && tc)
-        return down_time_cached(x, l, tc);
-    if (l->kind != VAE_DOWN3D || x->t == 1)
-        return WR_OK;
-    WR_TRY(vae_conv3d(x, &l->time.w, &l->time.b, 2, 1, 1, none, &tc2)); /* windows start at 0, 2, 4, ... */
-    vae_vol y;
-    const vae_vol *tcv = &tc2;
-    wr_status st = vae_vol_alloc(&y, x->c, 1 + tc2.t, x->h, x->w);
-    if (st == WR_OK && !vae_dry()) {
-        size_t plane = (size_t)x->h * x->w;
-        for (int c = 0; c < x->c; c++) {
-            memcpy(y.d + (size_t)c * y.t * plane, x->d + (size_t)c * x->t * plane, plane * sizeof(float));
-            memcpy(y.d + ((size_t)c * y.t + 1) * plane, tcv->d + (size_t)c * tcv->t * plane,
-                   (size_t)tcv->t * plane * sizeof(float));
-        }
-    }
-    if (st == WR_OK)
-        vae_replace(x, &y);
-    vae_vol_free(&tc2);
-    return st;
+    WR_ASSERT(l->kind != VAE_DOWN3D || tc, "time downsampling needs the streamed caches");
+    return l->kind == VAE_DOWN3D ? down_time_cached(x, l, tc) : WR_OK;
 }
 
 /* [2C, T] time-conv output -> [C, 2T]: frame 2i + s comes from channel s·C + c (the official
  * reshape(b, 2, c, t, h, w) + stack). */
-static wr_status interleave_time(const vae_vol *tc, int skip0, vae_vol *y)
+static wr_status interleave_time(const vae_vol *tc, vae_vol *y)
 {
-    int C = tc->c / 2, T = tc->t - skip0;
+    int C = tc->c / 2, T = tc->t;
     WR_TRY(vae_vol_alloc(y, C, 2 * T, tc->h, tc->w));
     size_t plane = (size_t)tc->h * tc->w;
     for (int c = 0; c < C && !vae_dry(); c++)
         for (int i = 0; i < T; i++)
             for (int s = 0; s < 2; s++)
                 memcpy(y->d + ((size_t)c * y->t + (size_t)(2 * i + s)) * plane,
-                       tc->d + ((size_t)(s * C + c) * tc->t + (size_t)(i + skip0)) * plane, plane * sizeof(float));
+                       tc->d + ((size_t)(s * C + c) * tc->t + (size_t)i) * plane, plane * sizeof(float));
     return WR_OK;
 }
 
@@ -383,7 +365,7 @@ static wr_status up_time_cached(vae_vol *x, const vae_layer *l, vae_tcache *tc)
     keep_last(&cat, s);
     vae_vol_free(&cat);
     WR_TRY(st);
-    st = interleave_time(&t2, 0, &y);
+    st = interleave_time(&t2, &y);
     vae_vol_free(&t2);
     WR_TRY(st);
     return vae_replace(x, &y);
@@ -391,40 +373,13 @@ static wr_status up_time_cached(vae_vol *x, const vae_layer *l, vae_tcache *tc)
 
 wr_status vae_up_forward(vae_vol *x, const vae_layer *l, vae_tcache *tc)
 {
-    wr_status st = WR_OK;
-    size_t plane = (size_t)x->h * x->w;
-    if (l->kind == VAE_UP3D && tc)
+    WR_ASSERT(l->kind != VAE_UP3D || tc, "time upsampling needs the streamed caches");
+    if (l->kind == VAE_UP3D)
         WR_TRY(up_time_cached(x, l, tc));
-    else if (l->kind == VAE_UP3D && x->t > 1) {
-        vae_vol zeroed, tconv, y;
-        WR_TRY(vae_vol_alloc(&zeroed, x->c, x->t, x->h, x->w));
-        if (!vae_dry())
-            memcpy(zeroed.d, x->d, vae_vol_size(x) * sizeof(float));
-        for (int c = 0; c < x->c && !vae_dry(); c++) /* frame 0 never feeds the time conv */
-            memset(zeroed.d + (size_t)c * x->t * plane, 0, plane * sizeof(float));
-        vae_pad p = {2, 0, 0, 0, 0};
-        st = vae_conv3d(&zeroed, &l->time.w, &l->time.b, 1, 1, 1, p, &tconv); /* [2C, T, h, w] */
-        vae_vol_free(&zeroed);
-        WR_TRY(st);
-        int C = x->c, T = x->t;
-        st = vae_vol_alloc(&y, C, 1 + 2 * (T - 1), x->h, x->w);
-        if (st == WR_OK) {
-            for (int c = 0; c < C && !vae_dry(); c++) {
-                memcpy(y.d + (size_t)c * y.t * plane, x->d + (size_t)c * T * plane, plane * sizeof(float));
-                for (int i = 1; i < T; i++)
-                    for (int s = 0; s < 2; s++)
-                        memcpy(y.d + ((size_t)c * y.t + (size_t)(2 * i - 1 + s)) * plane,
-                               tconv.d + ((size_t)(s * C + c) * T + (size_t)i) * plane, plane * sizeof(float));
-            }
-            vae_replace(x, &y);
-        }
-        vae_vol_free(&tconv);
-        WR_TRY(st);
-    }
     vae_vol up, y2;
     WR_TRY(vae_upsample2x(x, &up));
     vae_pad p1 = {0, 1, 1, 1, 1};
-    st = vae_conv3d(&up, &l->spatial.w, &l->spatial.b, 1, 1, 1, p1, &y2);
+    wr_status st = vae_conv3d(&up, &l->spatial.w, &l->spatial.b, 1, 1, 1, p1, &y2);
     vae_vol_free(&up);
     WR_TRY(st);
     return vae_replace(x, &y2);

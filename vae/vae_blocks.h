@@ -2,11 +2,11 @@
  * convolutions, residual blocks, the per-frame attention block and the spatial/temporal
  * resamplers, with their weight binding. Forward functions replace *x with the result.
  *
- * Two temporal modes: with tc == NULL a function runs on the whole sequence (causal zero
- * padding in front); with a vae_tcache it runs on one chunk of a streamed pass and keeps the
- * official feature caches (feat_cache / CACHE_T = 2): each causal conv sees the last two input
- * frames of the previous chunks (zeros before the video) in front of the chunk. Both modes
- * give the same numbers; the streamed one needs memory for one chunk plus the caches. */
+ * Passes are streamed: each function runs on one chunk of frames and keeps the official
+ * feature caches (feat_cache / CACHE_T = 2) in a vae_tcache: each causal conv sees the last two
+ * input frames of the previous chunks (zeros before the video) in front of the chunk, so memory
+ * is one chunk plus the caches. Convs and residual blocks also take tc == NULL for a whole
+ * sequence with causal zero padding (the same numbers); the time resamplers need the cache. */
 #ifndef VAE_BLOCKS_H
 #define VAE_BLOCKS_H
 
