@@ -61,3 +61,24 @@ wr_status vae_plan_encode(const vae_plan_config *c, int frames, int height, int 
 {
     return plan(c, 0, frames, height, width, t, out);
 }
+
+wr_status vae_plan_pick_tiling(const wan_vae *v, int decode, int frames, int height, int width, size_t budget,
+                               vae_tiling *out)
+{
+    static const int cand[][4] = {{272, 272, 144, 128}, {208, 208, 112, 96}, {144, 144, 80, 64}, {96, 96, 48, 48}};
+    vae_plan p;
+    *out = vae_tiling_defaults(VAE_TILE_OFF);
+    WR_TRY(vae_plan_model(v, decode, frames, height, width, out, &p));
+    if (p.peak <= budget)
+        return WR_OK;
+    for (size_t i = 0; i < sizeof cand / sizeof *cand; i++) {
+        *out = (vae_tiling){.mode = VAE_TILE_ON, .tile_w = cand[i][0], .tile_h = cand[i][1], .stride_w = cand[i][2],
+                            .stride_h = cand[i][3]};
+        WR_TRY(vae_plan_model(v, decode, frames, height, width, out, &p));
+        if (p.peak <= budget)
+            return WR_OK;
+    }
+    return wr_fail(WR_E_OOM, "VAE %s of %dx%dx%d: %.2f GiB even with 96 px tiles, over the budget of %.2f GiB",
+                   decode ? "decode" : "encode", width, height, frames, (double)p.peak / 1073741824.0,
+                   (double)budget / 1073741824.0);
+}

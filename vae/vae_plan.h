@@ -42,4 +42,10 @@ wr_status vae_plan_encode(const vae_plan_config *c, int frames, int height, int 
 wr_status vae_plan_model(const wan_vae *v, int decode, int frames, int height, int width, const vae_tiling *t,
                          vae_plan *out);
 
+/* The first tiling whose planned peak (weights + working) fits `budget` bytes, from: off, then
+ * 272/144x128 (the defaults), 208/112x96, 144/80x64, 96/48x48 px. WR_E_OOM (with *out the
+ * smallest) when none fits. For the generate pipeline: pick once per run from the free memory. */
+wr_status vae_plan_pick_tiling(const wan_vae *v, int decode, int frames, int height, int width, size_t budget,
+                               vae_tiling *out);
+
 #endif
