@@ -134,8 +134,8 @@ static void normalise(vae_vol *o, const float *wsum)
 /* ---- the tile loop ------------------------------------------------------------------------------ */
 
 /* Runs one pass per tile of grid g over `in` (latent for decode, video for encode) and blends
- * the results into `out` (allocated here: channels oc, frames ot, plane oh x ow). in_scale and
- * out_scale convert latent units to the input / output planes. */
+ * the results into `out` (allocated here: channels oc, frames ot, plane oh x ow). in_s and
+ * out_s convert latent units to the input / output planes. */
 static wr_status tile_loop(const wan_vae *v, const vae_vol *in, const vae_tile_grid *g, int lh, int lw, int decode,
                            vae_vol *out)
 {

@@ -82,9 +82,14 @@ wr_status vae_bind_conv(vae_binder *m, const char *prefix, int cout, int cin, in
         int ok = w->t.n_dims == nd;
         for (int i = 0; i < nd && ok; i++)
             ok = w->t.ne[i] == ne[i];
-        if (!ok)
-            return wr_fail(WR_E_FORMAT, "%s: '%s' should be a conv weight [%d, %d, %d, %d%s%s]", m->wf->map.path, name,
-                           cout, cin, kt ? kt : k, k, kt ? ", " : "", kt ? (k == 3 ? "3" : "1") : "");
+        if (!ok) {
+            char want[64];
+            if (kt)
+                snprintf(want, sizeof want, "[%d, %d, %d, %d, %d]", cout, cin, kt, k, k);
+            else
+                snprintf(want, sizeof want, "[%d, %d, %d, %d]", cout, cin, k, k);
+            return wr_fail(WR_E_FORMAT, "%s: '%s' should be a conv weight %s", m->wf->map.path, name, want);
+        }
         c->w = w->t;
     } else
         WR_ASSERT(wr_tensor_init(&c->w, m->dtype, nd, ne, NULL), "shape-only conv '%s'", name);
