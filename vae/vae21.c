@@ -25,6 +25,7 @@ typedef struct half {
     vae_conv conv1;
     vae_layer layers[24];
     int n_layers;
+    int split; /* layers before it run on whole chunks, from it on frame by frame (see below) */
     vae_resblock mid0, mid1;
     vae_attnblock mid_attn;
     float *head_gamma;
@@ -69,6 +70,8 @@ static wr_status bind_encoder(vae21 *m)
         }
     }
     e->n_layers = k;
+    for (e->split = 0; e->layers[e->split].kind != VAE_DOWN3D; e->split++) /* up to the first time downsample */
+        ;
     WR_TRY(vae_bind_res(&m->b, "encoder.middle.0", in, in, &e->mid0));
     WR_TRY(vae_bind_attn(&m->b, "encoder.middle.1", in, &e->mid_attn));
     WR_TRY(vae_bind_res(&m->b, "encoder.middle.2", in, in, &e->mid1));
@@ -110,6 +113,9 @@ static wr_status bind_decoder(vae21 *m)
         }
     }
     dc->n_layers = k;
+    for (int i = 0; i < k; i++) /* after the last time upsample */
+        if (dc->layers[i].kind == VAE_UP3D)
+            dc->split = i + 1;
     WR_TRY(vae_bind_gamma(&m->b, "decoder.head.0.gamma", dims[4], &dc->head_gamma));
     return vae_bind_conv(&m->b, "decoder.head.2", 3, dims[4], 3, 3, &dc->head);
 }
@@ -180,15 +186,9 @@ int vae21_z_dim(const vae21 *m) { return m->z_dim; }
 
 /* ---- forward passes: one chunk at a time (the official chunking) ---------------------------- */
 
-static wr_status half_forward(vae_vol *x, const half *h, int encoder, vae_tcache *tc)
+static wr_status layers_forward(vae_vol *x, const half *h, int from, int to, vae_tcache *tc)
 {
-    WR_TRY(vae_conv_causal(x, &h->conv1, tc));
-    if (!encoder) {
-        WR_TRY(vae_res_forward(x, &h->mid0, tc));
-        WR_TRY(vae_attn_forward(x, &h->mid_attn));
-        WR_TRY(vae_res_forward(x, &h->mid1, tc));
-    }
-    for (int i = 0; i < h->n_layers; i++) {
+    for (int i = from; i < to; i++) {
         const vae_layer *l = &h->layers[i];
         switch (l->kind) {
         case VAE_RES: WR_TRY(vae_res_forward(x, &l->res, tc)); break;
@@ -197,13 +197,50 @@ static wr_status half_forward(vae_vol *x, const half *h, int encoder, vae_tcache
         default: WR_TRY(vae_up_forward(x, l, tc)); break;
         }
     }
-    if (encoder) {
-        WR_TRY(vae_res_forward(x, &h->mid0, tc));
-        WR_TRY(vae_attn_forward(x, &h->mid_attn));
-        WR_TRY(vae_res_forward(x, &h->mid1, tc));
-    }
+    return WR_OK;
+}
+
+/* The encoder up to its first time downsample (full and half resolution), run frame by frame. */
+static wr_status encoder_head(const void *model, vae_vol *x, vae_tcache *tc)
+{
+    const half *h = &((const vae21 *)model)->enc;
+    WR_TRY(vae_conv_causal(x, &h->conv1, tc));
+    return layers_forward(x, h, 0, h->split, tc);
+}
+
+static wr_status encode_chunk(const vae21 *m, vae_vol *x, vae_tcache *tc)
+{
+    const half *h = &m->enc;
+    WR_TRY(vae_per_frame(x, tc, encoder_head, m, NULL, 0));
+    WR_TRY(layers_forward(x, h, h->split, h->n_layers, tc));
+    WR_TRY(vae_res_forward(x, &h->mid0, tc));
+    WR_TRY(vae_attn_forward(x, &h->mid_attn));
+    WR_TRY(vae_res_forward(x, &h->mid1, tc));
+    vae_rms_norm(x, h->head_gamma, 1);
+    WR_TRY(vae_conv_causal(x, &h->head, tc));
+    return vae_conv_causal(x, &m->post_quant_enc, tc);
+}
+
+/* The decoder after its last time upsample (half and full resolution), run frame by frame. */
+static wr_status decoder_tail(const void *model, vae_vol *x, vae_tcache *tc)
+{
+    const half *h = &((const vae21 *)model)->dec;
+    WR_TRY(layers_forward(x, h, h->split, h->n_layers, tc));
     vae_rms_norm(x, h->head_gamma, 1);
     return vae_conv_causal(x, &h->head, tc);
+}
+
+/* One latent frame -> its video frames, delivered to sink from frame t0 on. */
+static wr_status decode_chunk(const vae21 *m, vae_vol *x, vae_tcache *tc, const vae_sink *sink, int t0)
+{
+    const half *h = &m->dec;
+    WR_TRY(vae_conv_causal(x, &m->pre_dec, tc));
+    WR_TRY(vae_conv_causal(x, &h->conv1, tc));
+    WR_TRY(vae_res_forward(x, &h->mid0, tc));
+    WR_TRY(vae_attn_forward(x, &h->mid_attn));
+    WR_TRY(vae_res_forward(x, &h->mid1, tc));
+    WR_TRY(layers_forward(x, h, 0, h->split, tc));
+    return vae_per_frame(x, tc, decoder_tail, m, sink, t0);
 }
 
 wr_status vae21_encode(const vae21 *m, const vae_vol *video, vae_vol *latent)
@@ -222,9 +259,7 @@ wr_status vae21_encode(const vae21 *m, const vae_vol *video, vae_vol *latent)
         if (st != WR_OK)
             break;
         vae_tcache_begin(&tc, i == 0);
-        st = half_forward(&x, &m->enc, 1, &tc);
-        if (st == WR_OK)
-            st = vae_conv_causal(&x, &m->post_quant_enc, &tc);
+        st = encode_chunk(m, &x, &tc);
         size_t n = (size_t)x.h * x.w;
         for (int c = 0; st == WR_OK && !vae_dry() && c < m->z_dim; c++) { /* μ = first z channels */
             float inv_std = 1.0f / latent_std[c];
@@ -258,11 +293,7 @@ wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink si
                 x.d[(size_t)c * n + p] = latent->d[((size_t)c * latent->t + (size_t)i) * n + p] / inv_std + latent_mean[c];
         }
         vae_tcache_begin(&tc, i == 0);
-        st = vae_conv_causal(&x, &m->pre_dec, &tc);
-        if (st == WR_OK)
-            st = half_forward(&x, &m->dec, 0, &tc);
-        if (st == WR_OK)
-            st = sink.fn(sink.ctx, &x, i ? 1 + 4 * (i - 1) : 0);
+        st = decode_chunk(m, &x, &tc, &sink, i ? 1 + 4 * (i - 1) : 0);
         vae_vol_free(&x);
     }
     vae_tcache_free(&tc);

@@ -3,7 +3,9 @@
  *
  * Like the official code, the encoder runs on frame 0 and then chunks of 4 frames, the decoder
  * one latent frame at a time, with per-conv feature caches (vae_blocks.h), so working memory
- * is one chunk plus the caches, whatever the frame count. Those caches make every causal conv
+ * is one chunk plus the caches, whatever the frame count; the parts without time resamplers
+ * (encoder before its first time downsample, decoder after its last time upsample) run one
+ * frame at a time, which the caches make equal too. Those caches make every causal conv
  * equal to a conv over the whole sequence with causal zero padding; the two special cases:
  *  - downsample3d: output frame 0 is input frame 0 (time conv skipped on the first chunk);
  *    output j >= 1 is the stride-2 time conv over input frames 2j−2, 2j−1, 2j;
@@ -35,8 +37,8 @@ wr_status vae21_encode(const vae21 *m, const vae_vol *video, vae_vol *latent);
 /* latent [z, Tl, h, w] -> video [3, 4(Tl − 1) + 1, 8h, 8w], NOT clamped (the official wrapper
  * clamps to [−1, 1] afterwards). */
 wr_status vae21_decode(const vae21 *m, const vae_vol *latent, vae_vol *video);
-/* The same, delivering the frames to `sink` as each latent frame is decoded (1, then 4 frames
- * at a time), so the whole video is never held. */
+/* The same, delivering each video frame to `sink` as soon as it is decoded, so the whole video
+ * is never held. */
 wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink sink);
 
 #endif

@@ -262,10 +262,18 @@ static wr_status unpatchify(const vae_vol *x, vae_vol *video)
     return WR_OK;
 }
 
+/* Patchified frames through conv1 and the first (purely spatial) stage, run frame by frame. */
+static wr_status encoder_head(const void *model, vae_vol *x, vae_tcache *tc)
+{
+    const vae22 *m = model;
+    WR_TRY(vae_conv_causal(x, &m->enc_conv1, tc));
+    return down_stage(x, &m->down[0], tc);
+}
+
 static wr_status encode_chunk(const vae22 *m, vae_vol *x, vae_tcache *tc)
 {
-    WR_TRY(vae_conv_causal(x, &m->enc_conv1, tc));
-    for (int i = 0; i < 4; i++)
+    WR_TRY(vae_per_frame(x, tc, encoder_head, m, NULL, 0));
+    for (int i = 1; i < 4; i++) /* AvgDown3D pads per chunk: these run on whole chunks */
         WR_TRY(down_stage(x, &m->down[i], tc));
     WR_TRY(vae_res_forward(x, &m->enc_mid0, tc));
     WR_TRY(vae_attn_forward(x, &m->enc_attn));
@@ -306,17 +314,30 @@ wr_status vae22_encode(const vae22 *m, const vae_vol *video, vae_vol *latent)
     return st;
 }
 
-static wr_status decode_chunk(const vae22 *m, vae_vol *x, vae_tcache *tc)
+/* The last two (purely spatial) up stages, the head and unpatchify, run frame by frame. */
+static wr_status decoder_tail(const void *model, vae_vol *x, vae_tcache *tc)
+{
+    const vae22 *m = model;
+    for (int i = 2; i < 4; i++)
+        WR_TRY(up_stage(x, &m->up[i], tc));
+    vae_rms_norm(x, m->dec_head_gamma, 1);
+    WR_TRY(vae_conv_causal(x, &m->dec_head, tc));
+    vae_vol video;
+    WR_TRY(unpatchify(x, &video));
+    return vae_replace(x, &video);
+}
+
+/* One latent frame -> its video frames, delivered to sink from frame t0 on. */
+static wr_status decode_chunk(const vae22 *m, vae_vol *x, vae_tcache *tc, const vae_sink *sink, int t0)
 {
     WR_TRY(vae_conv_causal(x, &m->pre_dec, tc));
     WR_TRY(vae_conv_causal(x, &m->dec_conv1, tc));
     WR_TRY(vae_res_forward(x, &m->dec_mid0, tc));
     WR_TRY(vae_attn_forward(x, &m->dec_attn));
     WR_TRY(vae_res_forward(x, &m->dec_mid1, tc));
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 2; i++) /* the two time upsamples (DupUp3D drops frames of the first chunk) */
         WR_TRY(up_stage(x, &m->up[i], tc));
-    vae_rms_norm(x, m->dec_head_gamma, 1);
-    return vae_conv_causal(x, &m->dec_head, tc);
+    return vae_per_frame(x, tc, decoder_tail, m, sink, t0);
 }
 
 wr_status vae22_decode_stream(const vae22 *m, const vae_vol *latent, vae_sink sink)
@@ -328,7 +349,7 @@ wr_status vae22_decode_stream(const vae22 *m, const vae_vol *latent, vae_sink si
     wr_status st = WR_OK;
     size_t n = (size_t)latent->h * latent->w;
     for (int i = 0; i < latent->t && st == WR_OK; i++) { /* one latent frame per chunk */
-        vae_vol x, frames;
+        vae_vol x;
         st = vae_vol_alloc(&x, Z_DIM, 1, latent->h, latent->w);
         if (st != WR_OK)
             break;
@@ -338,14 +359,8 @@ wr_status vae22_decode_stream(const vae22 *m, const vae_vol *latent, vae_sink si
                 x.d[(size_t)c * n + p] = latent->d[((size_t)c * latent->t + (size_t)i) * n + p] / inv_std + latent_mean[c];
         }
         vae_tcache_begin(&tc, i == 0);
-        st = decode_chunk(m, &x, &tc);
-        if (st == WR_OK)
-            st = unpatchify(&x, &frames);
+        st = decode_chunk(m, &x, &tc, &sink, i ? 1 + 4 * (i - 1) : 0);
         vae_vol_free(&x);
-        if (st == WR_OK) {
-            st = sink.fn(sink.ctx, &frames, i ? 1 + 4 * (i - 1) : 0);
-            vae_vol_free(&frames);
-        }
     }
     vae_tcache_free(&tc);
     return st;

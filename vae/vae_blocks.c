@@ -207,6 +207,39 @@ static void keep_last(const vae_vol *src, vae_vol *slot)
 
 /* ---- forward pieces ------------------------------------------------------------------------ */
 
+wr_status vae_per_frame(vae_vol *x, vae_tcache *tc, vae_part_fn part, const void *model, const vae_sink *sink, int t0)
+{
+    int n = x->t, idx0 = tc->idx, have_out = 0;
+    vae_vol out = {0};
+    wr_status st = WR_OK;
+    for (int f = 0; f < n && st == WR_OK; f++) {
+        vae_vol xf;
+        st = vae_vol_crop(x, f, 1, 0, x->h, 0, x->w, &xf);
+        if (st != WR_OK)
+            break;
+        if (f == n - 1)
+            vae_vol_free(x); /* the last frame is out: the chunk is no longer needed */
+        tc->idx = idx0;
+        st = part(model, &xf, tc);
+        if (st == WR_OK && sink)
+            st = sink->fn(sink->ctx, &xf, t0 + f);
+        else if (st == WR_OK) {
+            if (!have_out)
+                st = vae_vol_alloc(&out, xf.c, n * xf.t, xf.h, xf.w);
+            have_out = 1;
+            if (st == WR_OK)
+                vae_vol_put_frames(&out, f * xf.t, &xf);
+        }
+        vae_vol_free(&xf);
+    }
+    vae_vol_free(x);
+    if (st == WR_OK && !sink)
+        *x = out;
+    else
+        vae_vol_free(&out);
+    return st;
+}
+
 static const vae_pad causal3 = {2, 1, 1, 1, 1};
 static const vae_pad none = {0, 0, 0, 0, 0};
 

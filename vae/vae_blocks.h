@@ -71,6 +71,15 @@ void vae_tcache_free(vae_tcache *tc);
 /* Bytes held by the caches now. */
 size_t vae_tcache_bytes(const vae_tcache *tc);
 
+/* A part of a pass without time resamplers, e.g. the decoder after its last time upsample. */
+typedef wr_status (*vae_part_fn)(const void *model, vae_vol *x, vae_tcache *tc);
+
+/* Runs part on each frame of chunk x separately, rewinding the cache index for each frame: the
+ * caches make such a part independent of how frames are chunked, and one frame at a time needs a
+ * quarter of the memory of a 4-frame chunk. With sink, result frame f goes to sink at frame t0 + f
+ * and *x is freed; without, the results are concatenated back into *x. */
+wr_status vae_per_frame(vae_vol *x, vae_tcache *tc, vae_part_fn part, const void *model, const vae_sink *sink, int t0);
+
 wr_status vae_replace(vae_vol *x, vae_vol *y);
 wr_status vae_conv_causal(vae_vol *x, const vae_conv *c, vae_tcache *tc);
 wr_status vae_res_forward(vae_vol *x, const vae_resblock *r, vae_tcache *tc);

@@ -45,8 +45,8 @@ wr_status vae_vol_crop(const vae_vol *src, int t0, int nt, int y0, int nh, int x
 void vae_vol_put_frames(vae_vol *dst, int t0, const vae_vol *src);
 
 /* Where a streamed decode delivers its frames: fn(ctx, frames, t0) gets video frames
- * [3, n, H, W] that are frames t0 .. t0 + n − 1 of the output, in order (1 frame for the first
- * latent frame, then 4 per latent frame). The volume is only valid during the call. */
+ * [3, n, H, W] (n >= 1; one at a time from the untiled decoders) that are frames t0 .. t0 + n − 1
+ * of the output, in order. The volume is only valid during the call. */
 typedef struct vae_sink {
     wr_status (*fn)(void *ctx, const vae_vol *frames, int t0);
     void *ctx;
