@@ -25,6 +25,7 @@ typedef struct half {
     vae_conv conv1;
     vae_layer layers[24];
     int n_layers;
+    int split; /* layers before it run on whole chunks, from it on frame by frame (see below) */
     vae_resblock mid0, mid1;
     vae_attnblock mid_attn;
     float *head_gamma;
@@ -46,7 +47,7 @@ static wr_status bind_encoder(vae21 *m)
     half *e = &m->enc;
     int d = m->dim, k = 0;
     char name[160];
-    WR_TRY(vae_bind_conv(&m->b, "encoder.conv1", d, 3, &e->conv1));
+    WR_TRY(vae_bind_conv(&m->b, "encoder.conv1", d, 3, 3, 3, &e->conv1));
     int in = d;
     for (int i = 0; i < 4; i++) {
         int out = d * dim_mult[i];
@@ -60,20 +61,22 @@ static wr_status bind_encoder(vae21 *m)
             vae_layer *l = &e->layers[k];
             l->kind = temporal_down[i] ? VAE_DOWN3D : VAE_DOWN2D;
             snprintf(name, sizeof name, "encoder.downsamples.%d.resample.1", k);
-            WR_TRY(vae_bind_conv(&m->b, name, out, out, &l->spatial));
+            WR_TRY(vae_bind_conv(&m->b, name, out, out, 0, 3, &l->spatial));
             if (temporal_down[i]) {
                 snprintf(name, sizeof name, "encoder.downsamples.%d.time_conv", k);
-                WR_TRY(vae_bind_conv(&m->b, name, out, out, &l->time));
+                WR_TRY(vae_bind_conv(&m->b, name, out, out, 3, 1, &l->time));
             }
             k++;
         }
     }
     e->n_layers = k;
+    for (e->split = 0; e->layers[e->split].kind != VAE_DOWN3D; e->split++) /* up to the first time downsample */
+        ;
     WR_TRY(vae_bind_res(&m->b, "encoder.middle.0", in, in, &e->mid0));
     WR_TRY(vae_bind_attn(&m->b, "encoder.middle.1", in, &e->mid_attn));
     WR_TRY(vae_bind_res(&m->b, "encoder.middle.2", in, in, &e->mid1));
     WR_TRY(vae_bind_gamma(&m->b, "encoder.head.0.gamma", in, &e->head_gamma));
-    return vae_bind_conv(&m->b, "encoder.head.2", 2 * m->z_dim, in, &e->head);
+    return vae_bind_conv(&m->b, "encoder.head.2", 2 * m->z_dim, in, 3, 3, &e->head);
 }
 
 static wr_status bind_decoder(vae21 *m)
@@ -82,7 +85,7 @@ static wr_status bind_decoder(vae21 *m)
     int d = m->dim, k = 0;
     char name[160];
     int dims[5] = {d * dim_mult[3], d * dim_mult[3], d * dim_mult[2], d * dim_mult[1], d * dim_mult[0]};
-    WR_TRY(vae_bind_conv(&m->b, "decoder.conv1", dims[0], m->z_dim, &dc->conv1));
+    WR_TRY(vae_bind_conv(&m->b, "decoder.conv1", dims[0], m->z_dim, 3, 3, &dc->conv1));
     WR_TRY(vae_bind_res(&m->b, "decoder.middle.0", dims[0], dims[0], &dc->mid0));
     WR_TRY(vae_bind_attn(&m->b, "decoder.middle.1", dims[0], &dc->mid_attn));
     WR_TRY(vae_bind_res(&m->b, "decoder.middle.2", dims[0], dims[0], &dc->mid1));
@@ -101,18 +104,47 @@ static wr_status bind_decoder(vae21 *m)
             int temporal = temporal_down[2 - i]; /* temperal_upsample = reversed */
             l->kind = temporal ? VAE_UP3D : VAE_UP2D;
             snprintf(name, sizeof name, "decoder.upsamples.%d.resample.1", k);
-            WR_TRY(vae_bind_conv(&m->b, name, out / 2, out, &l->spatial));
+            WR_TRY(vae_bind_conv(&m->b, name, out / 2, out, 0, 3, &l->spatial));
             if (temporal) {
                 snprintf(name, sizeof name, "decoder.upsamples.%d.time_conv", k);
-                WR_TRY(vae_bind_conv(&m->b, name, 2 * out, out, &l->time));
+                WR_TRY(vae_bind_conv(&m->b, name, 2 * out, out, 3, 1, &l->time));
             }
             k++;
         }
     }
     dc->n_layers = k;
+    for (int i = 0; i < k; i++) /* after the last time upsample */
+        if (dc->layers[i].kind == VAE_UP3D)
+            dc->split = i + 1;
     WR_TRY(vae_bind_gamma(&m->b, "decoder.head.0.gamma", dims[4], &dc->head_gamma));
-    return vae_bind_conv(&m->b, "decoder.head.2", 3, dims[4], &dc->head);
+    return vae_bind_conv(&m->b, "decoder.head.2", 3, dims[4], 3, 3, &dc->head);
 }
+
+static wr_status bind_all(vae21 *m)
+{
+    WR_TRY(bind_encoder(m));
+    WR_TRY(bind_decoder(m));
+    WR_TRY(vae_bind_conv(&m->b, "conv1", 2 * m->z_dim, 2 * m->z_dim, 1, 1, &m->post_quant_enc));
+    return vae_bind_conv(&m->b, "conv2", m->z_dim, m->z_dim, 1, 1, &m->pre_dec);
+}
+
+wr_status vae21_init_shape(vae21 **out, int dim, wr_dtype dtype)
+{
+    *out = NULL;
+    vae21 *m = calloc(1, sizeof *m);
+    if (!m)
+        return wr_fail(WR_E_OOM, "VAE 2.1 plan: out of memory");
+    m->dim = dim, m->z_dim = 16, m->b.dtype = dtype;
+    wr_status st = bind_all(m);
+    if (st != WR_OK) {
+        vae21_free(m);
+        return st;
+    }
+    *out = m;
+    return WR_OK;
+}
+
+size_t vae21_weight_bytes(const vae21 *m) { return m->b.weight_bytes; }
 
 wr_status vae21_load(vae21 **out, const wr_weightfile *wf)
 {
@@ -134,10 +166,7 @@ wr_status vae21_load(vae21 **out, const wr_weightfile *wf)
         st = wr_fail(WR_E_UNSUPPORTED, "%s: latent channels %d: this is not a Wan 2.1 VAE (16)", wf->map.path, m->z_dim);
         goto fail;
     }
-    WR_TRY_GOTO(bind_encoder(m));
-    WR_TRY_GOTO(bind_decoder(m));
-    WR_TRY_GOTO(vae_bind_conv(&m->b, "conv1", 2 * m->z_dim, 2 * m->z_dim, &m->post_quant_enc));
-    WR_TRY_GOTO(vae_bind_conv(&m->b, "conv2", m->z_dim, m->z_dim, &m->pre_dec));
+    WR_TRY_GOTO(bind_all(m));
     *out = m;
     return WR_OK;
 fail:
@@ -155,32 +184,63 @@ void vae21_free(vae21 *m)
 
 int vae21_z_dim(const vae21 *m) { return m->z_dim; }
 
-/* ---- forward pieces (every function consumes *x and replaces it) ---------------------------- */
+/* ---- forward passes: one chunk at a time (the official chunking) ---------------------------- */
 
-static wr_status half_forward(vae_vol *x, const half *h, int encoder)
+static wr_status layers_forward(vae_vol *x, const half *h, int from, int to, vae_tcache *tc)
 {
-    WR_TRY(vae_conv_causal(x, &h->conv1));
-    if (!encoder) {
-        WR_TRY(vae_res_forward(x, &h->mid0));
-        WR_TRY(vae_attn_forward(x, &h->mid_attn));
-        WR_TRY(vae_res_forward(x, &h->mid1));
-    }
-    for (int i = 0; i < h->n_layers; i++) {
+    for (int i = from; i < to; i++) {
         const vae_layer *l = &h->layers[i];
         switch (l->kind) {
-        case VAE_RES: WR_TRY(vae_res_forward(x, &l->res)); break;
+        case VAE_RES: WR_TRY(vae_res_forward(x, &l->res, tc)); break;
         case VAE_DOWN2D:
-        case VAE_DOWN3D: WR_TRY(vae_down_forward(x, l)); break;
-        default: WR_TRY(vae_up_forward(x, l)); break;
+        case VAE_DOWN3D: WR_TRY(vae_down_forward(x, l, tc)); break;
+        default: WR_TRY(vae_up_forward(x, l, tc)); break;
         }
     }
-    if (encoder) {
-        WR_TRY(vae_res_forward(x, &h->mid0));
-        WR_TRY(vae_attn_forward(x, &h->mid_attn));
-        WR_TRY(vae_res_forward(x, &h->mid1));
-    }
+    return WR_OK;
+}
+
+/* The encoder up to its first time downsample (full and half resolution), run frame by frame. */
+static wr_status encoder_head(const void *model, vae_vol *x, vae_tcache *tc)
+{
+    const half *h = &((const vae21 *)model)->enc;
+    WR_TRY(vae_conv_causal(x, &h->conv1, tc));
+    return layers_forward(x, h, 0, h->split, tc);
+}
+
+static wr_status encode_chunk(const vae21 *m, vae_vol *x, vae_tcache *tc)
+{
+    const half *h = &m->enc;
+    WR_TRY(vae_per_frame(x, tc, encoder_head, m, NULL, 0));
+    WR_TRY(layers_forward(x, h, h->split, h->n_layers, tc));
+    WR_TRY(vae_res_forward(x, &h->mid0, tc));
+    WR_TRY(vae_attn_forward(x, &h->mid_attn));
+    WR_TRY(vae_res_forward(x, &h->mid1, tc));
     vae_rms_norm(x, h->head_gamma, 1);
-    return vae_conv_causal(x, &h->head);
+    WR_TRY(vae_conv_causal(x, &h->head, tc));
+    return vae_conv_causal(x, &m->post_quant_enc, tc);
+}
+
+/* The decoder after its last time upsample (half and full resolution), run frame by frame. */
+static wr_status decoder_tail(const void *model, vae_vol *x, vae_tcache *tc)
+{
+    const half *h = &((const vae21 *)model)->dec;
+    WR_TRY(layers_forward(x, h, h->split, h->n_layers, tc));
+    vae_rms_norm(x, h->head_gamma, 1);
+    return vae_conv_causal(x, &h->head, tc);
+}
+
+/* One latent frame -> its video frames, delivered to sink from frame t0 on. */
+static wr_status decode_chunk(const vae21 *m, vae_vol *x, vae_tcache *tc, const vae_sink *sink, int t0)
+{
+    const half *h = &m->dec;
+    WR_TRY(vae_conv_causal(x, &m->pre_dec, tc));
+    WR_TRY(vae_conv_causal(x, &h->conv1, tc));
+    WR_TRY(vae_res_forward(x, &h->mid0, tc));
+    WR_TRY(vae_attn_forward(x, &h->mid_attn));
+    WR_TRY(vae_res_forward(x, &h->mid1, tc));
+    WR_TRY(layers_forward(x, h, 0, h->split, tc));
+    return vae_per_frame(x, tc, decoder_tail, m, sink, t0);
 }
 
 wr_status vae21_encode(const vae21 *m, const vae_vol *video, vae_vol *latent)
@@ -189,26 +249,54 @@ wr_status vae21_encode(const vae21 *m, const vae_vol *video, vae_vol *latent)
         video->w < 8)
         return wr_fail(WR_E_ARG, "VAE encode: video [%d, %d, %d, %d]: need 3 channels, 4k+1 frames, height and width "
                                  "multiples of 8", video->c, video->t, video->h, video->w);
-    vae_vol x;
-    WR_TRY(vae_vol_alloc(&x, 3, video->t, video->h, video->w));
-    memcpy(x.d, video->d, vae_vol_size(video) * sizeof(float));
-    wr_status st = half_forward(&x, &m->enc, 1);
-    if (st == WR_OK)
-        st = vae_conv_causal(&x, &m->post_quant_enc);
-    if (st != WR_OK) {
-        vae_vol_free(&x);
-        return st;
-    }
-    st = vae_vol_alloc(latent, m->z_dim, x.t, x.h, x.w);
-    if (st == WR_OK) {
-        size_t n = (size_t)x.t * x.h * x.w;
-        for (int c = 0; c < m->z_dim; c++) { /* μ = first z channels; the log-variance is dropped */
+    int tl = (video->t - 1) / 4 + 1;
+    WR_TRY(vae_vol_alloc(latent, m->z_dim, tl, video->h / 8, video->w / 8));
+    vae_tcache tc = {0};
+    wr_status st = WR_OK;
+    for (int i = 0; i < tl && st == WR_OK; i++) { /* chunks: frame 0, then 4 frames each */
+        vae_vol x;
+        st = vae_vol_crop(video, i ? 1 + 4 * (i - 1) : 0, i ? 4 : 1, 0, video->h, 0, video->w, &x);
+        if (st != WR_OK)
+            break;
+        vae_tcache_begin(&tc, i == 0);
+        st = encode_chunk(m, &x, &tc);
+        size_t n = (size_t)x.h * x.w;
+        for (int c = 0; st == WR_OK && !vae_dry() && c < m->z_dim; c++) { /* μ = first z channels */
             float inv_std = 1.0f / latent_std[c];
-            for (size_t i = 0; i < n; i++)
-                latent->d[(size_t)c * n + i] = (x.d[(size_t)c * n + i] - latent_mean[c]) * inv_std;
+            for (size_t p = 0; p < n; p++)
+                latent->d[((size_t)c * tl + (size_t)i) * n + p] = (x.d[(size_t)c * n + p] - latent_mean[c]) * inv_std;
         }
+        vae_vol_free(&x);
     }
-    vae_vol_free(&x);
+    vae_tcache_free(&tc);
+    if (st != WR_OK)
+        vae_vol_free(latent);
+    return st;
+}
+
+wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink sink)
+{
+    if (latent->c != m->z_dim || latent->t < 1 || latent->h < 1 || latent->w < 1)
+        return wr_fail(WR_E_ARG, "VAE decode: latent [%d, %d, %d, %d]: need %d channels", latent->c, latent->t,
+                       latent->h, latent->w, m->z_dim);
+    vae_tcache tc = {0};
+    wr_status st = WR_OK;
+    size_t n = (size_t)latent->h * latent->w;
+    for (int i = 0; i < latent->t && st == WR_OK; i++) { /* one latent frame per chunk */
+        vae_vol x;
+        st = vae_vol_alloc(&x, latent->c, 1, latent->h, latent->w);
+        if (st != WR_OK)
+            break;
+        for (int c = 0; c < m->z_dim && !vae_dry(); c++) { /* z / (1/std) + mean, as the official code writes it */
+            float inv_std = 1.0f / latent_std[c];
+            for (size_t p = 0; p < n; p++)
+                x.d[(size_t)c * n + p] = latent->d[((size_t)c * latent->t + (size_t)i) * n + p] / inv_std + latent_mean[c];
+        }
+        vae_tcache_begin(&tc, i == 0);
+        st = decode_chunk(m, &x, &tc, &sink, i ? 1 + 4 * (i - 1) : 0);
+        vae_vol_free(&x);
+    }
+    vae_tcache_free(&tc);
     return st;
 }
 
@@ -217,21 +305,9 @@ wr_status vae21_decode(const vae21 *m, const vae_vol *latent, vae_vol *video)
     if (latent->c != m->z_dim || latent->t < 1 || latent->h < 1 || latent->w < 1)
         return wr_fail(WR_E_ARG, "VAE decode: latent [%d, %d, %d, %d]: need %d channels", latent->c, latent->t,
                        latent->h, latent->w, m->z_dim);
-    vae_vol x;
-    WR_TRY(vae_vol_alloc(&x, latent->c, latent->t, latent->h, latent->w));
-    size_t n = (size_t)latent->t * latent->h * latent->w;
-    for (int c = 0; c < m->z_dim; c++) { /* z / (1/std) + mean, as the official code writes it */
-        float inv_std = 1.0f / latent_std[c];
-        for (size_t i = 0; i < n; i++)
-            x.d[(size_t)c * n + i] = latent->d[(size_t)c * n + i] / inv_std + latent_mean[c];
-    }
-    wr_status st = vae_conv_causal(&x, &m->pre_dec);
-    if (st == WR_OK)
-        st = half_forward(&x, &m->dec, 0);
-    if (st != WR_OK) {
-        vae_vol_free(&x);
-        return st;
-    }
-    *video = x;
-    return WR_OK;
+    WR_TRY(vae_vol_alloc(video, 3, 4 * (latent->t - 1) + 1, 8 * latent->h, 8 * latent->w));
+    wr_status st = vae21_decode_stream(m, latent, (vae_sink){vae_sink_into_vol, video});
+    if (st != WR_OK)
+        vae_vol_free(video);
+    return st;
 }

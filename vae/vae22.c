@@ -64,14 +64,60 @@ static wr_status bind_stage(vae22 *m, const char *side, int i, int in, int out, 
     s->resample.kind = up ? (temporal ? VAE_UP3D : VAE_UP2D) : (temporal ? VAE_DOWN3D : VAE_DOWN2D);
     snprintf(name, sizeof name, "%s.%s.%d.%s.%d.resample.1", side, up ? "upsamples" : "downsamples", i,
              up ? "upsamples" : "downsamples", n_res);
-    WR_TRY(vae_bind_conv(&m->b, name, out, out, &s->resample.spatial));
+    WR_TRY(vae_bind_conv(&m->b, name, out, out, 0, 3, &s->resample.spatial));
     if (temporal) {
         snprintf(name, sizeof name, "%s.%s.%d.%s.%d.time_conv", side, up ? "upsamples" : "downsamples", i,
                  up ? "upsamples" : "downsamples", n_res);
-        WR_TRY(vae_bind_conv(&m->b, name, up ? 2 * out : out, out, &s->resample.time));
+        WR_TRY(vae_bind_conv(&m->b, name, up ? 2 * out : out, out, 3, 1, &s->resample.time));
     }
     return WR_OK;
 }
+
+static wr_status bind_all(vae22 *m)
+{
+    int d = m->dim, dd = m->dec_dim;
+    WR_TRY(vae_bind_conv(&m->b, "encoder.conv1", d, 12, 3, 3, &m->enc_conv1));
+    int edims[5] = {d, d * dim_mult[0], d * dim_mult[1], d * dim_mult[2], d * dim_mult[3]};
+    for (int i = 0; i < 4; i++)
+        WR_TRY(bind_stage(m, "encoder", i, edims[i], edims[i + 1], 2, i < 3 && temporal_down[i], i != 3, 0,
+                               &m->down[i]));
+    int top = edims[4];
+    WR_TRY(vae_bind_res(&m->b, "encoder.middle.0", top, top, &m->enc_mid0));
+    WR_TRY(vae_bind_attn(&m->b, "encoder.middle.1", top, &m->enc_attn));
+    WR_TRY(vae_bind_res(&m->b, "encoder.middle.2", top, top, &m->enc_mid1));
+    WR_TRY(vae_bind_gamma(&m->b, "encoder.head.0.gamma", top, &m->enc_head_gamma));
+    WR_TRY(vae_bind_conv(&m->b, "encoder.head.2", 2 * Z_DIM, top, 3, 3, &m->enc_head));
+    WR_TRY(vae_bind_conv(&m->b, "conv1", 2 * Z_DIM, 2 * Z_DIM, 1, 1, &m->post_quant_enc));
+    WR_TRY(vae_bind_conv(&m->b, "conv2", Z_DIM, Z_DIM, 1, 1, &m->pre_dec));
+    int ddims[5] = {dd * dim_mult[3], dd * dim_mult[3], dd * dim_mult[2], dd * dim_mult[1], dd * dim_mult[0]};
+    WR_TRY(vae_bind_conv(&m->b, "decoder.conv1", ddims[0], Z_DIM, 3, 3, &m->dec_conv1));
+    WR_TRY(vae_bind_res(&m->b, "decoder.middle.0", ddims[0], ddims[0], &m->dec_mid0));
+    WR_TRY(vae_bind_attn(&m->b, "decoder.middle.1", ddims[0], &m->dec_attn));
+    WR_TRY(vae_bind_res(&m->b, "decoder.middle.2", ddims[0], ddims[0], &m->dec_mid1));
+    for (int i = 0; i < 4; i++)
+        WR_TRY(bind_stage(m, "decoder", i, ddims[i], ddims[i + 1], 3, i < 3 && temporal_down[2 - i], i != 3, 1,
+                               &m->up[i]));
+    WR_TRY(vae_bind_gamma(&m->b, "decoder.head.0.gamma", ddims[4], &m->dec_head_gamma));
+    return vae_bind_conv(&m->b, "decoder.head.2", 12, ddims[4], 3, 3, &m->dec_head);
+}
+
+wr_status vae22_init_shape(vae22 **out, int dim, int dec_dim, wr_dtype dtype)
+{
+    *out = NULL;
+    vae22 *m = calloc(1, sizeof *m);
+    if (!m)
+        return wr_fail(WR_E_OOM, "VAE 2.2 plan: out of memory");
+    m->dim = dim, m->dec_dim = dec_dim, m->b.dtype = dtype;
+    wr_status st = bind_all(m);
+    if (st != WR_OK) {
+        vae22_free(m);
+        return st;
+    }
+    *out = m;
+    return WR_OK;
+}
+
+size_t vae22_weight_bytes(const vae22 *m) { return m->b.weight_bytes; }
 
 wr_status vae22_load(vae22 **out, const wr_weightfile *wf)
 {
@@ -90,30 +136,7 @@ wr_status vae22_load(vae22 **out, const wr_weightfile *wf)
     }
     m->dim = (int)c1->t.ne[c1->t.n_dims - 1];
     m->dec_dim = (int)d1->t.ne[d1->t.n_dims - 1] / dim_mult[3];
-    int d = m->dim, dd = m->dec_dim;
-    WR_TRY_GOTO(vae_bind_conv(&m->b, "encoder.conv1", d, 12, &m->enc_conv1));
-    int edims[5] = {d, d * dim_mult[0], d * dim_mult[1], d * dim_mult[2], d * dim_mult[3]};
-    for (int i = 0; i < 4; i++)
-        WR_TRY_GOTO(bind_stage(m, "encoder", i, edims[i], edims[i + 1], 2, i < 3 && temporal_down[i], i != 3, 0,
-                               &m->down[i]));
-    int top = edims[4];
-    WR_TRY_GOTO(vae_bind_res(&m->b, "encoder.middle.0", top, top, &m->enc_mid0));
-    WR_TRY_GOTO(vae_bind_attn(&m->b, "encoder.middle.1", top, &m->enc_attn));
-    WR_TRY_GOTO(vae_bind_res(&m->b, "encoder.middle.2", top, top, &m->enc_mid1));
-    WR_TRY_GOTO(vae_bind_gamma(&m->b, "encoder.head.0.gamma", top, &m->enc_head_gamma));
-    WR_TRY_GOTO(vae_bind_conv(&m->b, "encoder.head.2", 2 * Z_DIM, top, &m->enc_head));
-    WR_TRY_GOTO(vae_bind_conv(&m->b, "conv1", 2 * Z_DIM, 2 * Z_DIM, &m->post_quant_enc));
-    WR_TRY_GOTO(vae_bind_conv(&m->b, "conv2", Z_DIM, Z_DIM, &m->pre_dec));
-    int ddims[5] = {dd * dim_mult[3], dd * dim_mult[3], dd * dim_mult[2], dd * dim_mult[1], dd * dim_mult[0]};
-    WR_TRY_GOTO(vae_bind_conv(&m->b, "decoder.conv1", ddims[0], Z_DIM, &m->dec_conv1));
-    WR_TRY_GOTO(vae_bind_res(&m->b, "decoder.middle.0", ddims[0], ddims[0], &m->dec_mid0));
-    WR_TRY_GOTO(vae_bind_attn(&m->b, "decoder.middle.1", ddims[0], &m->dec_attn));
-    WR_TRY_GOTO(vae_bind_res(&m->b, "decoder.middle.2", ddims[0], ddims[0], &m->dec_mid1));
-    for (int i = 0; i < 4; i++)
-        WR_TRY_GOTO(bind_stage(m, "decoder", i, ddims[i], ddims[i + 1], 3, i < 3 && temporal_down[2 - i], i != 3, 1,
-                               &m->up[i]));
-    WR_TRY_GOTO(vae_bind_gamma(&m->b, "decoder.head.0.gamma", ddims[4], &m->dec_head_gamma));
-    WR_TRY_GOTO(vae_bind_conv(&m->b, "decoder.head.2", 12, ddims[4], &m->dec_head));
+    WR_TRY_GOTO(bind_all(m));
     *out = m;
     return WR_OK;
 fail:
@@ -129,14 +152,16 @@ void vae22_free(vae22 *m)
     free(m);
 }
 
-/* AvgDown3D: zero frames in front up to a multiple of ft, then the mean over groups of the
- * (c, dt, dy, dx) channel expansion. */
+/* ---- forward passes: one chunk at a time (the official chunking) ---------------------------- */
+
+/* AvgDown3D: zero frames in front up to a multiple of ft (per chunk, as the official code pads
+ * each chunk), then the mean over groups of the (c, dt, dy, dx) channel expansion. */
 static wr_status avg_down(const vae_vol *x, const stage *s, vae_vol *out)
 {
     int pad = (s->ft - x->t % s->ft) % s->ft, factor = s->ft * s->fs * s->fs, group = s->in * factor / s->out;
     int to = (x->t + pad) / s->ft, ho = x->h / s->fs, wo = x->w / s->fs;
     WR_TRY(vae_vol_alloc(out, s->out, to, ho, wo));
-    for (int o = 0; o < s->out; o++)
+    for (int o = 0; o < s->out && !vae_dry(); o++)
         for (int t = 0; t < to; t++)
             for (int y = 0; y < ho; y++)
                 for (int xx = 0; xx < wo; xx++) {
@@ -154,13 +179,14 @@ static wr_status avg_down(const vae_vol *x, const stage *s, vae_vol *out)
     return WR_OK;
 }
 
-/* DupUp3D: channel repeats unshuffled into time and space; the first ft − 1 frames dropped. */
-static wr_status dup_up(const vae_vol *x, const stage *s, vae_vol *out)
+/* DupUp3D: channel repeats unshuffled into time and space; the first ft − 1 frames dropped in
+ * the first chunk only (first_chunk in the official code). */
+static wr_status dup_up(const vae_vol *x, const stage *s, int first, vae_vol *out)
 {
-    int factor = s->ft * s->fs * s->fs, repeats = s->out * factor / s->in, drop = s->ft - 1;
+    int factor = s->ft * s->fs * s->fs, repeats = s->out * factor / s->in, drop = first ? s->ft - 1 : 0;
     int to = x->t * s->ft - drop, ho = x->h * s->fs, wo = x->w * s->fs;
     WR_TRY(vae_vol_alloc(out, s->out, to, ho, wo));
-    for (int o = 0; o < s->out; o++)
+    for (int o = 0; o < s->out && !vae_dry(); o++)
         for (int t = 0; t < to; t++)
             for (int y = 0; y < ho; y++)
                 for (int xx = 0; xx < wo; xx++) {
@@ -172,35 +198,89 @@ static wr_status dup_up(const vae_vol *x, const stage *s, vae_vol *out)
     return WR_OK;
 }
 
-static wr_status down_stage(vae_vol *x, const stage *s)
+static wr_status down_stage(vae_vol *x, const stage *s, vae_tcache *tc)
 {
     vae_vol sc;
     WR_TRY(avg_down(x, s, &sc));
     wr_status st = WR_OK;
     for (int j = 0; j < s->n_res && st == WR_OK; j++)
-        st = vae_res_forward(x, &s->res[j]);
+        st = vae_res_forward(x, &s->res[j], tc);
     if (st == WR_OK && s->has_resample)
-        st = vae_down_forward(x, &s->resample);
+        st = vae_down_forward(x, &s->resample, tc);
     if (st == WR_OK)
         vae_add(x, &sc);
     vae_vol_free(&sc);
     return st;
 }
 
-static wr_status up_stage(vae_vol *x, const stage *s)
+static wr_status up_stage(vae_vol *x, const stage *s, vae_tcache *tc)
 {
     vae_vol sc = {0};
     if (s->has_resample)
-        WR_TRY(dup_up(x, s, &sc));
+        WR_TRY(dup_up(x, s, tc->first, &sc));
     wr_status st = WR_OK;
     for (int j = 0; j < s->n_res && st == WR_OK; j++)
-        st = vae_res_forward(x, &s->res[j]);
+        st = vae_res_forward(x, &s->res[j], tc);
     if (st == WR_OK && s->has_resample)
-        st = vae_up_forward(x, &s->resample);
+        st = vae_up_forward(x, &s->resample, tc);
     if (st == WR_OK && s->has_resample)
         vae_add(x, &sc);
     vae_vol_free(&sc);
     return st;
+}
+
+/* Frames t0 .. t0 + n − 1 of video [3, T, H, W] patchified to [12, n, H/2, W/2]: channel
+ * c·4 + r·2 + q holds pixel (2y + q, 2x + r) (the official patchify, q = row offset). */
+static wr_status patchify(const vae_vol *video, int t0, int n, vae_vol *x)
+{
+    int h2 = video->h / 2, w2 = video->w / 2;
+    WR_TRY(vae_vol_alloc(x, 12, n, h2, w2));
+    for (int c = 0; c < 3 && !vae_dry(); c++)
+        for (int r = 0; r < 2; r++)
+            for (int q = 0; q < 2; q++)
+                for (int t = 0; t < n; t++)
+                    for (int y = 0; y < h2; y++)
+                        for (int xx = 0; xx < w2; xx++)
+                            x->d[((((size_t)(c * 4 + r * 2 + q)) * n + (size_t)t) * h2 + (size_t)y) * w2 + (size_t)xx] =
+                                video->d[(((size_t)c * video->t + (size_t)(t0 + t)) * video->h + (size_t)(2 * y + q)) * video->w +
+                                         (size_t)(2 * xx + r)];
+    return WR_OK;
+}
+
+static wr_status unpatchify(const vae_vol *x, vae_vol *video)
+{
+    WR_TRY(vae_vol_alloc(video, 3, x->t, x->h * 2, x->w * 2));
+    for (int c = 0; c < 3 && !vae_dry(); c++)
+        for (int r = 0; r < 2; r++)
+            for (int q = 0; q < 2; q++)
+                for (int t = 0; t < x->t; t++)
+                    for (int y = 0; y < x->h; y++)
+                        for (int xx = 0; xx < x->w; xx++)
+                            video->d[(((size_t)c * x->t + (size_t)t) * video->h + (size_t)(2 * y + q)) * video->w +
+                                     (size_t)(2 * xx + r)] =
+                                x->d[((((size_t)(c * 4 + r * 2 + q)) * x->t + (size_t)t) * x->h + (size_t)y) * x->w + (size_t)xx];
+    return WR_OK;
+}
+
+/* Patchified frames through conv1 and the first (purely spatial) stage, run frame by frame. */
+static wr_status encoder_head(const void *model, vae_vol *x, vae_tcache *tc)
+{
+    const vae22 *m = model;
+    WR_TRY(vae_conv_causal(x, &m->enc_conv1, tc));
+    return down_stage(x, &m->down[0], tc);
+}
+
+static wr_status encode_chunk(const vae22 *m, vae_vol *x, vae_tcache *tc)
+{
+    WR_TRY(vae_per_frame(x, tc, encoder_head, m, NULL, 0));
+    for (int i = 1; i < 4; i++) /* AvgDown3D pads per chunk: these run on whole chunks */
+        WR_TRY(down_stage(x, &m->down[i], tc));
+    WR_TRY(vae_res_forward(x, &m->enc_mid0, tc));
+    WR_TRY(vae_attn_forward(x, &m->enc_attn));
+    WR_TRY(vae_res_forward(x, &m->enc_mid1, tc));
+    vae_rms_norm(x, m->enc_head_gamma, 1);
+    WR_TRY(vae_conv_causal(x, &m->enc_head, tc));
+    return vae_conv_causal(x, &m->post_quant_enc, tc);
 }
 
 wr_status vae22_encode(const vae22 *m, const vae_vol *video, vae_vol *latent)
@@ -209,44 +289,80 @@ wr_status vae22_encode(const vae22 *m, const vae_vol *video, vae_vol *latent)
         video->w < 16)
         return wr_fail(WR_E_ARG, "VAE 2.2 encode: video [%d, %d, %d, %d]: need 3 channels, 4k+1 frames, height and "
                                  "width multiples of 16", video->c, video->t, video->h, video->w);
-    vae_vol x;
-    int h2 = video->h / 2, w2 = video->w / 2;
-    WR_TRY(vae_vol_alloc(&x, 12, video->t, h2, w2));
-    for (int c = 0; c < 3; c++) /* patchify: channel c·4 + r·2 + q, q = row offset, r = column offset */
-        for (int r = 0; r < 2; r++)
-            for (int q = 0; q < 2; q++)
-                for (int t = 0; t < video->t; t++)
-                    for (int y = 0; y < h2; y++)
-                        for (int xx = 0; xx < w2; xx++)
-                            x.d[((((size_t)(c * 4 + r * 2 + q)) * video->t + (size_t)t) * h2 + (size_t)y) * w2 + (size_t)xx] =
-                                video->d[(((size_t)c * video->t + (size_t)t) * video->h + (size_t)(2 * y + q)) * video->w +
-                                         (size_t)(2 * xx + r)];
-    wr_status st = vae_conv_causal(&x, &m->enc_conv1);
-    for (int i = 0; i < 4 && st == WR_OK; i++)
-        st = down_stage(&x, &m->down[i]);
-    if (st == WR_OK)
-        st = vae_res_forward(&x, &m->enc_mid0);
-    if (st == WR_OK)
-        st = vae_attn_forward(&x, &m->enc_attn);
-    if (st == WR_OK)
-        st = vae_res_forward(&x, &m->enc_mid1);
-    if (st == WR_OK) {
-        vae_rms_norm(&x, m->enc_head_gamma, 1);
-        st = vae_conv_causal(&x, &m->enc_head);
-    }
-    if (st == WR_OK)
-        st = vae_conv_causal(&x, &m->post_quant_enc);
-    if (st == WR_OK)
-        st = vae_vol_alloc(latent, Z_DIM, x.t, x.h, x.w);
-    if (st == WR_OK) {
-        size_t n = (size_t)x.t * x.h * x.w;
-        for (int c = 0; c < Z_DIM; c++) {
+    int tl = (video->t - 1) / 4 + 1;
+    WR_TRY(vae_vol_alloc(latent, Z_DIM, tl, video->h / 16, video->w / 16));
+    vae_tcache tc = {0};
+    wr_status st = WR_OK;
+    for (int i = 0; i < tl && st == WR_OK; i++) { /* chunks: frame 0, then 4 frames each */
+        vae_vol x;
+        st = patchify(video, i ? 1 + 4 * (i - 1) : 0, i ? 4 : 1, &x);
+        if (st != WR_OK)
+            break;
+        vae_tcache_begin(&tc, i == 0);
+        st = encode_chunk(m, &x, &tc);
+        size_t n = (size_t)x.h * x.w;
+        for (int c = 0; st == WR_OK && !vae_dry() && c < Z_DIM; c++) { /* μ = first 48 channels */
             float inv_std = 1.0f / latent_std[c];
-            for (size_t i = 0; i < n; i++)
-                latent->d[(size_t)c * n + i] = (x.d[(size_t)c * n + i] - latent_mean[c]) * inv_std;
+            for (size_t p = 0; p < n; p++)
+                latent->d[((size_t)c * tl + (size_t)i) * n + p] = (x.d[(size_t)c * n + p] - latent_mean[c]) * inv_std;
         }
+        vae_vol_free(&x);
     }
-    vae_vol_free(&x);
+    vae_tcache_free(&tc);
+    if (st != WR_OK)
+        vae_vol_free(latent);
+    return st;
+}
+
+/* The last two (purely spatial) up stages, the head and unpatchify, run frame by frame. */
+static wr_status decoder_tail(const void *model, vae_vol *x, vae_tcache *tc)
+{
+    const vae22 *m = model;
+    for (int i = 2; i < 4; i++)
+        WR_TRY(up_stage(x, &m->up[i], tc));
+    vae_rms_norm(x, m->dec_head_gamma, 1);
+    WR_TRY(vae_conv_causal(x, &m->dec_head, tc));
+    vae_vol video;
+    WR_TRY(unpatchify(x, &video));
+    return vae_replace(x, &video);
+}
+
+/* One latent frame -> its video frames, delivered to sink from frame t0 on. */
+static wr_status decode_chunk(const vae22 *m, vae_vol *x, vae_tcache *tc, const vae_sink *sink, int t0)
+{
+    WR_TRY(vae_conv_causal(x, &m->pre_dec, tc));
+    WR_TRY(vae_conv_causal(x, &m->dec_conv1, tc));
+    WR_TRY(vae_res_forward(x, &m->dec_mid0, tc));
+    WR_TRY(vae_attn_forward(x, &m->dec_attn));
+    WR_TRY(vae_res_forward(x, &m->dec_mid1, tc));
+    for (int i = 0; i < 2; i++) /* the two time upsamples (DupUp3D drops frames of the first chunk) */
+        WR_TRY(up_stage(x, &m->up[i], tc));
+    return vae_per_frame(x, tc, decoder_tail, m, sink, t0);
+}
+
+wr_status vae22_decode_stream(const vae22 *m, const vae_vol *latent, vae_sink sink)
+{
+    if (latent->c != Z_DIM || latent->t < 1 || latent->h < 1 || latent->w < 1)
+        return wr_fail(WR_E_ARG, "VAE 2.2 decode: latent [%d, %d, %d, %d]: need %d channels", latent->c, latent->t,
+                       latent->h, latent->w, Z_DIM);
+    vae_tcache tc = {0};
+    wr_status st = WR_OK;
+    size_t n = (size_t)latent->h * latent->w;
+    for (int i = 0; i < latent->t && st == WR_OK; i++) { /* one latent frame per chunk */
+        vae_vol x;
+        st = vae_vol_alloc(&x, Z_DIM, 1, latent->h, latent->w);
+        if (st != WR_OK)
+            break;
+        for (int c = 0; c < Z_DIM && !vae_dry(); c++) {
+            float inv_std = 1.0f / latent_std[c];
+            for (size_t p = 0; p < n; p++)
+                x.d[(size_t)c * n + p] = latent->d[((size_t)c * latent->t + (size_t)i) * n + p] / inv_std + latent_mean[c];
+        }
+        vae_tcache_begin(&tc, i == 0);
+        st = decode_chunk(m, &x, &tc, &sink, i ? 1 + 4 * (i - 1) : 0);
+        vae_vol_free(&x);
+    }
+    vae_tcache_free(&tc);
     return st;
 }
 
@@ -255,41 +371,9 @@ wr_status vae22_decode(const vae22 *m, const vae_vol *latent, vae_vol *video)
     if (latent->c != Z_DIM || latent->t < 1 || latent->h < 1 || latent->w < 1)
         return wr_fail(WR_E_ARG, "VAE 2.2 decode: latent [%d, %d, %d, %d]: need %d channels", latent->c, latent->t,
                        latent->h, latent->w, Z_DIM);
-    vae_vol x;
-    WR_TRY(vae_vol_alloc(&x, Z_DIM, latent->t, latent->h, latent->w));
-    size_t n = (size_t)latent->t * latent->h * latent->w;
-    for (int c = 0; c < Z_DIM; c++) {
-        float inv_std = 1.0f / latent_std[c];
-        for (size_t i = 0; i < n; i++)
-            x.d[(size_t)c * n + i] = latent->d[(size_t)c * n + i] / inv_std + latent_mean[c];
-    }
-    wr_status st = vae_conv_causal(&x, &m->pre_dec);
-    if (st == WR_OK)
-        st = vae_conv_causal(&x, &m->dec_conv1);
-    if (st == WR_OK)
-        st = vae_res_forward(&x, &m->dec_mid0);
-    if (st == WR_OK)
-        st = vae_attn_forward(&x, &m->dec_attn);
-    if (st == WR_OK)
-        st = vae_res_forward(&x, &m->dec_mid1);
-    for (int i = 0; i < 4 && st == WR_OK; i++)
-        st = up_stage(&x, &m->up[i]);
-    if (st == WR_OK) {
-        vae_rms_norm(&x, m->dec_head_gamma, 1);
-        st = vae_conv_causal(&x, &m->dec_head);
-    }
-    if (st == WR_OK)
-        st = vae_vol_alloc(video, 3, x.t, x.h * 2, x.w * 2);
-    if (st == WR_OK)
-        for (int c = 0; c < 3; c++) /* unpatchify */
-            for (int r = 0; r < 2; r++)
-                for (int q = 0; q < 2; q++)
-                    for (int t = 0; t < x.t; t++)
-                        for (int y = 0; y < x.h; y++)
-                            for (int xx = 0; xx < x.w; xx++)
-                                video->d[(((size_t)c * x.t + (size_t)t) * video->h + (size_t)(2 * y + q)) * video->w +
-                                         (size_t)(2 * xx + r)] =
-                                    x.d[((((size_t)(c * 4 + r * 2 + q)) * x.t + (size_t)t) * x.h + (size_t)y) * x.w + (size_t)xx];
-    vae_vol_free(&x);
+    WR_TRY(vae_vol_alloc(video, 3, 4 * (latent->t - 1) + 1, 16 * latent->h, 16 * latent->w));
+    wr_status st = vae22_decode_stream(m, latent, (vae_sink){vae_sink_into_vol, video});
+    if (st != WR_OK)
+        vae_vol_free(video);
     return st;
 }

@@ -9,12 +9,56 @@
 #include "runtime/ops.h"
 #include "runtime/threadpool.h"
 
+/* ---- accounting ------------------------------------------------------------------------------ */
+
+static _Thread_local int dry_run;
+static _Thread_local size_t mem_cur, mem_peak;
+
+void vae_dry_set(int dry) { dry_run = dry; }
+int vae_dry(void) { return dry_run; }
+size_t vae_mem_current(void) { return mem_cur; }
+size_t vae_mem_peak(void) { return mem_peak; }
+void vae_mem_reset_peak(void) { mem_peak = mem_cur; }
+
+static void count(size_t bytes)
+{
+    mem_cur += bytes;
+    if (mem_cur > mem_peak)
+        mem_peak = mem_cur;
+}
+
+void *vae_scratch_alloc(size_t bytes)
+{
+    void *p = dry_run ? NULL : malloc(bytes + 1);
+    if (p || dry_run)
+        count(bytes);
+    return p;
+}
+
+void vae_scratch_free(void *p, size_t bytes)
+{
+    if (!p && !dry_run)
+        return;
+    free(p);
+    mem_cur -= bytes;
+}
+
 wr_status vae_vol_alloc(vae_vol *v, int c, int t, int h, int w)
 {
-    v->c = c, v->t = t, v->h = h, v->w = w;
-    v->d = malloc(vae_vol_size(v) * sizeof(float) + 1);
-    if (!v->d)
+    v->c = c, v->t = t, v->h = h, v->w = w, v->acct = 0;
+    size_t bytes = vae_vol_size(v) * sizeof(float);
+    v->d = vae_scratch_alloc(bytes);
+    if (!v->d && !dry_run)
         return wr_fail(WR_E_OOM, "VAE: out of memory for a [%d, %d, %d, %d] activation", c, t, h, w);
+    v->acct = bytes;
+    return WR_OK;
+}
+
+wr_status vae_vol_zeros(vae_vol *v, int c, int t, int h, int w)
+{
+    WR_TRY(vae_vol_alloc(v, c, t, h, w));
+    if (v->d)
+        memset(v->d, 0, vae_vol_size(v) * sizeof(float));
     return WR_OK;
 }
 
@@ -22,13 +66,49 @@ void vae_vol_free(vae_vol *v)
 {
     if (!v)
         return;
-    free(v->d);
+    if (v->acct)
+        vae_scratch_free(v->d, v->acct);
+    else
+        free(v->d);
     v->d = NULL;
+    v->acct = 0;
+}
+
+wr_status vae_vol_crop(const vae_vol *src, int t0, int nt, int y0, int nh, int x0, int nw, vae_vol *out)
+{
+    WR_ASSERT(t0 >= 0 && y0 >= 0 && x0 >= 0 && t0 + nt <= src->t && y0 + nh <= src->h && x0 + nw <= src->w,
+              "crop outside the volume");
+    WR_TRY(vae_vol_alloc(out, src->c, nt, nh, nw));
+    for (int c = 0; c < src->c && !dry_run; c++)
+        for (int t = 0; t < nt; t++)
+            for (int y = 0; y < nh; y++)
+                memcpy(out->d + (((size_t)c * nt + (size_t)t) * nh + (size_t)y) * nw,
+                       src->d + (((size_t)c * src->t + (size_t)(t0 + t)) * src->h + (size_t)(y0 + y)) * src->w + (size_t)x0,
+                       (size_t)nw * sizeof(float));
+    return WR_OK;
+}
+
+void vae_vol_put_frames(vae_vol *dst, int t0, const vae_vol *src)
+{
+    WR_ASSERT(dst->c == src->c && dst->h == src->h && dst->w == src->w && t0 >= 0 && t0 + src->t <= dst->t,
+              "put_frames: [%d, %d, %d, %d] at frame %d into [%d, %d, %d, %d]", src->c, src->t, src->h, src->w, t0,
+              dst->c, dst->t, dst->h, dst->w);
+    size_t plane = (size_t)src->h * src->w;
+    for (int c = 0; c < src->c && !dry_run; c++)
+        memcpy(dst->d + ((size_t)c * dst->t + (size_t)t0) * plane, src->d + (size_t)c * src->t * plane,
+               (size_t)src->t * plane * sizeof(float));
+}
+
+wr_status vae_sink_into_vol(void *ctx, const vae_vol *frames, int t0)
+{
+    vae_vol_put_frames(ctx, t0, frames);
+    return WR_OK;
 }
 
 typedef struct im2col_ctx {
     const vae_vol *in;
-    float *cols; /* [ho·wo, C·kt·kh·kw] */
+    float *cols;  /* [rows of this block, C·kt·kh·kw] */
+    int64_t row0; /* first output position (oy·wo + ox) of the block */
     int frame0;  /* first (padded) input frame of the window */
     int kt, kh, kw, sh, sw, ho, wo;
     vae_pad pad;
@@ -41,7 +121,7 @@ static void im2col_rows(void *vc, int64_t begin, int64_t end, int thread)
     const vae_vol *in = c->in;
     int64_t k = (int64_t)in->c * c->kt * c->kh * c->kw;
     for (int64_t r = begin; r < end; r++) {
-        int oy = (int)(r / c->wo), ox = (int)(r % c->wo);
+        int oy = (int)((c->row0 + r) / c->wo), ox = (int)((c->row0 + r) % c->wo);
         float *row = c->cols + r * k;
         for (int ch = 0; ch < in->c; ch++)
             for (int dt = 0; dt < c->kt; dt++) {
@@ -60,6 +140,11 @@ static void im2col_rows(void *vc, int64_t begin, int64_t end, int thread)
     }
 }
 
+/* The im2col buffer holds at most this many floats: rows are processed in blocks, so the
+ * scratch of a 720p convolution stays bounded (a whole 1280x720 plane at 96 channels x 27 taps
+ * would be 9.6 GB). */
+#define CONV_SCRATCH_FLOATS ((int64_t)1 << 23)
+
 wr_status vae_conv3d(const vae_vol *in, const wr_tensor *weight, const wr_tensor *bias, int st, int sh, int sw,
                      vae_pad pad, vae_vol *out)
 {
@@ -73,32 +158,41 @@ wr_status vae_conv3d(const vae_vol *in, const wr_tensor *weight, const wr_tensor
     WR_ASSERT(to >= 1 && ho >= 1 && wo >= 1, "conv: empty output");
     WR_TRY(vae_vol_alloc(out, cout, to, ho, wo));
     int64_t k = (int64_t)cin * kt * kh * kw, rows = (int64_t)ho * wo;
-    float *cols = malloc((size_t)(rows * k) * sizeof(float));
-    float *res = malloc((size_t)(rows * cout) * sizeof(float));
+    int64_t rb = CONV_SCRATCH_FLOATS / (k > cout ? k : cout);
+    rb = rb < 16 ? 16 : rb > rows ? rows : rb;
+    size_t cols_bytes = (size_t)(rb * k) * sizeof(float), res_bytes = (size_t)(rb * cout) * sizeof(float);
+    float *cols = vae_scratch_alloc(cols_bytes);
+    float *res = vae_scratch_alloc(res_bytes);
+    if (dry_run) {
+        vae_scratch_free(cols, cols_bytes), vae_scratch_free(res, res_bytes);
+        return WR_OK;
+    }
     if (!cols || !res) {
-        free(cols), free(res), vae_vol_free(out);
-        return wr_fail(WR_E_OOM, "VAE conv: out of memory for the im2col buffer (%lld x %lld)", (long long)rows,
+        vae_scratch_free(cols, cols_bytes), vae_scratch_free(res, res_bytes), vae_vol_free(out);
+        return wr_fail(WR_E_OOM, "VAE conv: out of memory for the im2col buffer (%lld x %lld)", (long long)rb,
                        (long long)k);
     }
     int64_t wne[2] = {k, cout};
     wr_tensor w2 = wr_tensor_reshape(weight, 2, wne);
-    wr_tensor a, y;
-    int64_t ane[2] = {k, rows}, yne[2] = {cout, rows};
-    wr_tensor_init(&a, WR_DTYPE_F32, 2, ane, cols);
-    wr_tensor_init(&y, WR_DTYPE_F32, 2, yne, res);
-    for (int ot = 0; ot < to; ot++) {
-        im2col_ctx c = {.in = in, .cols = cols, .frame0 = ot * st, .kt = kt, .kh = kh, .kw = kw, .sh = sh,
-                        .sw = sw, .ho = ho, .wo = wo, .pad = pad};
-        wr_parallel_for(rows, 16, im2col_rows, &c);
-        wr_op_matmul(&a, &w2, bias, WR_ACT_NONE, &y); /* [ho·wo, cout] */
-        for (int o = 0; o < cout; o++) {
-            float *dst = out->d + ((size_t)o * to + (size_t)ot) * (size_t)rows;
-            for (int64_t r = 0; r < rows; r++)
-                dst[r] = res[r * cout + o];
+    for (int ot = 0; ot < to; ot++)
+        for (int64_t r0 = 0; r0 < rows; r0 += rb) {
+            int64_t n = rows - r0 < rb ? rows - r0 : rb;
+            wr_tensor a, y;
+            int64_t ane[2] = {k, n}, yne[2] = {cout, n};
+            wr_tensor_init(&a, WR_DTYPE_F32, 2, ane, cols);
+            wr_tensor_init(&y, WR_DTYPE_F32, 2, yne, res);
+            im2col_ctx c = {.in = in, .cols = cols, .row0 = r0, .frame0 = ot * st, .kt = kt, .kh = kh, .kw = kw,
+                            .sh = sh, .sw = sw, .ho = ho, .wo = wo, .pad = pad};
+            wr_parallel_for(n, 16, im2col_rows, &c);
+            wr_op_matmul(&a, &w2, bias, WR_ACT_NONE, &y); /* [n, cout] */
+            for (int o = 0; o < cout; o++) {
+                float *dst = out->d + ((size_t)o * to + (size_t)ot) * (size_t)rows + (size_t)r0;
+                for (int64_t r = 0; r < n; r++)
+                    dst[r] = res[r * cout + o];
+            }
         }
-    }
-    free(cols);
-    free(res);
+    vae_scratch_free(cols, cols_bytes);
+    vae_scratch_free(res, res_bytes);
     return WR_OK;
 }
 
@@ -133,6 +227,8 @@ static void rms_norm_positions(void *vc, int64_t begin, int64_t end, int thread)
 
 void vae_rms_norm(vae_vol *x, const float *gamma, int silu)
 {
+    if (dry_run)
+        return;
     norm_ctx c = {x, gamma, silu};
     wr_parallel_for((int64_t)x->t * x->h * x->w, 256, rms_norm_positions, &c);
 }
@@ -140,7 +236,7 @@ void vae_rms_norm(vae_vol *x, const float *gamma, int silu)
 wr_status vae_upsample2x(const vae_vol *in, vae_vol *out)
 {
     WR_TRY(vae_vol_alloc(out, in->c, in->t, in->h * 2, in->w * 2));
-    for (size_t ct = 0; ct < (size_t)in->c * in->t; ct++) {
+    for (size_t ct = 0; !dry_run && ct < (size_t)in->c * in->t; ct++) {
         const float *src = in->d + ct * in->h * in->w;
         float *dst = out->d + ct * out->h * out->w;
         for (int y = 0; y < out->h; y++)
@@ -152,7 +248,7 @@ wr_status vae_upsample2x(const vae_vol *in, vae_vol *out)
 
 void vae_add(vae_vol *x, const vae_vol *y)
 {
-    size_t n = vae_vol_size(x);
+    size_t n = dry_run ? 0 : vae_vol_size(x);
     for (size_t i = 0; i < n; i++)
         x->d[i] += y->d[i];
 }

@@ -12,12 +12,48 @@
 
 typedef struct vae_vol {
     int c, t, h, w;
-    float *d; /* owned */
+    float *d;    /* owned */
+    size_t acct; /* bytes counted by the memory accounting (0 for volumes made elsewhere) */
 } vae_vol;
 
 wr_status vae_vol_alloc(vae_vol *v, int c, int t, int h, int w);
+/* As vae_vol_alloc, zero-filled. */
+wr_status vae_vol_zeros(vae_vol *v, int c, int t, int h, int w);
 void vae_vol_free(vae_vol *v);
 static inline size_t vae_vol_size(const vae_vol *v) { return (size_t)v->c * v->t * v->h * v->w; }
+
+/* ---- memory accounting and dry runs ----------------------------------------------------------
+ * Every VAE activation, cache and scratch buffer goes through vae_vol_alloc / vae_scratch_alloc,
+ * which count live bytes per thread (the VAE allocates only on the calling thread; the thread
+ * pool workers never do). vae_mem_peak() is the high-water mark since vae_mem_reset_peak().
+ * In a dry run (vae_dry_set(1)) nothing is allocated (data pointers stay NULL) and every VAE
+ * function skips its arithmetic but allocates and frees exactly as a real run: that is how
+ * vae_plan.c measures the peak of a 720p x 81 decode without computing it. */
+void vae_dry_set(int dry);
+int vae_dry(void);
+size_t vae_mem_current(void);
+size_t vae_mem_peak(void);
+void vae_mem_reset_peak(void);
+/* Counted malloc (NULL in a dry run, and on failure outside one: check vae_dry()). */
+void *vae_scratch_alloc(size_t bytes);
+void vae_scratch_free(void *p, size_t bytes);
+
+/* out = src[:, t0 : t0 + nt, y0 : y0 + nh, x0 : x0 + nw] (a new volume; the window must lie
+ * inside src). */
+wr_status vae_vol_crop(const vae_vol *src, int t0, int nt, int y0, int nh, int x0, int nw, vae_vol *out);
+/* dst[:, t0 : t0 + src->t] = src (same C, H, W). */
+void vae_vol_put_frames(vae_vol *dst, int t0, const vae_vol *src);
+
+/* Where a streamed decode delivers its frames: fn(ctx, frames, t0) gets video frames
+ * [3, n, H, W] (n >= 1; one at a time from the untiled decoders) that are frames t0 .. t0 + n − 1
+ * of the output, in order. The volume is only valid during the call. */
+typedef struct vae_sink {
+    wr_status (*fn)(void *ctx, const vae_vol *frames, int t0);
+    void *ctx;
+} vae_sink;
+
+/* A sink that copies the frames into *(vae_vol *)ctx, allocated by the caller. */
+wr_status vae_sink_into_vol(void *ctx, const vae_vol *frames, int t0);
 
 /* Padding of a 3-D convolution: zeros before the first frame (causal), around the plane. */
 typedef struct vae_pad {
