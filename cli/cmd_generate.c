@@ -30,6 +30,7 @@ static const char usage[] =
     "         --last-frame FILE.png (default OUT.last.png) --contact-sheet FILE.png --save-latent FILE\n"
     "         --preview FILE.png [--preview-every N]: first/middle/last frame of the denoised estimate,\n"
     "         rewritten every N steps (default 1) and after the last\n"
+    VAE_TILING_HELP
     "lora:    --lora FILE[:STRENGTH][@high|@low] (repeatable; e.g. lightx2v.safetensors:3.0@high)\n"
     "Ctrl-C stops after the current step; with --save-latent the latent reached so far is kept.\n"
     "other:   --threads N --text-len N --noise FILE.safetensors --text-cache DIR (reuse prompt encodings)\n"
@@ -103,6 +104,11 @@ static int parse_args(const char *cmd, int argc, char **argv, gen_cli *c, int ex
         else if (FLAG("--contact-sheet")) c->sheet = val;
         else if (FLAG("--save-latent")) c->save_latent = val;
         else if (FLAG("--preview")) c->preview = val;
+        else if (FLAG("--vae-tile")) {
+            wr_status ts = vae_tiling_parse(val, &g->vae_tile);
+            if (ts != WR_OK)
+                return cli_report(cmd, ts);
+        }
         else if (FLAG("--preview-every")) { if (!cli_parse_int(a, val, 1, WAN22_MAX_STEPS, &c->preview_every)) return 2; }
         else if (FLAG("--width")) { if (!cli_parse_int(a, val, 16, 8192, &v)) return 2; g->width = (int)v; }
         else if (FLAG("--height")) { if (!cli_parse_int(a, val, 16, 8192, &v)) return 2; g->height = (int)v; }

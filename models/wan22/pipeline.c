@@ -254,7 +254,8 @@ wr_status wan22_generate(const wan22_gen *g, const wan22_hooks *hooks, vae_vol *
     wan22_expert_free(&ex);
     report(hooks, "vae-decode", 0, 1, t0);
     vae_vol lat = {.c = zc, .t = lt, .h = lh, .w = lw, .d = x};
-    WR_TRY_GOTO(ti2v ? vae22_decode(vae2, &lat, video) : vae21_decode(vae, &lat, video));
+    wan_vae wv = wan_vae_of(vae, vae2);
+    WR_TRY_GOTO(wan_vae_decode_tiled(&wv, &lat, &g->vae_tile, video));
     for (size_t j = 0; j < vae_vol_size(video); j++)
         video->d[j] = video->d[j] < -1.0f ? -1.0f : video->d[j] > 1.0f ? 1.0f : video->d[j];
     report(hooks, "vae-decode", 1, 1, t0);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "models/wan22/sched.h"
+#include "vae/tiling.h"
 #include "vae/volume.h"
 
 typedef enum wan22_mode { WAN22_MODE_T2V, WAN22_MODE_I2V, WAN22_MODE_FLF2V, WAN22_MODE_TI2V, WAN22_MODE_COUNT } wan22_mode;
@@ -52,6 +53,7 @@ typedef struct wan22_gen {
     const char *text_cache;               /* folder caching text-encoder outputs, or NULL */
     wan22_lora_ref loras[WAN22_MAX_LORAS];
     int n_loras;
+    vae_tiling vae_tile;                  /* spatial tiling of the final decode (mode 0 = off) */
 } wan22_gen;
 
 /* Stages: "text", "vae-encode", "denoise-high", "denoise-low", "preview", "vae-decode".

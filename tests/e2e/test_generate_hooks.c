@@ -173,3 +173,21 @@ Test(hooks, ctrl_c_exits_130_keeps_the_latent_and_writes_no_video)
     pclose(p);
     cr_assert_eq(atoi(line), 0, "temporary files left behind");
 }
+
+Test(hooks, vae_tiling_reaches_the_final_decode)
+{
+    wan22_gen g = tiny_gen(2);
+    g.width = 96, g.height = 64;
+    vae_vol plain = {0}, one_tile = {0}, tiled = {0};
+    cr_assert_eq(wan22_generate(&g, NULL, &plain, NULL), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(vae_tiling_parse("on", &g.vae_tile), WR_OK); /* 272 px: the frame fits one tile */
+    cr_assert_eq(wan22_generate(&g, NULL, &one_tile, NULL), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(memcmp(plain.d, one_tile.d, vae_vol_size(&plain) * sizeof(float)), 0,
+                 "one tile covering the frame must equal the untiled decode");
+    cr_assert_eq(vae_tiling_parse("48,48,32,32", &g.vae_tile), WR_OK);
+    cr_assert_eq(wan22_generate(&g, NULL, &tiled, NULL), WR_OK, "%s", wr_last_error());
+    cr_assert(tiled.c == 3 && tiled.t == 9 && tiled.h == 64 && tiled.w == 96);
+    cr_assert_neq(memcmp(plain.d, tiled.d, vae_vol_size(&plain) * sizeof(float)), 0,
+                  "small tiles were not used (seams change the tiny random VAE's output)");
+    vae_vol_free(&plain), vae_vol_free(&one_tile), vae_vol_free(&tiled);
+}
