@@ -1,6 +1,9 @@
 /* See progress.h. */
 #include "cli/progress.h"
 
+#include "runtime/gpu/backend_gpu.h"
+#include "runtime/gpu/gpu.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -116,6 +119,10 @@ void cli_progress_summary(cli_progress *p)
     }
     fprintf(p->out, "%-14s %10.2f\n", "total", total);
     fprintf(p->out, "peak host memory: %.1f MiB (resident)\n", cli_peak_rss_bytes() / (1024.0 * 1024.0));
+    wr_gpu *g = wr_backend_gpu_device();
+    if (g)
+        fprintf(p->out, "peak device memory: %.1f MiB (allocated by wanrt on %s)\n",
+                (double)wr_gpu_mem_peak(g) / (1024.0 * 1024.0), wr_gpu_name(g));
 }
 
 static double seconds_now(void)

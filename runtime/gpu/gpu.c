@@ -105,6 +105,7 @@ void wr_gpu_close(wr_gpu *g)
         free(m);
     }
     g->vt->close(g);
+    wr_gpu_memstat_free(&g->mem);
     free(g);
 }
 
@@ -117,8 +118,21 @@ wr_status wr_gpu_mem_info(wr_gpu *g, size_t *free_bytes, size_t *total_bytes)
     return g->vt->mem_info(g, free_bytes, total_bytes);
 }
 
-wr_status wr_gpu_alloc(wr_gpu *g, size_t bytes, void **dptr) { return g->vt->alloc(g, bytes, dptr); }
-wr_status wr_gpu_free(wr_gpu *g, void *dptr) { return dptr ? g->vt->free(g, dptr) : WR_OK; }
+wr_status wr_gpu_alloc(wr_gpu *g, size_t bytes, void **dptr)
+{
+    WR_TRY(g->vt->alloc(g, bytes, dptr));
+    wr_gpu_memstat_add(&g->mem, *dptr, bytes);
+    return WR_OK;
+}
+
+wr_status wr_gpu_free(wr_gpu *g, void *dptr)
+{
+    wr_gpu_memstat_remove(&g->mem, dptr);
+    return dptr ? g->vt->free(g, dptr) : WR_OK;
+}
+
+size_t wr_gpu_mem_peak(const wr_gpu *g) { return g->mem.peak; }
+size_t wr_gpu_mem_in_use(const wr_gpu *g) { return g->mem.in_use; }
 wr_status wr_gpu_host_alloc(wr_gpu *g, size_t bytes, void **hptr) { return g->vt->host_alloc(g, bytes, hptr); }
 wr_status wr_gpu_host_free(wr_gpu *g, void *hptr) { return hptr ? g->vt->host_free(g, hptr) : WR_OK; }
 

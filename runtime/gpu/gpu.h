@@ -77,6 +77,9 @@ wr_status wr_gpu_mem_info(wr_gpu *g, size_t *free_bytes, size_t *total_bytes);
 /* ---- memory ------------------------------------------------------------------------------- */
 wr_status wr_gpu_alloc(wr_gpu *g, size_t bytes, void **dptr); /* 256-byte aligned */
 wr_status wr_gpu_free(wr_gpu *g, void *dptr);                 /* NULL is a no-op; checks guards on emu */
+/* Bytes allocated through wr_gpu_alloc: now, and the most at any time since wr_gpu_open. */
+size_t wr_gpu_mem_in_use(const wr_gpu *g);
+size_t wr_gpu_mem_peak(const wr_gpu *g);
 wr_status wr_gpu_host_alloc(wr_gpu *g, size_t bytes, void **hptr); /* pinned host memory */
 wr_status wr_gpu_host_free(wr_gpu *g, void *hptr);
 

@@ -4,6 +4,7 @@
 #define WR_GPU_IMPL_H
 
 #include "runtime/gpu/gpu.h"
+#include "runtime/gpu/gpu_memstat.h"
 
 typedef enum wr_copy_kind { WR_COPY_H2D, WR_COPY_D2H, WR_COPY_D2D } wr_copy_kind;
 
@@ -65,6 +66,7 @@ struct wr_gpu {
     wr_gpu_module *modules;
     wr_gpu_func *funcs;
     void *impl; /* the implementation's state */
+    wr_gpu_memstat mem;
 };
 
 wr_status wr_gpu_emu_open(wr_gpu *g);
