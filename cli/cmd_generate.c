@@ -33,6 +33,7 @@ static const char usage[] =
     VAE_TILING_HELP
     "lora:    --lora FILE[:STRENGTH][@high|@low] (repeatable; e.g. lightx2v.safetensors:3.0@high)\n"
     "Ctrl-C stops after the current step; with --save-latent the latent reached so far is kept.\n"
+    "gpu:     --attention dense (sage: not implemented yet) --block-swap N (not implemented yet)\n"
     "other:   --threads N --text-len N --noise FILE.safetensors --text-cache DIR (reuse prompt encodings)\n"
     "         (and the global --device cpu|emu|cuda)\n";
 
@@ -104,6 +105,17 @@ static int parse_args(const char *cmd, int argc, char **argv, gen_cli *c, int ex
         else if (FLAG("--contact-sheet")) c->sheet = val;
         else if (FLAG("--save-latent")) c->save_latent = val;
         else if (FLAG("--preview")) c->preview = val;
+        else if (FLAG("--attention")) {
+            if (strcmp(val, "dense")) {
+                fprintf(stderr, "wanrt %s: --attention %s: only dense attention exists so far (int8 Sage-style "
+                                "attention is a planned CUDA kernel, issue #7)\n", cmd, val);
+                return 2;
+            }
+        } else if (FLAG("--block-swap") || FLAG("--vram")) {
+            fprintf(stderr, "wanrt %s: %s: block swap / VRAM budgets are not implemented yet (issue #7); the CPU "
+                            "backend keeps the weights memory-mapped and binds one expert at a time\n", cmd, a);
+            return 2;
+        }
         else if (FLAG("--vae-tile")) {
             wr_status ts = vae_tiling_parse(val, &g->vae_tile);
             if (ts != WR_OK)
