@@ -17,6 +17,7 @@ static const char usage[] =
     "  --resolution 1080  short edge of the output; --batch 5 (4n+1 frames); --overlap 0 (cross-faded frames)\n"
     "  --color lab|wavelet|adain|none (default lab); --seed 42; --attention fp32|bf16 (default fp32)\n"
     "  --variant 3b|7b    refuse a DIT file of the other size; --crf N; --threads N\n"
+    "  --vae-tile off|S[,O]  spatial VAE tiles of S px overlapping by O (default 128), e.g. 1024,128\n"
     "  IN/OUT: a video file or a PNG frame folder; streamed batch by batch; Ctrl-C leaves nothing.\n";
 
 typedef struct args {
@@ -48,7 +49,11 @@ static int parse(int argc, char **argv, args *a)
         else if (FLAG("--seed")) { if (!cli_parse_int(s, val, 0, 0x7fffffffffffffffLL, &v)) return 2; a->o.seed = (uint64_t)v; }
         else if (FLAG("--crf")) { if (!cli_parse_int(s, val, 0, 51, &v)) return 2; a->o.video.crf = (int)v; }
         else if (FLAG("--threads")) { if (!cli_parse_int(s, val, 1, 256, &a->threads)) return 2; }
-        else if (FLAG("--color")) {
+        else if (FLAG("--vae-tile")) {
+            wr_status ts = upscale_vae_tiling_parse(val, &a->o.vae_tile);
+            if (ts != WR_OK)
+                return cli_report("upscale", ts);
+        } else if (FLAG("--color")) {
             if (!upscale_color_parse(val, &a->o.color)) {
                 fprintf(stderr, "wanrt upscale: --color takes lab, wavelet, adain or none\n");
                 return 2;

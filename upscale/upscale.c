@@ -83,7 +83,7 @@ static wr_status restore(job *j, const vae_vol *video, vae_vol *out)
     const upscale_models *m = j->m;
     vae_vol moments = {0}, mean = {0}, std = {0}, z = {0};
     float *eps = NULL, *vid = NULL, *v = NULL;
-    wr_status st = upscale_vae_encode(m->vae, video, j->o->vae_split, &moments);
+    wr_status st = upscale_vae_encode_tiled(m->vae, video, j->o->vae_split, &j->o->vae_tile, &moments);
     if (st == WR_OK)
         st = upscale_vae_posterior(&moments, &mean, &std);
     vae_vol_free(&moments), vae_vol_free(&std);
@@ -120,7 +120,7 @@ static wr_status restore(job *j, const vae_vol *video, vae_vol *out)
         st = upscale_vae_latent_from_dit(v, lc, mean.t, mean.h, mean.w, &z);
     }
     if (st == WR_OK)
-        st = upscale_vae_decode(m->vae, &z, j->o->vae_split, out);
+        st = upscale_vae_decode_tiled(m->vae, &z, j->o->vae_split, &j->o->vae_tile, out);
     vae_vol_free(&mean), vae_vol_free(&z);
     free(eps), free(vid), free(v);
     return st;

@@ -20,12 +20,14 @@
 #include "upscale/color_fix.h"
 #include "upscale/svr_dit.h"
 #include "upscale/svr_vae.h"
+#include "upscale/svr_vae_tiling.h"
 
 typedef struct upscale_opts {
     int resolution;     /* target short edge (1080) */
     int batch;          /* frames per batch, 4n + 1 (5) */
     int overlap;        /* temporal_overlap (0) */
     int vae_split;      /* causal slicing of the VAE passes (4: bounded memory; same result as 0) */
+    upscale_vae_tiling vae_tile; /* spatial tiling of both VAE passes (tile_px 0: off) */
     upscale_color color;
     uint64_t seed;      /* 42 */
     upscale_dit_attn attn;

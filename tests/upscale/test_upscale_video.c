@@ -102,6 +102,15 @@ Test(upscale_video, batches_equal_separate_runs_and_runs_repeat)
     cr_assert_eq(run("all", "again.mkv", &o, &again), WR_OK);
     cr_assert_eq(memcmp(all.rgb, again.rgb, 10 * fb), 0, "same seed, different output");
     wr_frames_free(&again);
+    o.vae_tile = (upscale_vae_tiling){.tile_px = 64, .overlap_px = 16}; /* one tile covers 64x32 */
+    cr_assert_eq(run("all", "again.mkv", &o, &again), WR_OK);
+    cr_assert_eq(memcmp(all.rgb, again.rgb, 10 * fb), 0, "a covering VAE tile changed the output");
+    wr_frames_free(&again);
+    o.vae_tile = (upscale_vae_tiling){.tile_px = 32, .overlap_px = 16};
+    cr_assert_eq(run("all", "again.mkv", &o, &again), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(again.count, 10);
+    wr_frames_free(&again);
+    o.vae_tile = (upscale_vae_tiling){0};
     o.seed = 43;
     cr_assert_eq(run("all", "again.mkv", &o, &again), WR_OK);
     cr_assert_neq(memcmp(all.rgb, again.rgb, 10 * fb), 0, "the seed changes nothing");
