@@ -114,29 +114,61 @@ typedef struct im2col_ctx {
     vae_pad pad;
 } im2col_ctx;
 
+/* Per output position: the row of C·kt·kh·kw taps. Bounds are checked once per input row
+ * (and per tap only at the left/right border), so interior positions copy kw floats straight. */
 static void im2col_rows(void *vc, int64_t begin, int64_t end, int thread)
 {
     (void)thread;
     const im2col_ctx *c = vc;
     const vae_vol *in = c->in;
-    int64_t k = (int64_t)in->c * c->kt * c->kh * c->kw;
+    const int64_t k = (int64_t)in->c * c->kt * c->kh * c->kw;
+    const size_t plane = (size_t)in->h * in->w;
     for (int64_t r = begin; r < end; r++) {
         int oy = (int)((c->row0 + r) / c->wo), ox = (int)((c->row0 + r) % c->wo);
+        int x0 = ox * c->sw - c->pad.left, y0 = oy * c->sh - c->pad.top;
+        int inner = x0 >= 0 && x0 + c->kw <= in->w;
         float *row = c->cols + r * k;
         for (int ch = 0; ch < in->c; ch++)
             for (int dt = 0; dt < c->kt; dt++) {
                 int t = c->frame0 + dt - c->pad.t_front; /* frame in the unpadded input */
-                for (int dy = 0; dy < c->kh; dy++) {
-                    int y = oy * c->sh + dy - c->pad.top;
-                    for (int dx = 0; dx < c->kw; dx++) {
-                        int x = ox * c->sw + dx - c->pad.left;
-                        float v = 0.0f;
-                        if (t >= 0 && y >= 0 && y < in->h && x >= 0 && x < in->w)
-                            v = in->d[(((size_t)ch * in->t + (size_t)t) * in->h + (size_t)y) * in->w + (size_t)x];
-                        *row++ = v;
+                const float *frame = t >= 0 ? in->d + ((size_t)ch * in->t + (size_t)t) * plane : NULL;
+                for (int dy = 0; dy < c->kh; dy++, row += c->kw) {
+                    int y = y0 + dy;
+                    if (!frame || y < 0 || y >= in->h) {
+                        for (int dx = 0; dx < c->kw; dx++)
+                            row[dx] = 0.0f;
+                        continue;
                     }
+                    const float *src = frame + (size_t)y * in->w;
+                    if (inner)
+                        for (int dx = 0; dx < c->kw; dx++)
+                            row[dx] = src[x0 + dx];
+                    else
+                        for (int dx = 0; dx < c->kw; dx++) {
+                            int x = x0 + dx;
+                            row[dx] = x >= 0 && x < in->w ? src[x] : 0.0f;
+                        }
                 }
             }
+    }
+}
+
+/* res [n, cout] (position-major, as the matmul leaves it) -> out channel planes of frame ot. */
+typedef struct scatter_ctx {
+    const float *res;
+    vae_vol *out;
+    int64_t n, r0, rows;
+    int cout, ot;
+} scatter_ctx;
+
+static void scatter_channels(void *vc, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const scatter_ctx *c = vc;
+    for (int64_t o = begin; o < end; o++) {
+        float *dst = c->out->d + ((size_t)o * c->out->t + (size_t)c->ot) * (size_t)c->rows + (size_t)c->r0;
+        for (int64_t r = 0; r < c->n; r++)
+            dst[r] = c->res[r * c->cout + o];
     }
 }
 
@@ -185,11 +217,8 @@ wr_status vae_conv3d(const vae_vol *in, const wr_tensor *weight, const wr_tensor
                             .sh = sh, .sw = sw, .ho = ho, .wo = wo, .pad = pad};
             wr_parallel_for(n, 16, im2col_rows, &c);
             wr_op_matmul(&a, &w2, bias, WR_ACT_NONE, &y); /* [n, cout] */
-            for (int o = 0; o < cout; o++) {
-                float *dst = out->d + ((size_t)o * to + (size_t)ot) * (size_t)rows + (size_t)r0;
-                for (int64_t r = 0; r < n; r++)
-                    dst[r] = res[r * cout + o];
-            }
+            scatter_ctx sc = {.res = res, .out = out, .n = n, .r0 = r0, .rows = rows, .cout = cout, .ot = ot};
+            wr_parallel_for(cout, 1, scatter_channels, &sc);
         }
     vae_scratch_free(cols, cols_bytes);
     vae_scratch_free(res, res_bytes);
