@@ -159,7 +159,7 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(BUILD)/gen/kernels_embed.o
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -lm -ldl -pthread $(filter-out -lm -ldl -pthread,$(LDLIBS)) -o $@
 fuzz: $(FUZZ_BINS)
 
-# --- the README's main job: tiny random-weight models -> one short clip per mode -----------------
+# --- the README's main job: tiny random-weight models -> one short clip per mode, then the workflow -
 DEMO := build/demo
 DEMO_ARGS = --t5 $(DEMO)/models/umt5_tiny.safetensors --tokenizer $(DEMO)/models/tokenizer.model \
   --vae $(DEMO)/models/wan21_vae_tiny.safetensors --width 128 --height 96 --frames 17 --steps 6 --split 3 \
@@ -178,7 +178,9 @@ demo: all
 	  --vae $(DEMO)/models/wan22_vae_tiny.safetensors --mode ti2v --model $(DEMO)/models/wan22_ti2v_5b.safetensors \
 	  --image $(DEMO)/models/start.png --width 128 --height 96 --frames 17 --steps 6 --shift 5 --cfg 2,1,1,1,1,1 \
 	  --seed 42 --prompt "a cat walks on the grass, realistic style" -o $(DEMO)/ti2v.mp4 --contact-sheet $(DEMO)/ti2v.sheet.png
-	@echo "demo clips: $(DEMO)/{t2v,i2v,flf2v,ti2v}.mp4, last frames $(DEMO)/*.last.png, contact sheets $(DEMO)/*.sheet.png"
+	cd $(DEMO) && $(abspath $(BIN)) run $(abspath tools/demo.recipe)
+	@echo "demo clips: $(DEMO)/{t2v,i2v,flf2v,ti2v}.mp4, last frames $(DEMO)/*.last.png, contact sheets $(DEMO)/*.sheet.png;"
+	@echo "the whole workflow (tools/demo.recipe: i2v -> SeedVR2 upscale to 192p -> RIFE x2 -> H.264): $(DEMO)/workflow.mp4"
 
 clean:
 	rm -rf build

@@ -9,177 +9,105 @@
 #include <sys/stat.h>
 
 #include "media/png_io.h"
+#include "models/tiny_list.h"
 #include "runtime/io/atomic_file.h"
-#include "runtime/io/safetensors_write.h"
 #include "runtime/numeric.h"
 #include "runtime/rng.h"
-
-/* ---- a growable list of BF16 tensors ------------------------------------------------------- */
-
-typedef struct tlist {
-    wr_st_entry *e;
-    char **names;
-    int n, cap;
-    wr_rng rng;
-    int oom;
-} tlist;
-
-static void add(tlist *l, const char *name, int n_dims, const int64_t *shape, float stddev, float constant)
-{
-    if (l->oom)
-        return;
-    if (l->n == l->cap) {
-        int want = l->cap ? l->cap * 2 : 64;
-        wr_st_entry *e = realloc(l->e, (size_t)want * sizeof *e);
-        char **nm = realloc(l->names, (size_t)want * sizeof *nm);
-        if (!e || !nm) {
-            l->e = e ? e : l->e;
-            l->names = nm ? nm : l->names;
-            l->oom = 1;
-            return;
-        }
-        l->e = e, l->names = nm, l->cap = want;
-    }
-    int64_t count = 1;
-    for (int i = 0; i < n_dims; i++)
-        count *= shape[i];
-    float *f = malloc((size_t)count * sizeof *f);
-    uint16_t *b = malloc((size_t)count * sizeof *b);
-    l->names[l->n] = strdup(name);
-    if (!f || !b || !l->names[l->n]) {
-        free(f), free(b);
-        l->oom = 1;
-        return;
-    }
-    if (stddev > 0)
-        wr_rng_randn(&l->rng, f, count);
-    for (int64_t i = 0; i < count; i++)
-        b[i] = wr_f32_to_bf16(stddev > 0 ? f[i] * stddev : constant);
-    free(f);
-    wr_st_entry *e = &l->e[l->n];
-    memset(e, 0, sizeof *e);
-    e->name = l->names[l->n];
-    e->dtype = WR_DTYPE_BF16;
-    e->n_dims = n_dims;
-    memcpy(e->shape, shape, (size_t)n_dims * sizeof *shape);
-    e->data = b;
-    l->n++;
-}
-
-
-static void mat(tlist *l, const char *name, int64_t out, int64_t in) { add(l, name, 2, (int64_t[]){out, in}, 1.0f / sqrtf((float)in), 0); }
-static void vec(tlist *l, const char *name, int64_t n, float value) { add(l, name, 1, (int64_t[]){n}, 0, value); }
-static void rnd(tlist *l, const char *name, const int64_t *shape, int nd, float sd) { add(l, name, nd, shape, sd, 0); }
-
-static wr_status write_list(tlist *l, const char *dir, const char *file, const char *const (*meta)[2], int n_meta)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    wr_status st = l->oom ? wr_fail(WR_E_OOM, "%s: out of memory", path)
-                          : wr_safetensors_write(path, l->e, l->n, meta, n_meta);
-    for (int i = 0; i < l->n; i++) {
-        free((void *)l->e[i].data);
-        free(l->names[i]);
-    }
-    free(l->e), free(l->names);
-    memset(l, 0, sizeof *l);
-    return st;
-}
 
 /* ---- models -------------------------------------------------------------------------------- */
 
 static wr_status write_dit(const char *dir, const char *file, int in_dim, uint64_t seed)
 {
     const int dim = 256, ffn = 512, freq = 256, text = 64, out = in_dim == 48 ? 48 : 16, layers = 2;
-    tlist l = {0};
+    tiny_list l;
     char n[128];
-    wr_rng_seed(&l.rng, seed);
-    rnd(&l, "patch_embedding.weight", (int64_t[]){dim, in_dim, 1, 2, 2}, 5, 1.0f / sqrtf((float)in_dim * 4));
-    vec(&l, "patch_embedding.bias", dim, 0);
-    mat(&l, "text_embedding.0.weight", dim, text), vec(&l, "text_embedding.0.bias", dim, 0);
-    mat(&l, "text_embedding.2.weight", dim, dim), vec(&l, "text_embedding.2.bias", dim, 0);
-    mat(&l, "time_embedding.0.weight", dim, freq), vec(&l, "time_embedding.0.bias", dim, 0);
-    mat(&l, "time_embedding.2.weight", dim, dim), vec(&l, "time_embedding.2.bias", dim, 0);
-    mat(&l, "time_projection.1.weight", 6 * dim, dim), vec(&l, "time_projection.1.bias", 6 * dim, 0);
+    tiny_list_init(&l, seed, WR_DTYPE_BF16);
+    tiny_list_add(&l, "patch_embedding.weight", 5, (int64_t[]){dim, in_dim, 1, 2, 2}, 1.0f / sqrtf((float)in_dim * 4), 0);
+    tiny_list_vec(&l, "patch_embedding.bias", dim, 0);
+    tiny_list_mat(&l, "text_embedding.0.weight", dim, text), tiny_list_vec(&l, "text_embedding.0.bias", dim, 0);
+    tiny_list_mat(&l, "text_embedding.2.weight", dim, dim), tiny_list_vec(&l, "text_embedding.2.bias", dim, 0);
+    tiny_list_mat(&l, "time_embedding.0.weight", dim, freq), tiny_list_vec(&l, "time_embedding.0.bias", dim, 0);
+    tiny_list_mat(&l, "time_embedding.2.weight", dim, dim), tiny_list_vec(&l, "time_embedding.2.bias", dim, 0);
+    tiny_list_mat(&l, "time_projection.1.weight", 6 * dim, dim), tiny_list_vec(&l, "time_projection.1.bias", 6 * dim, 0);
     for (int b = 0; b < layers; b++) {
         const char *attn[2] = {"self_attn", "cross_attn"};
         snprintf(n, sizeof n, "blocks.%d.modulation", b);
-        rnd(&l, n, (int64_t[]){1, 6, dim}, 3, 0.02f);
+        tiny_list_add(&l, n, 3, (int64_t[]){1, 6, dim}, 0.02f, 0);
         for (int a = 0; a < 2; a++) {
             const char *p[4] = {"q", "k", "v", "o"};
             for (int i = 0; i < 4; i++) {
                 snprintf(n, sizeof n, "blocks.%d.%s.%s.weight", b, attn[a], p[i]);
-                mat(&l, n, dim, dim);
+                tiny_list_mat(&l, n, dim, dim);
                 snprintf(n, sizeof n, "blocks.%d.%s.%s.bias", b, attn[a], p[i]);
-                vec(&l, n, dim, 0);
+                tiny_list_vec(&l, n, dim, 0);
             }
             snprintf(n, sizeof n, "blocks.%d.%s.norm_q.weight", b, attn[a]);
-            vec(&l, n, dim, 1);
+            tiny_list_vec(&l, n, dim, 1);
             snprintf(n, sizeof n, "blocks.%d.%s.norm_k.weight", b, attn[a]);
-            vec(&l, n, dim, 1);
+            tiny_list_vec(&l, n, dim, 1);
         }
-        snprintf(n, sizeof n, "blocks.%d.norm3.weight", b), vec(&l, n, dim, 1);
-        snprintf(n, sizeof n, "blocks.%d.norm3.bias", b), vec(&l, n, dim, 0);
-        snprintf(n, sizeof n, "blocks.%d.ffn.0.weight", b), mat(&l, n, ffn, dim);
-        snprintf(n, sizeof n, "blocks.%d.ffn.0.bias", b), vec(&l, n, ffn, 0);
-        snprintf(n, sizeof n, "blocks.%d.ffn.2.weight", b), mat(&l, n, dim, ffn);
-        snprintf(n, sizeof n, "blocks.%d.ffn.2.bias", b), vec(&l, n, dim, 0);
+        snprintf(n, sizeof n, "blocks.%d.norm3.weight", b), tiny_list_vec(&l, n, dim, 1);
+        snprintf(n, sizeof n, "blocks.%d.norm3.bias", b), tiny_list_vec(&l, n, dim, 0);
+        snprintf(n, sizeof n, "blocks.%d.ffn.0.weight", b), tiny_list_mat(&l, n, ffn, dim);
+        snprintf(n, sizeof n, "blocks.%d.ffn.0.bias", b), tiny_list_vec(&l, n, ffn, 0);
+        snprintf(n, sizeof n, "blocks.%d.ffn.2.weight", b), tiny_list_mat(&l, n, dim, ffn);
+        snprintf(n, sizeof n, "blocks.%d.ffn.2.bias", b), tiny_list_vec(&l, n, dim, 0);
     }
-    rnd(&l, "head.modulation", (int64_t[]){1, 2, dim}, 3, 0.02f);
-    mat(&l, "head.head.weight", out * 4, dim), vec(&l, "head.head.bias", out * 4, 0);
+    tiny_list_add(&l, "head.modulation", 3, (int64_t[]){1, 2, dim}, 0.02f, 0);
+    tiny_list_mat(&l, "head.head.weight", out * 4, dim), tiny_list_vec(&l, "head.head.bias", out * 4, 0);
     char cfg[256];
     snprintf(cfg, sizeof cfg, "{\"model_type\": \"%s\", \"dim\": %d, \"text_len\": 32, \"note\": \"wanrt tiny random weights\"}",
              in_dim == 16 ? "t2v" : in_dim == 36 ? "i2v" : "ti2v", dim);
     const char *meta[1][2] = {{"config", cfg}};
-    return write_list(&l, dir, file, meta, 1);
+    return tiny_list_write(&l, dir, file, meta, 1);
 }
 
 static wr_status write_t5(const char *dir, int vocab)
 {
     const int dim = 64, ffn = 128, heads = 4, layers = 2, buckets = 32;
-    tlist l = {0};
+    tiny_list l;
     char n[128];
-    wr_rng_seed(&l.rng, 5);
-    rnd(&l, "token_embedding.weight", (int64_t[]){vocab, dim}, 2, 1.0f);
+    tiny_list_init(&l, 5, WR_DTYPE_BF16);
+    tiny_list_add(&l, "token_embedding.weight", 2, (int64_t[]){vocab, dim}, 1.0f, 0);
     for (int b = 0; b < layers; b++) {
         const char *p[4] = {"q", "k", "v", "o"};
-        snprintf(n, sizeof n, "blocks.%d.norm1.weight", b), vec(&l, n, dim, 1);
+        snprintf(n, sizeof n, "blocks.%d.norm1.weight", b), tiny_list_vec(&l, n, dim, 1);
         for (int i = 0; i < 4; i++) {
             snprintf(n, sizeof n, "blocks.%d.attn.%s.weight", b, p[i]);
-            mat(&l, n, dim, dim);
+            tiny_list_mat(&l, n, dim, dim);
         }
-        snprintf(n, sizeof n, "blocks.%d.norm2.weight", b), vec(&l, n, dim, 1);
-        snprintf(n, sizeof n, "blocks.%d.ffn.gate.0.weight", b), mat(&l, n, ffn, dim);
-        snprintf(n, sizeof n, "blocks.%d.ffn.fc1.weight", b), mat(&l, n, ffn, dim);
-        snprintf(n, sizeof n, "blocks.%d.ffn.fc2.weight", b), mat(&l, n, dim, ffn);
+        snprintf(n, sizeof n, "blocks.%d.norm2.weight", b), tiny_list_vec(&l, n, dim, 1);
+        snprintf(n, sizeof n, "blocks.%d.ffn.gate.0.weight", b), tiny_list_mat(&l, n, ffn, dim);
+        snprintf(n, sizeof n, "blocks.%d.ffn.fc1.weight", b), tiny_list_mat(&l, n, ffn, dim);
+        snprintf(n, sizeof n, "blocks.%d.ffn.fc2.weight", b), tiny_list_mat(&l, n, dim, ffn);
         snprintf(n, sizeof n, "blocks.%d.pos_embedding.embedding.weight", b);
-        rnd(&l, n, (int64_t[]){buckets, heads}, 2, 0.1f);
+        tiny_list_add(&l, n, 2, (int64_t[]){buckets, heads}, 0.1f, 0);
     }
-    vec(&l, "norm.weight", dim, 1);
-    return write_list(&l, dir, "umt5_tiny.safetensors", NULL, 0);
+    tiny_list_vec(&l, "norm.weight", dim, 1);
+    return tiny_list_write(&l, dir, "umt5_tiny.safetensors", NULL, 0);
 }
 
-static void conv(tlist *l, const char *prefix, int cout, int cin, int kt, int k)
+static void conv(tiny_list *l, const char *prefix, int cout, int cin, int kt, int k)
 {
     char n[160];
     snprintf(n, sizeof n, "%s.weight", prefix);
     if (kt)
-        rnd(l, n, (int64_t[]){cout, cin, kt, k, k}, 5, 1.0f / sqrtf((float)(cin * kt * k * k)));
+        tiny_list_add(l, n, 5, (int64_t[]){cout, cin, kt, k, k}, 1.0f / sqrtf((float)(cin * kt * k * k)), 0);
     else
-        rnd(l, n, (int64_t[]){cout, cin, k, k}, 4, 1.0f / sqrtf((float)(cin * k * k)));
+        tiny_list_add(l, n, 4, (int64_t[]){cout, cin, k, k}, 1.0f / sqrtf((float)(cin * k * k)), 0);
     snprintf(n, sizeof n, "%s.bias", prefix);
-    vec(l, n, cout, 0);
+    tiny_list_vec(l, n, cout, 0);
 }
 
-static void norm_gamma(tlist *l, const char *name, int c, int images)
+static void norm_gamma(tiny_list *l, const char *name, int c, int images)
 {
     if (images)
-        add(l, name, 3, (int64_t[]){c, 1, 1}, 0, 1);
+        tiny_list_add(l, name, 3, (int64_t[]){c, 1, 1}, 0, 1);
     else
-        add(l, name, 4, (int64_t[]){c, 1, 1, 1}, 0, 1);
+        tiny_list_add(l, name, 4, (int64_t[]){c, 1, 1, 1}, 0, 1);
 }
 
-static void resblock(tlist *l, const char *p, int cin, int cout)
+static void resblock(tiny_list *l, const char *p, int cin, int cout)
 {
     char n[160];
     snprintf(n, sizeof n, "%s.residual.0.gamma", p), norm_gamma(l, n, cin, 0);
@@ -190,7 +118,7 @@ static void resblock(tlist *l, const char *p, int cin, int cout)
         snprintf(n, sizeof n, "%s.shortcut", p), conv(l, n, cout, cin, 1, 1);
 }
 
-static void attnblock(tlist *l, const char *p, int c)
+static void attnblock(tiny_list *l, const char *p, int c)
 {
     char n[160];
     snprintf(n, sizeof n, "%s.norm.gamma", p), norm_gamma(l, n, c, 1);
@@ -201,9 +129,9 @@ static void attnblock(tlist *l, const char *p, int c)
 static wr_status write_vae21(const char *dir)
 {
     const int d = 16, z = 16, mult[4] = {1, 2, 4, 4}, tdown[3] = {0, 1, 1};
-    tlist l = {0};
+    tiny_list l;
     char n[160];
-    wr_rng_seed(&l.rng, 21);
+    tiny_list_init(&l, 21, WR_DTYPE_BF16);
     conv(&l, "encoder.conv1", d, 3, 3, 3);
     int in = d, k = 0;
     for (int i = 0; i < 4; i++) {
@@ -243,7 +171,7 @@ static wr_status write_vae21(const char *dir)
         }
     }
     norm_gamma(&l, "decoder.head.0.gamma", d, 0), conv(&l, "decoder.head.2", 3, d, 3, 3);
-    return write_list(&l, dir, "wan21_vae_tiny.safetensors", NULL, 0);
+    return tiny_list_write(&l, dir, "wan21_vae_tiny.safetensors", NULL, 0);
 }
 
 /* The Wan 2.2 VAE layout of vae/vae22.c with base dims 8 (encoder) and 16 (decoder). */
@@ -251,9 +179,9 @@ static wr_status write_vae22(const char *dir)
 {
     const int d = 8, dd = 16, z = 48, tdown[3] = {0, 1, 1};
     const int ed[5] = {d, d, 2 * d, 4 * d, 4 * d}, ud[5] = {4 * dd, 4 * dd, 4 * dd, 2 * dd, dd};
-    tlist l = {0};
+    tiny_list l;
     char n[160];
-    wr_rng_seed(&l.rng, 22);
+    tiny_list_init(&l, 22, WR_DTYPE_BF16);
     conv(&l, "encoder.conv1", d, 12, 3, 3);
     for (int i = 0; i < 4; i++) {
         for (int j = 0; j < 2; j++) {
@@ -285,7 +213,7 @@ static wr_status write_vae22(const char *dir)
         }
     }
     norm_gamma(&l, "decoder.head.0.gamma", dd, 0), conv(&l, "decoder.head.2", 12, dd, 3, 3);
-    return write_list(&l, dir, "wan22_vae_tiny.safetensors", NULL, 0);
+    return tiny_list_write(&l, dir, "wan22_vae_tiny.safetensors", NULL, 0);
 }
 
 /* ---- tokenizer (.model protobuf) ------------------------------------------------------------ */
@@ -443,5 +371,6 @@ wr_status wr_make_tiny_models(const char *dir)
     WR_TRY(write_vae21(dir));
     WR_TRY(write_vae22(dir));
     WR_TRY(write_image(dir, "start.png", 0));
-    return write_image(dir, "end.png", 1);
+    WR_TRY(write_image(dir, "end.png", 1));
+    return wr_make_tiny_post_models(dir);
 }

@@ -8,6 +8,12 @@
  *   wan21_vae_tiny.safetensors     Wan 2.1 VAE with base dim 16
  *   wan22_vae_tiny.safetensors     Wan 2.2 VAE with base dims 8 / 16
  *   start.png, end.png             64x64 test images for i2v / flf2v
+ * and the post-processing models (tiny_models_post.c), F16 like their releases:
+ *   rife_tiny.safetensors          RIFE 4.7 IFNet at its real widths (124 tensors, 5.3M params)
+ *   seedvr2_dit_tiny.safetensors   SeedVR2 3B "dit_v2" structure: dim 64, 2 heads, 4 layers
+ *                                  (2 with separate vid/txt weights), txt_in 48
+ *   seedvr2_vae_tiny.safetensors   SeedVR2 video VAE: channels 8/8/16/16, 4 groups, latent 16
+ *   seedvr2_pos_emb.safetensors    a text embedding 'pos_emb' [32, 48] for `wanrt upscale --text`
  * Weights are N(0, 1/fan_in) from our seeded generator: the output is structured noise, not
  * a meaningful video. */
 #ifndef WR_TINY_MODELS_H
@@ -15,6 +21,10 @@
 
 #include "runtime/err.h"
 
+/* Writes every file above into dir (created if missing). */
 wr_status wr_make_tiny_models(const char *dir);
+
+/* Writes the post-processing files only (called by wr_make_tiny_models). */
+wr_status wr_make_tiny_post_models(const char *dir);
 
 #endif

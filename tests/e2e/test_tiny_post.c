@@ -1,0 +1,188 @@
+/* The tiny post-processing models of make-tiny-models: each loads with the real loader and runs
+ * (RIFE interpolation, SeedVR2 VAE encode/decode, one DiT step) to finite, non-constant output;
+ * then `wanrt upscale` and `wanrt interpolate` on a clip from `wanrt generate` give the frame
+ * counts and sizes they promise, with pictures that are neither constant nor static. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "media/video.h"
+#include "models/tiny_models.h"
+#include "rife/rife.h"
+#include "runtime/io/weightfile.h"
+#include "tests/common/testutil.h"
+#include "upscale/svr_dit.h"
+#include "upscale/svr_vae.h"
+#include "upscale/upscale.h"
+#include "vae/volume.h"
+
+static char dir[256];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/wanrt-tinypost-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(wr_make_tiny_models(dir), WR_OK, "%s", wr_last_error());
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(tiny_post, .init = setup, .fini = teardown, .timeout = 300);
+
+static const char *model(const char *file)
+{
+    static char p[400];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    return p;
+}
+
+/* Every value finite and not all equal: random weights that blow up or die out fail here. */
+static void expect_alive(const char *what, const float *x, size_t n)
+{
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(isfinite(x[i]), "%s: value %zu is %g", what, i, (double)x[i]);
+        lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
+    }
+    cr_assert_gt(hi - lo, 1e-3f, "%s is constant (%g)", what, (double)lo);
+}
+
+Test(tiny_post, rife_loads_and_interpolates)
+{
+    wr_weightfile wf;
+    wr_test_open(&wf, model("rife_tiny.safetensors"));
+    rife *m;
+    cr_assert_eq(rife_load(&m, &wf), WR_OK, "%s", wr_last_error());
+    enum { H = 24, W = 40 };
+    static float a[3 * H * W], b[3 * H * W], out[3 * H * W];
+    uint64_t s = 7;
+    for (int i = 0; i < 3 * H * W; i++)
+        a[i] = wr_test_uniform(&s, 0, 1), b[i] = wr_test_uniform(&s, 0, 1);
+    cr_assert_eq(rife_interpolate(m, a, b, H, W, 0.5f, 1.0f, false, out), WR_OK, "%s", wr_last_error());
+    expect_alive("RIFE frame", out, 3 * H * W);
+    for (int i = 0; i < 3 * H * W; i++)
+        cr_assert(out[i] >= 0.0f && out[i] <= 1.0f, "RIFE output %d = %g outside [0, 1]", i, (double)out[i]);
+    rife_free(m);
+    wr_weightfile_close(&wf);
+}
+
+Test(tiny_post, seedvr2_vae_loads_encodes_decodes)
+{
+    wr_weightfile wf;
+    wr_test_open(&wf, model("seedvr2_vae_tiny.safetensors"));
+    upscale_vae *m;
+    cr_assert_eq(upscale_vae_load(&m, &wf, 0), WR_OK, "%s", wr_last_error());
+    const upscale_vae_config *c = upscale_vae_cfg(m);
+    cr_assert(c->groups == 4 && c->latent_channels == 16 && c->spatial_factor == 8 && c->temporal_factor == 4,
+              "groups %d latent %d factors %d/%d", c->groups, c->latent_channels, c->spatial_factor, c->temporal_factor);
+    vae_vol video = {0}, moments = {0}, mean = {0}, sd = {0}, back = {0};
+    cr_assert_eq(vae_vol_alloc(&video, 3, 5, 16, 16), WR_OK);
+    uint64_t s = 9;
+    for (size_t i = 0; i < vae_vol_size(&video); i++)
+        video.d[i] = wr_test_uniform(&s, -1, 1);
+    cr_assert_eq(upscale_vae_encode(m, &video, 0, &moments), WR_OK, "%s", wr_last_error());
+    cr_assert(moments.c == 32 && moments.t == 2 && moments.h == 2 && moments.w == 2);
+    expect_alive("VAE moments", moments.d, vae_vol_size(&moments));
+    cr_assert_eq(upscale_vae_posterior(&moments, &mean, &sd), WR_OK);
+    cr_assert_eq(upscale_vae_decode(m, &mean, 0, &back), WR_OK, "%s", wr_last_error());
+    cr_assert(back.c == 3 && back.t == 5 && back.h == 16 && back.w == 16);
+    expect_alive("VAE decoded", back.d, vae_vol_size(&back));
+    vae_vol_free(&video), vae_vol_free(&moments), vae_vol_free(&mean), vae_vol_free(&sd), vae_vol_free(&back);
+    upscale_vae_free(m);
+    wr_weightfile_close(&wf);
+}
+
+Test(tiny_post, seedvr2_dit_loads_and_steps)
+{
+    wr_weightfile wf;
+    wr_test_open(&wf, model("seedvr2_dit_tiny.safetensors"));
+    upscale_dit *m;
+    cr_assert_eq(upscale_dit_load(&m, &wf), WR_OK, "%s", wr_last_error());
+    const upscale_dit_config *c = upscale_dit_config_get(m);
+    cr_assert(c->variant == UPSCALE_DIT_3B && c->dim == 64 && c->heads == 2 && c->head_dim == 32 &&
+                  c->num_layers == 4 && c->mm_layers == 2 && c->vid_in == 33 && c->vid_out == 16 && c->txt_in == 48,
+              "config: %s dim %d heads %d layers %d/%d", upscale_dit_variant_name(c->variant), c->dim, c->heads,
+              c->mm_layers, c->num_layers);
+    float *txt;
+    int txt_len;
+    cr_assert_eq(upscale_text_load(model("seedvr2_pos_emb.safetensors"), c->txt_in, &txt, &txt_len), WR_OK, "%s",
+                 wr_last_error());
+    upscale_dit_sample smp = {.t = 2, .h = 6, .w = 8, .txt_len = txt_len, .timestep = 1000.0f};
+    enum { L = 2 * 6 * 8 };
+    static float vid[L * 33], out[L * 16];
+    uint64_t s = 11;
+    for (int i = 0; i < L * 33; i++)
+        vid[i] = i % 33 == 32 ? 1.0f : wr_test_uniform(&s, -1, 1);
+    cr_assert_eq(upscale_dit_forward(m, &smp, 1, vid, txt, UPSCALE_DIT_ATTN_FP32, out, NULL, NULL), WR_OK, "%s",
+                 wr_last_error());
+    expect_alive("DiT velocity", out, L * 16);
+    free(txt);
+    upscale_dit_free(m);
+    wr_weightfile_close(&wf);
+}
+
+/* ---- through the binary ------------------------------------------------------------------- */
+
+static const char *bin(void)
+{
+    static char abs[4096];
+    const char *b = getenv("WANRT_BIN");
+    cr_assert_not_null(realpath(b && *b ? b : "build/release/wanrt", abs), "the wanrt binary is not built");
+    return abs;
+}
+
+static void run(const char *args)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s > log.txt 2>&1", dir, bin(), args);
+    int rc = system(cmd);
+    if (rc != 0) {
+        char log[8192] = "", p[400];
+        snprintf(p, sizeof p, "%s/log.txt", dir);
+        FILE *f = fopen(p, "r");
+        if (f)
+            log[fread(log, 1, sizeof log - 1, f)] = '\0', fclose(f);
+        cr_assert_fail("wanrt %s failed:\n%s", args, log);
+    }
+}
+
+/* Reads a video and checks its size, that its pixels vary within a frame (not a flat or NaN =
+ * black picture) and that consecutive frames differ somewhere. */
+static void expect_video(const char *file, int count, int width, int height)
+{
+    wr_frames v;
+    cr_assert_eq(wr_video_read(model(file), &v), WR_OK, "%s", wr_last_error());
+    cr_assert(v.count == count && v.width == width && v.height == height, "%s: %d frames %dx%d, expected %d %dx%d",
+              file, v.count, v.width, v.height, count, width, height);
+    size_t fsize = (size_t)width * height * 3;
+    for (int f = 0; f < v.count; f++) {
+        const uint8_t *p = wr_frames_at(&v, f);
+        uint8_t lo = 255, hi = 0;
+        for (size_t i = 0; i < fsize; i++)
+            lo = p[i] < lo ? p[i] : lo, hi = p[i] > hi ? p[i] : hi;
+        cr_assert_gt(hi - lo, 16, "%s: frame %d is flat (%d..%d)", file, f, lo, hi);
+        if (f > 0)
+            cr_assert_neq(memcmp(p, p - fsize, fsize), 0, "%s: frame %d repeats frame %d", file, f, f - 1);
+    }
+    wr_frames_free(&v);
+}
+
+Test(tiny_post, upscale_and_interpolate_a_generated_clip)
+{
+    run("generate --t5 umt5_tiny.safetensors --tokenizer tokenizer.model --vae wan21_vae_tiny.safetensors "
+        "--high-noise wan22_i2v_high_noise.safetensors --low-noise wan22_i2v_low_noise.safetensors --image start.png "
+        "--width 32 --height 32 --frames 5 --steps 2 --threads 2 --prompt \"a cat walks\" -o clip.mkv");
+    expect_video("clip.mkv", 5, 32, 32);
+    run("upscale clip.mkv -o up.mkv --model seedvr2_dit_tiny.safetensors --vae seedvr2_vae_tiny.safetensors "
+        "--text seedvr2_pos_emb.safetensors --resolution 64 --threads 2");
+    expect_video("up.mkv", 5, 64, 64);
+    run("interpolate up.mkv -o smooth.mkv --model rife_tiny.safetensors --multiplier 2");
+    expect_video("smooth.mkv", 9, 64, 64);
+}
