@@ -44,11 +44,12 @@ HAVE_CRITERION := $(shell pkg-config --exists criterion && echo 1)
 CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
 # --- sources ----------------------------------------------------------------------------------
-LIB_DIRS := runtime runtime/io runtime/cpu runtime/gpu models models/wan22 vae rife upscale media
-LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+LIB_DIRS := runtime runtime/io runtime/cpu runtime/gpu models models/wan22 vae rife upscale media cli
+# the commands are part of the library (include/wanrt.h runs them as jobs); only main() is the binary's
+LIB_SRCS := $(filter-out cli/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 KERNEL_SRCS := $(sort $(wildcard kernels/*.cu kernels/*.cuh kernels/*.h kernels/emu/*.h) runtime/numeric.h)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/kernels_embed.o
-CLI_SRCS := $(wildcard cli/*.c)
+CLI_SRCS := cli/main.c
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libwanrt.a
 BIN := $(BUILD)/wanrt

@@ -23,4 +23,14 @@ int cmd_make_tiny_models(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name; returns the exit code */
+    const char *summary;
+} cli_command;
+
+/* Ends with a NULL name. */
+extern const cli_command cli_commands[];
+const cli_command *cli_command_find(const char *name);
+
 #endif
