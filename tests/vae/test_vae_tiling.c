@@ -502,3 +502,22 @@ Test(plan, pick_tiling_for_a_budget)
     cr_assert(strstr(wr_last_error(), "over the budget"), "%s", wr_last_error());
     wan_vae_free(&v);
 }
+
+/* The grid against DiffSynth's task loop (for h in range(0, H, stride): skip when the previous
+ * tile already reached the edge) for every size up to 100 and several tile/stride pairs. */
+Test(tiling, grid_matches_the_reference_task_loop)
+{
+    static const int ts[][2] = {{34, 16}, {34, 18}, {17, 8}, {17, 9}, {6, 4}, {5, 5}, {3, 1}};
+    for (size_t k = 0; k < sizeof ts / sizeof *ts; k++)
+        for (int n = 1; n <= 100; n++) {
+            int t = ts[k][0], s = ts[k][1], want = 0;
+            for (int h = 0; h < n; h += s)
+                want += !(h - s >= 0 && h - s + t >= n);
+            vae_tiling tl = {.mode = VAE_TILE_ON, .tile_w = t * 8, .tile_h = t * 8, .stride_w = s * 8, .stride_h = s * 8};
+            vae_tile_grid g;
+            cr_assert_eq(vae_tiling_grid(&tl, 8, n, n, &g), WR_OK);
+            cr_assert_eq(g.ny, want, "tile %d stride %d size %d: %d tiles, reference %d", t, s, n, g.ny, want);
+            cr_assert_eq(g.nx, want);
+            cr_assert_geq((g.ny - 1) * s + t, n, "the last tile must reach the edge");
+        }
+}
