@@ -124,6 +124,8 @@ wr_status rife_interpolate_video(const rife *m, const char *const *inputs, int n
     }
     for (int i = 0; i < n_inputs && st == WR_OK; i++)
         st = run_clip(&s, r[i], inputs[i], i == 0);
+    if (st == WR_OK && wr_interrupted())
+        st = wr_fail(WR_E_INTERRUPTED, "interpolation interrupted at the end of the clip");
     if (st == WR_OK && s.pairs == 0)
         st = wr_fail(WR_E_ARG, "%s: needs at least 2 frames to interpolate", inputs[0]);
     int written = s.w ? s.pairs * o->multiplier + 1 : 0;

@@ -211,6 +211,8 @@ static wr_status stream(job *j, wr_video_reader *r, int total_batches)
         }
         have -= shift;
     }
+    if (st == WR_OK && wr_interrupted()) /* during the last batch: still a stop, not a result */
+        st = wr_fail(WR_E_INTERRUPTED, "upscaling interrupted in batch %d", done);
     size_t fsize = (size_t)3 * j->th * j->tw;
     for (int i = 0; st == WR_OK && i < j->n_held; i++) /* the last batch's tail */
         st = emit(j, j->held + (size_t)i * fsize);
