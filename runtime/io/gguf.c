@@ -239,6 +239,34 @@ static wr_status read_tensor_info(cursor *c, tinfo *t, uint64_t index)
     return WR_OK;
 }
 
+/* ComfyUI-GGUF stores tensors it had to reshape with their PyTorch shape in
+ * "comfy.gguf.orig_shape.<name>" (an int array): the logical shape is that one. */
+static wr_status apply_orig_shape(const wr_weightfile *wf, const wr_gguf *g, const tinfo *t,
+                                  const wr_dtype_traits *tr, wr_tensor *tt)
+{
+    char key[600];
+    snprintf(key, sizeof key, "comfy.gguf.orig_shape.%s", t->name);
+    const wr_gguf_kv *kv = wr_gguf_find(g, key);
+    if (!kv)
+        return WR_OK;
+    const wr_gguf_value *v = &kv->value;
+    int64_t ne[WR_MAX_DIMS], count = 1;
+    int ok = v->type == WR_GGUF_ARRAY && v->n >= 1 && v->n <= WR_MAX_DIMS;
+    for (uint64_t d = 0; ok && d < v->n; d++) {
+        const wr_gguf_value *e = &v->items[d];
+        int64_t x = e->type == WR_GGUF_INT32 || e->type == WR_GGUF_INT64 ? e->num.i : (int64_t)e->num.u;
+        ok = x >= 1 && x <= INT64_MAX / count;
+        ne[v->n - 1 - d] = x; /* PyTorch order, outermost first -> ne[0] fastest */
+        count *= ok ? x : 1;
+    }
+    if (!ok || count != wr_tensor_nelements(tt) || ne[0] % tr->block_elems != 0)
+        return wr_fail(WR_E_FORMAT, "%s: tensor '%s': %s does not give a shape of its %" PRId64 " elements "
+                                    "(with rows a multiple of the %s block)",
+                       wf->map.path, t->name, key, wr_tensor_nelements(tt), tr->name);
+    wr_tensor_init(tt, tt->dtype, (int)v->n, ne, NULL);
+    return WR_OK;
+}
+
 static wr_status bind_tensor(wr_weightfile *wf, const wr_gguf *g, const tinfo *t)
 {
     const char *path = wf->map.path;
@@ -257,6 +285,7 @@ static wr_status bind_tensor(wr_weightfile *wf, const wr_gguf *g, const tinfo *t
     if (!wr_tensor_init(&tt, dt, (int)t->n_dims, t->ne, NULL))
         return wr_fail(WR_E_FORMAT, "%s: tensor '%s': shape is too large (element count overflows)", path,
                        t->name);
+    WR_TRY(apply_orig_shape(wf, g, t, tr, &tt));
     uint64_t bytes = wr_tensor_nbytes(&tt);
     if (t->offset > wf->map.size - g->data_offset || bytes > wf->map.size - g->data_offset - t->offset)
         return wr_fail(WR_E_FORMAT, "%s: tensor '%s': offset %" PRIu64 " + %" PRIu64 " bytes exceeds the data section (%" PRIu64 " bytes)",

@@ -199,7 +199,8 @@ wr_status wr_gguf_writer_write(wr_gguf_writer *w, const char *path, uint32_t ali
     uint32_t version = 3;
     ok &= fwrite("GGUF", 1, 4, f) == 4 && fwrite(&version, 4, 1, f) == 1;
     ok &= fwrite(&w->n_tensors, 8, 1, f) == 1 && fwrite(&w->n_kv, 8, 1, f) == 1;
-    ok &= fwrite(w->kv, 1, w->kv_len, f) == w->kv_len;
+    if (w->kv_len) /* no keys: the buffer was never allocated */
+        ok &= fwrite(w->kv, 1, w->kv_len, f) == w->kv_len;
     uint64_t pos = 24 + w->kv_len, offset = 0;
     for (uint64_t i = 0; i < w->n_tensors && ok; i++) {
         const wtensor *t = &w->tensors[i];

@@ -229,3 +229,43 @@ Test(gguf, malformed_files_give_clear_errors)
     put_u64(&b, 1ull << 40); /* name length past the end */
     expect_error(&b, 64, WR_E_FORMAT, "truncated GGUF");
 }
+
+/* comfy.gguf.orig_shape.<name>: the PyTorch shape of a tensor ComfyUI-GGUF stored reshaped. */
+static wr_status write_with_orig_shape(const char *path, wr_dtype dt, const void *data, const int64_t *ne,
+                                       const int32_t *orig, int n_orig)
+{
+    wr_gguf_writer *w;
+    cr_assert_eq(wr_gguf_writer_new(&w), WR_OK);
+    wr_tensor t;
+    cr_assert(wr_tensor_init(&t, dt, 2, ne, (void *)data));
+    cr_assert_eq(wr_gguf_writer_add_array(w, "comfy.gguf.orig_shape.conv", WR_GGUF_INT32, orig, (uint64_t)n_orig),
+                 WR_OK);
+    cr_assert_eq(wr_gguf_writer_add_tensor(w, "conv", &t), WR_OK);
+    cr_assert_eq(wr_gguf_writer_write(w, path, 0), WR_OK, "%s", wr_last_error());
+    wr_gguf_writer_free(w);
+    wr_weightfile wf;
+    wr_status st = wr_weightfile_open(&wf, path);
+    if (st == WR_OK)
+        wr_weightfile_close(&wf);
+    return st;
+}
+
+Test(gguf, comfy_orig_shape_gives_the_logical_shape)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/wanrt-gguf-orig-%d.gguf", (int)getpid());
+    static float data[2 * 3 * 4 * 2];
+    int64_t ne[2] = {8, 6};
+    const int32_t orig[4] = {2, 3, 4, 2}; /* torch [2, 3, 4, 2] stored as [6, 8] */
+    cr_assert_eq(write_with_orig_shape(path, WR_DTYPE_F32, data, ne, orig, 4), WR_OK, "%s", wr_last_error());
+    wr_weightfile wf;
+    wr_test_open(&wf, path);
+    const wr_wtensor *t = wr_weightfile_find(&wf, "conv");
+    cr_assert_eq(t->t.n_dims, 4);
+    cr_assert(t->t.ne[0] == 2 && t->t.ne[1] == 4 && t->t.ne[2] == 3 && t->t.ne[3] == 2);
+    wr_weightfile_close(&wf);
+    const int32_t wrong[2] = {5, 9};
+    cr_assert_eq(write_with_orig_shape(path, WR_DTYPE_F32, data, ne, wrong, 2), WR_E_FORMAT);
+    cr_assert(strstr(wr_last_error(), "comfy.gguf.orig_shape.conv"), "%s", wr_last_error());
+    remove(path);
+}
