@@ -36,7 +36,11 @@ static wr_status encode_text_uncached(const wan22_tokenizer *tok, const wan22_t5
         goto fail;
     }
     *ctx_len = wan22_tokenizer_pad(tok, raw, n, text_len, ids, mask);
-    WR_TRY_GOTO(wan22_t5_encode(t5, ids, mask, text_len, hidden));
+    /* Only the real tokens go through the encoder: the official call runs all text_len with the
+     * padding masked out, and masked keys add exact zeros to every real row (relative position
+     * bias depends on distances only), so the kept rows are bit-identical at ~text_len/ctx_len
+     * less work (tests/text: padded vs unpadded). */
+    WR_TRY_GOTO(wan22_t5_encode(t5, ids, mask, *ctx_len, hidden));
     *ctx = hidden;
     hidden = NULL;
 fail:

@@ -1,6 +1,7 @@
 /* umT5 encoder and its relative position buckets against the official model
  * (../shared/golden/t5). */
 #include <criterion/criterion.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "models/wan22/t5.h"
@@ -43,6 +44,21 @@ Test(t5, encoder_case_b2_l40, .timeout = 60)
     wr_test_err e = wr_test_compare(got, want, n);
     /* README floor: 1.4e-6 relative to max|ref| */
     cr_assert_leq(e.rel_to_max, 1e-5, "hidden: max abs %g rel %g", e.max_abs, e.rel_to_max);
+    /* the pipeline encodes only the real tokens: their rows equal the padded run's bit for bit */
+    int padded = 0;
+    for (int b = 0; b < 2; b++) {
+        int32_t id32[40], m32[40], real = 0;
+        for (int i = 0; i < 40; i++)
+            id32[i] = (int32_t)ids[b * 40 + i], m32[i] = (int32_t)mask[b * 40 + i], real += m32[i];
+        cr_assert(real > 0);
+        padded += real < 40;
+        float *short_run = malloc((size_t)real * 64 * sizeof *short_run);
+        cr_assert_eq(wan22_t5_encode(m, id32, m32, real, short_run), WR_OK, "%s", wr_last_error());
+        cr_assert_eq(memcmp(short_run, got + b * 40 * 64, (size_t)real * 64 * sizeof(float)), 0,
+                     "sample %d: unpadded rows differ from the padded run", b);
+        free(short_run);
+    }
+    cr_assert_gt(padded, 0, "the case pads a sample");
     free(want), free(got);
     wan22_t5_free(m);
     wr_weightfile_close(&wf), wr_weightfile_close(&cs);
