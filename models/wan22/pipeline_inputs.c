@@ -55,7 +55,7 @@ wr_status wan22_pipe_encode_text(const wan22_gen *g, const wan22_tokenizer *tok,
     char path[4096];
     int dim = wan22_t5_config_of(t5)->dim;
     if (g->text_cache) {
-        WR_TRY(wan22_text_cache_path(g->text_cache, text, g->t5, text_len, path, sizeof path));
+        WR_TRY(wan22_text_cache_path(g->text_cache, text, g->t5, g->tokenizer, text_len, path, sizeof path));
         if (wan22_text_cache_load(path, dim, ctx, ctx_len)) {
             wr_log_info("text encoder: cache hit %s", path);
             return WR_OK;

@@ -18,17 +18,26 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-wr_status wan22_text_cache_path(const char *dir, const char *text, const char *model, int text_len, char *out,
-                                size_t len)
+static wr_status file_facts(const char *path, const char *what, uint64_t *h)
 {
     struct stat st;
-    if (stat(model, &st) != 0)
-        return wr_fail(WR_E_IO, "%s: cannot stat the text encoder for the cache key", model);
+    if (stat(path, &st) != 0)
+        return wr_fail(WR_E_IO, "%s: cannot stat the %s for the cache key", path, what);
+    *h = fnv(*h, path, strlen(path) + 1);
+    int64_t facts[2] = {(int64_t)st.st_size, (int64_t)st.st_mtime};
+    *h = fnv(*h, facts, sizeof facts);
+    return WR_OK;
+}
+
+wr_status wan22_text_cache_path(const char *dir, const char *text, const char *model, const char *tokenizer,
+                                int text_len, char *out, size_t len)
+{
     uint64_t h = 1469598103934665603ull;
     h = fnv(h, text, strlen(text) + 1);
-    h = fnv(h, model, strlen(model) + 1);
-    int64_t facts[3] = {(int64_t)st.st_size, (int64_t)st.st_mtime, text_len};
-    h = fnv(h, facts, sizeof facts);
+    WR_TRY(file_facts(model, "text encoder", &h));
+    WR_TRY(file_facts(tokenizer, "tokenizer", &h));
+    int64_t tl = text_len;
+    h = fnv(h, &tl, sizeof tl);
     if (snprintf(out, len, "%s/t5-%016llx.safetensors", dir, (unsigned long long)h) >= (int)len)
         return wr_fail(WR_E_ARG, "%s: cache path too long", dir);
     return WR_OK;

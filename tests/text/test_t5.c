@@ -1,10 +1,12 @@
 /* umT5 encoder and its relative position buckets against the official model
  * (../shared/golden/t5). */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 
 #include "models/wan22/t5.h"
+#include "models/wan22/text_cache.h"
 #include "tests/common/testutil.h"
 
 Test(t5, relative_buckets)
@@ -62,4 +64,23 @@ Test(t5, encoder_case_b2_l40, .timeout = 60)
     free(want), free(got);
     wan22_t5_free(m);
     wr_weightfile_close(&wf), wr_weightfile_close(&cs);
+}
+
+Test(t5, text_cache_key_follows_text_encoder_tokenizer_and_length)
+{
+    const char *enc = wr_test_shared("golden/t5/t5_weights.safetensors");
+    char e[1024], tk[1024];
+    snprintf(e, sizeof e, "%s", enc);
+    snprintf(tk, sizeof tk, "%s", wr_test_shared("golden/post/rife47_report.json")); /* any other file */
+    char a[4096], b[4096];
+    cr_assert_eq(wan22_text_cache_path("/c", "a cat", e, tk, 512, a, sizeof a), WR_OK);
+    cr_assert_eq(wan22_text_cache_path("/c", "a cat", e, tk, 512, b, sizeof b), WR_OK);
+    cr_assert_str_eq(a, b);
+    cr_assert_eq(wan22_text_cache_path("/c", "a dog", e, tk, 512, b, sizeof b), WR_OK);
+    cr_assert_str_neq(a, b);
+    cr_assert_eq(wan22_text_cache_path("/c", "a cat", e, tk, 256, b, sizeof b), WR_OK);
+    cr_assert_str_neq(a, b);
+    cr_assert_eq(wan22_text_cache_path("/c", "a cat", e, e, 512, b, sizeof b), WR_OK);
+    cr_assert_str_neq(a, b, "another tokenizer file must miss the cache");
+    cr_assert_eq(wan22_text_cache_path("/c", "a cat", e, "/no/such/tokenizer", 512, b, sizeof b), WR_E_IO);
 }
