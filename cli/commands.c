@@ -12,6 +12,7 @@ const cli_command cli_commands[] = {
     {"upscale", cmd_upscale, "SeedVR2 one-step upscaling of a video or frame folder (e.g. 720p -> 1080p)"},
     {"upscale-dit", cmd_upscale_dit, "run the SeedVR2 DiT (3B/7B) on a case file (golden replay)"},
     {"make-tiny-models", cmd_make_tiny_models, "write tiny random-weight models (all formats) for demos and tests"},
+    {"plan", cmd_plan, "the memory a generate or upscale job will need, planned without running it"},
     {"info", cmd_info, "show a weight file's format, metadata, tensors and model kind"},
     {"frames", cmd_frames, "split a video into numbered PNG frames"},
     {"last-frame", cmd_last_frame, "write the exact last frame of a video or frame directory as PNG"},

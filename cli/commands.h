@@ -22,6 +22,7 @@ int cmd_upscale_dit(int argc, char **argv);
 int cmd_make_tiny_models(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 typedef struct cli_command {
     const char *name;

@@ -308,6 +308,40 @@ static wr_status check_samples(const upscale_dit_sample *samples, int batch, int
     return WR_OK;
 }
 
+/* The forward's one arena, in floats: both token streams, the embeddings, the patch buffer, one
+ * MLP chunk and the attention gather buffers (sized by the largest window). */
+static wr_status arena_floats(const upscale_dit *m, const upscale_dit_sample *samples, int batch, int64_t L, int64_t Lt,
+                              svr_attn_scratch *as, size_t *total)
+{
+    const upscale_dit_config *c = &m->cfg;
+    int64_t D = c->dim, inner = (int64_t)c->heads * c->head_dim, H = c->mlp_hidden, B = batch;
+    int64_t pw = 4 * (c->vid_in > c->vid_out ? c->vid_in : c->vid_out);
+    WR_TRY(svr_dit_attention_size(samples, batch, as));
+    size_t per_row = (size_t)(3 * D + 3 * inner + inner);
+    int64_t chunk = L > Lt ? L : Lt;
+    chunk = chunk < MLP_CHUNK ? chunk : MLP_CHUNK;
+    size_t sizes[] = {(size_t)L * per_row, (size_t)Lt * per_row, (size_t)(B * 6 * D), (size_t)(B * SINUS_DIM),
+                      (size_t)(2 * B * c->emb_hidden), (size_t)(L * pw), (size_t)(2 * B * D), (size_t)(2 * chunk * H),
+                      (size_t)(4 * as->max_rows * inner)};
+    *total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        *total += sizes[i];
+    return WR_OK;
+}
+
+wr_status upscale_dit_workspace(const upscale_dit *m, const upscale_dit_sample *samples, int batch, size_t *bytes)
+{
+    int64_t L = 0, Lt = 0;
+    WR_TRY(check_samples(samples, batch, &L, &Lt));
+    svr_attn_scratch as;
+    size_t total;
+    WR_TRY(arena_floats(m, samples, batch, L, Lt, &as, &total));
+    int64_t inner = (int64_t)m->cfg.heads * m->cfg.head_dim;
+    *bytes = total * sizeof(float) + (size_t)(2 * (batch + 1)) * sizeof(int64_t) +
+             (size_t)(as.max_txt * inner) * sizeof(float) + (size_t)as.max_win * sizeof *as.wins;
+    return WR_OK;
+}
+
 wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *samples, int batch, const float *vid,
                               const float *txt, upscale_dit_attn attn, float *out, upscale_dit_trace_fn trace_fn,
                               void *trace_ctx)
@@ -320,16 +354,10 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
     int64_t D = c->dim, inner = (int64_t)c->heads * c->head_dim, H = c->mlp_hidden, B = batch;
     int64_t pw = 4 * (c->vid_in > c->vid_out ? c->vid_in : c->vid_out);
     svr_attn_scratch as;
-    WR_TRY(svr_dit_attention_size(samples, batch, &as));
-    size_t per_row = (size_t)(3 * D + 3 * inner + inner);
+    size_t total;
+    WR_TRY(arena_floats(m, samples, batch, L, Lt, &as, &total));
     int64_t chunk = L > Lt ? L : Lt;
     chunk = chunk < MLP_CHUNK ? chunk : MLP_CHUNK;
-    size_t sizes[] = {(size_t)L * per_row, (size_t)Lt * per_row, (size_t)(B * 6 * D), (size_t)(B * SINUS_DIM),
-                      (size_t)(2 * B * c->emb_hidden), (size_t)(L * pw), (size_t)(2 * B * D), (size_t)(2 * chunk * H),
-                      (size_t)(4 * as.max_rows * inner)};
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        total += sizes[i];
     fwd f = {.m = m, .samples = samples, .batch = batch, .mode = attn, .trace = trace_fn, .trace_ctx = trace_ctx};
     wr_status st = WR_OK;
     float *arena = malloc(total * sizeof(float));

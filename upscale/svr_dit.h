@@ -66,4 +66,8 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
                               const float *txt, upscale_dit_attn attn, float *out, upscale_dit_trace_fn trace,
                               void *trace_ctx);
 
+/* The bytes upscale_dit_forward allocates for these samples (its activations and scratch; the
+ * weights are the file's), for the memory planner. */
+wr_status upscale_dit_workspace(const upscale_dit *m, const upscale_dit_sample *samples, int batch, size_t *bytes);
+
 #endif

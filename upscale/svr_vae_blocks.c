@@ -40,6 +40,8 @@ static void replace(vae_vol *x, vae_vol *y)
 /* Frames [f0, f0 + n) of src into dst at frame d0 (same C, H, W). */
 static void copy_frames(const vae_vol *src, int f0, int n, vae_vol *dst, int d0)
 {
+    if (vae_dry())
+        return;
     size_t plane = (size_t)src->h * src->w;
     for (int c = 0; c < src->c; c++)
         memcpy(dst->d + ((size_t)c * dst->t + (size_t)d0) * plane, src->d + ((size_t)c * src->t + (size_t)f0) * plane,
@@ -75,7 +77,7 @@ static wr_status conv_banded(const vae_vol *p, const svr_conv *c, int st, int ss
             vae_vol_free(y);
             return s;
         }
-        for (size_t ct = 0; ct < (size_t)p->c * p->t; ct++)
+        for (size_t ct = 0; !vae_dry() && ct < (size_t)p->c * p->t; ct++)
             for (int i = 0; i < rows; i++) {
                 float *dst = slab.d + (ct * rows + (size_t)i) * p->w;
                 int src = r0 + i;
@@ -92,7 +94,7 @@ static wr_status conv_banded(const vae_vol *p, const svr_conv *c, int st, int ss
             return s;
         }
         WR_ASSERT(part.h == y1 - y0 && part.w == wo && part.t == to, "conv band: %d rows, expected %d", part.h, y1 - y0);
-        for (size_t ct = 0; ct < (size_t)c->cout * to; ct++)
+        for (size_t ct = 0; !vae_dry() && ct < (size_t)c->cout * to; ct++)
             memcpy(y->d + (ct * ho + (size_t)y0) * wo, part.d + ct * (size_t)part.h * wo,
                    (size_t)part.h * wo * sizeof(float));
         vae_vol_free(&part);
@@ -103,7 +105,7 @@ static wr_status conv_banded(const vae_vol *p, const svr_conv *c, int st, int ss
 wr_status svr_conv_forward(svr_run *r, const svr_conv *c, int st, int ss, vae_pad sp, vae_vol *x)
 {
     vae_vol *carry = &r->carry[c->slot];
-    int front = r->first ? c->kt - 1 : (carry->d ? carry->t : 0);
+    int front = r->first ? c->kt - 1 : (carry->acct ? carry->t : 0); /* acct: also set in dry runs */
     vae_vol p = *x, y = {0};
     if (front > 0) { /* the causal front: copies of frame 0, or the previous chunk's frames */
         WR_TRY(vae_vol_alloc(&p, x->c, front + x->t, x->h, x->w));
@@ -122,7 +124,7 @@ wr_status svr_conv_forward(svr_run *r, const svr_conv *c, int st, int ss, vae_pa
         if (keep > 0 && (s = vae_vol_alloc(carry, p.c, keep, p.h, p.w)) == WR_OK)
             copy_frames(&p, p.t - keep, keep, carry, 0);
     }
-    if (p.d != x->d)
+    if (front > 0)
         vae_vol_free(&p);
     if (s != WR_OK) {
         vae_vol_free(&y);
@@ -178,6 +180,8 @@ void svr_group_norm(const svr_run *r, vae_vol *x, const svr_norm *n, bool silu)
 {
     WR_ASSERT(n->c == x->c && x->c % r->groups == 0, "GroupNorm: %d channels, %d groups, weight [%d]", x->c, r->groups,
               n->c);
+    if (vae_dry())
+        return;
     gn_ctx g = {x, n, r->groups, silu};
     wr_parallel_for((int64_t)x->t * r->groups, 1, gn_items, &g);
 }
@@ -189,7 +193,8 @@ wr_status svr_res_forward(svr_run *r, const svr_res *res, vae_vol *x)
 {
     vae_vol h, s = {0};
     WR_TRY(vae_vol_alloc(&h, x->c, x->t, x->h, x->w));
-    memcpy(h.d, x->d, vae_vol_size(x) * sizeof(float));
+    if (!vae_dry())
+        memcpy(h.d, x->d, vae_vol_size(x) * sizeof(float));
     wr_status st;
     svr_group_norm(r, &h, &res->n1, true);
     WR_TRY_GOTO(svr_conv_forward(r, &res->c1, 1, 1, same3, &h));
@@ -197,7 +202,8 @@ wr_status svr_res_forward(svr_run *r, const svr_res *res, vae_vol *x)
     WR_TRY_GOTO(svr_conv_forward(r, &res->c2, 1, 1, same3, &h));
     if (res->has_sc) { /* the 1x1x1 shortcut carries nothing across chunks */
         WR_TRY_GOTO(vae_vol_alloc(&s, x->c, x->t, x->h, x->w));
-        memcpy(s.d, x->d, vae_vol_size(x) * sizeof(float));
+        if (!vae_dry())
+            memcpy(s.d, x->d, vae_vol_size(x) * sizeof(float));
         WR_TRY_GOTO(svr_conv_forward(r, &res->sc, 1, 1, none, &s));
         replace(x, &s);
     }
@@ -217,9 +223,16 @@ wr_status svr_attn_forward(const svr_run *r, const svr_attn *a, vae_vol *x)
     int64_t P = (int64_t)x->h * x->w;
     vae_vol xn;
     WR_TRY(vae_vol_alloc(&xn, C, T, x->h, x->w));
-    memcpy(xn.d, x->d, vae_vol_size(x) * sizeof(float));
+    if (!vae_dry())
+        memcpy(xn.d, x->d, vae_vol_size(x) * sizeof(float));
     svr_group_norm(r, &xn, &a->gn, false);
-    float *buf = malloc((size_t)(5 * P * C) * sizeof(float));
+    size_t buf_bytes = (size_t)(5 * P * C) * sizeof(float);
+    float *buf = vae_scratch_alloc(buf_bytes);
+    if (vae_dry()) { /* planned: the buffers, not the arithmetic */
+        vae_scratch_free(buf, buf_bytes);
+        vae_vol_free(&xn);
+        return WR_OK;
+    }
     if (!buf) {
         vae_vol_free(&xn);
         return wr_fail(WR_E_OOM, "SeedVR2 VAE attention: out of memory for %lld tokens", (long long)P);
@@ -250,7 +263,7 @@ wr_status svr_attn_forward(const svr_run *r, const svr_attn *a, vae_vol *x)
             for (int64_t p = 0; p < P; p++)
                 x->d[(size_t)c * plane + (size_t)t * P + (size_t)p] += o[p * C + c];
     }
-    free(buf);
+    vae_scratch_free(buf, buf_bytes);
     vae_vol_free(&xn);
     return WR_OK;
 }
@@ -272,7 +285,7 @@ wr_status svr_up_forward(svr_run *r, const svr_up *u, vae_vol *x)
     vae_vol y;
     WR_TRY(vae_vol_alloc(&y, C, T * z - drop, 2 * H, 2 * W));
     size_t in_plane = (size_t)H * W, out_plane = (size_t)4 * in_plane;
-    for (int c = 0; c < C; c++)
+    for (int c = 0; !vae_dry() && c < C; c++)
         for (int f = 0; f < T; f++)
             for (int q = 0; q < z; q++) {
                 int of = f * z + q;

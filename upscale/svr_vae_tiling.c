@@ -59,7 +59,7 @@ static int tile_starts(int len, int tile, int lo, int *starts, int cap)
 static wr_status crop(const vae_vol *v, int y0, int y1, int x0, int x1, vae_vol *out)
 {
     WR_TRY(vae_vol_alloc(out, v->c, v->t, y1 - y0, x1 - x0));
-    for (int c = 0; c < v->c; c++)
+    for (int c = 0; !vae_dry() && c < v->c; c++)
         for (int t = 0; t < v->t; t++)
             for (int y = y0; y < y1; y++)
                 memcpy(out->d + (((size_t)c * v->t + t) * out->h + (y - y0)) * out->w,
@@ -89,7 +89,7 @@ static wr_status tiler_init(tiler *g, const upscale_vae_tiling *t, int lat_h, in
 static void accumulate(vae_vol *acc, float *wsum, const vae_vol *part, int oy, int ox, const float *wy,
                        const float *wx)
 {
-    for (int y = 0; y < part->h; y++)
+    for (int y = 0; !vae_dry() && y < part->h; y++)
         for (int x = 0; x < part->w; x++) {
             float w = wy[y] * wx[x];
             wsum[(size_t)(oy + y) * acc->w + ox + x] += w;
@@ -103,7 +103,7 @@ static void accumulate(vae_vol *acc, float *wsum, const vae_vol *part, int oy, i
 static void normalise(vae_vol *acc, const float *wsum)
 {
     size_t plane = (size_t)acc->h * acc->w;
-    for (int ct = 0; ct < acc->c * acc->t; ct++)
+    for (int ct = 0; !vae_dry() && ct < acc->c * acc->t; ct++)
         for (size_t p = 0; p < plane; p++)
             acc->d[(size_t)ct * plane + p] /= wsum[p] > 1e-6f ? wsum[p] : 1e-6f;
 }
@@ -118,6 +118,7 @@ static wr_status tiled(const upscale_vae *m, const vae_vol *in, int split, const
         return wr_fail(WR_E_OOM, "out of memory");
     wr_status st = tiler_init(g, t, (in->h + in_scale - 1) / in_scale, (in->w + in_scale - 1) / in_scale);
     float *wsum = NULL, *wy = NULL, *wx = NULL;
+    size_t wsum_bytes = 0;
     vae_vol acc = {0};
     int ramp = decode ? t->overlap_px : g->lo, max_ext = g->tile * out_scale;
     for (int iy = 0; st == WR_OK && iy < g->ny; iy++)
@@ -131,15 +132,18 @@ static wr_status tiled(const upscale_vae *m, const vae_vol *in, int split, const
                 st = decode ? upscale_vae_decode(m, &part_in, split, &part_out)
                             : upscale_vae_encode(m, &part_in, split, &part_out);
             vae_vol_free(&part_in);
-            if (st == WR_OK && !acc.d) {
+            if (st == WR_OK && !acc.acct) { /* first tile: the output and the weight plane */
                 int oh = decode ? in->h * 8 : g->len_h, ow = decode ? in->w * 8 : g->len_w;
                 st = vae_vol_alloc(&acc, part_out.c, part_out.t, oh, ow);
-                wsum = calloc((size_t)oh * ow, sizeof *wsum);
+                wsum_bytes = (size_t)oh * ow * sizeof *wsum;
+                wsum = vae_scratch_alloc(wsum_bytes);
                 wy = malloc((size_t)max_ext * sizeof *wy), wx = malloc((size_t)max_ext * sizeof *wx);
-                if (st == WR_OK && (!wsum || !wy || !wx))
+                if (st == WR_OK && ((!wsum && !vae_dry()) || !wy || !wx))
                     st = wr_fail(WR_E_OOM, "VAE tiling: out of memory");
-                if (st == WR_OK)
+                if (st == WR_OK && !vae_dry()) {
                     memset(acc.d, 0, vae_vol_size(&acc) * sizeof(float));
+                    memset(wsum, 0, wsum_bytes);
+                }
             }
             if (st == WR_OK) {
                 upscale_vae_tile_weights(part_out.h, ramp, y0 == 0, y1 == g->len_h, wy);
@@ -151,10 +155,13 @@ static wr_status tiled(const upscale_vae *m, const vae_vol *in, int split, const
     if (st == WR_OK) {
         normalise(&acc, wsum);
         *out = acc;
+        acc = (vae_vol){0};
     } else {
         vae_vol_free(&acc);
     }
-    free(wsum), free(wy), free(wx), free(g);
+    if (wsum_bytes)
+        vae_scratch_free(wsum, wsum_bytes);
+    free(wy), free(wx), free(g);
     return st;
 }
 

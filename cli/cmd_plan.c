@@ -1,0 +1,188 @@
+/* wanrt plan: the memory a job will need, computed without running it (dry runs of the real
+ * code where the planners exist: vae/vae_plan.h, upscale/upscale_plan.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "media/video_stream.h"
+#include "upscale/upscale_plan.h"
+#include "vae/vae_plan.h"
+
+static const char usage[] =
+    "usage: wanrt plan upscale (IN | --size WxH) --model DIT --vae VAE [--text EMB] [--resolution 1080]\n"
+    "                          [--batch 5] [--overlap 0] [--vae-tile off|S[,O]]\n"
+    "       wanrt plan generate --vae VAE --width W --height H --frames F [--vae-tile ...]\n"
+    "                          [--high-noise FILE] [--low-noise FILE] [--t5 FILE]\n"
+    "Prints weights (as stored in the files) and the working memory of each stage, planned by dry\n"
+    "runs of the same code (nothing is computed). Not planned yet: the Wan DiT's activations.\n";
+
+static double mib(size_t b) { return (double)b / 1048576.0; }
+
+/* The bytes of a file's tensors (what a run maps or loads). */
+static wr_status weight_bytes(const char *path, size_t *bytes)
+{
+    *bytes = 0;
+    if (!path)
+        return WR_OK;
+    wr_weightfile wf;
+    WR_TRY(wr_weightfile_open(&wf, path));
+    for (int64_t i = 0; i < wf.n_tensors; i++)
+        *bytes += wr_tensor_nbytes(&wf.tensors[i].t);
+    wr_weightfile_close(&wf);
+    return WR_OK;
+}
+
+typedef struct plan_args {
+    const char *in, *model, *vae, *text, *high, *low, *t5;
+    int w, h, frames, have_size;
+    upscale_opts up;
+    vae_tiling gen_tile;
+} plan_args;
+
+static int parse(int argc, char **argv, plan_args *a)
+{
+    long long v;
+    for (int i = 2; i < argc; i++) {
+        const char *s = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define FLAG(name) (!strcmp(s, name) && val && (++i, 1))
+        if (FLAG("--model")) a->model = val;
+        else if (FLAG("--vae")) a->vae = val;
+        else if (FLAG("--text")) a->text = val;
+        else if (FLAG("--high-noise")) a->high = val;
+        else if (FLAG("--low-noise")) a->low = val;
+        else if (FLAG("--t5")) a->t5 = val;
+        else if (FLAG("--size")) {
+            if (sscanf(val, "%dx%d", &a->w, &a->h) != 2 || a->w < 1 || a->h < 1) {
+                fprintf(stderr, "wanrt plan: --size takes WxH, e.g. 1280x720\n");
+                return 2;
+            }
+            a->have_size = 1;
+        } else if (FLAG("--width")) { if (!cli_parse_int(s, val, 16, 8192, &v)) return 2; a->w = (int)v; }
+        else if (FLAG("--height")) { if (!cli_parse_int(s, val, 16, 8192, &v)) return 2; a->h = (int)v; }
+        else if (FLAG("--frames")) { if (!cli_parse_int(s, val, 1, 10001, &v)) return 2; a->frames = (int)v; }
+        else if (FLAG("--resolution")) { if (!cli_parse_int(s, val, 16, 8192, &v)) return 2; a->up.resolution = (int)v; }
+        else if (FLAG("--batch")) { if (!cli_parse_int(s, val, 1, 1001, &v)) return 2; a->up.batch = (int)v; }
+        else if (FLAG("--overlap")) { if (!cli_parse_int(s, val, 0, 1000, &v)) return 2; a->up.overlap = (int)v; }
+        else if (FLAG("--vae-tile")) {
+            wr_status st = !strcmp(argv[1], "upscale") ? upscale_vae_tiling_parse(val, &a->up.vae_tile)
+                                                       : vae_tiling_parse(val, &a->gen_tile);
+            if (st != WR_OK)
+                return cli_report("plan", st);
+        } else if (s[0] != '-' && !a->in)
+            a->in = s;
+        else {
+            fprintf(stderr, "wanrt plan: unknown or incomplete option '%s'\n%s", s, usage);
+            return 2;
+        }
+#undef FLAG
+    }
+    return -1;
+}
+
+static wr_status plan_upscale(plan_args *a)
+{
+    if (!a->model || !a->vae || (!a->in && !a->have_size))
+        return wr_fail(WR_E_ARG, "plan upscale needs --model, --vae and IN or --size WxH");
+    if (a->in) {
+        wr_video_reader *r;
+        WR_TRY(wr_video_reader_open(a->in, &r));
+        a->w = wr_video_reader_info(r)->width, a->h = wr_video_reader_info(r)->height;
+        wr_video_reader_close(r);
+    }
+    wr_weightfile dwf = {0}, vwf = {0};
+    upscale_dit *dit = NULL;
+    upscale_vae *vae = NULL;
+    size_t wd = 0, wv = 0, wt = 0;
+    wr_status st = wr_weightfile_open(&dwf, a->model);
+    if (st == WR_OK)
+        st = upscale_dit_load(&dit, &dwf);
+    if (st == WR_OK)
+        st = wr_weightfile_open(&vwf, a->vae);
+    if (st == WR_OK)
+        st = upscale_vae_load(&vae, &vwf, 0);
+    if (st == WR_OK)
+        st = weight_bytes(a->model, &wd);
+    if (st == WR_OK)
+        st = weight_bytes(a->vae, &wv);
+    if (st == WR_OK)
+        st = weight_bytes(a->text, &wt);
+    upscale_plan p;
+    if (st == WR_OK) {
+        upscale_models m = {.dit = dit, .vae = vae, .txt_len = 58}; /* pos_emb.pt holds 58 tokens */
+        st = upscale_plan_batch(&m, a->w, a->h, &a->up, &p);
+    }
+    if (st == WR_OK) {
+        printf("upscale %dx%d -> %dx%d (models see %dx%d), batches of %d frames -> latent %dx%dx%d\n", a->w, a->h,
+               p.out_w, p.out_h, p.pad_w, p.pad_h, p.frames, p.lat_t, p.lat_h, p.lat_w);
+        printf("  weights      DiT %9.1f MiB   VAE %9.1f MiB   text %7.1f MiB\n", mib(wd), mib(wv), mib(wt));
+        printf("  VAE encode   %9.1f MiB working (planned by a dry run%s)\n", mib(p.vae_encode),
+               a->up.vae_tile.tile_px ? ", tiled" : "");
+        printf("  DiT          %9.1f MiB workspace (one step, one batch)\n", mib(p.dit));
+        printf("  VAE decode   %9.1f MiB working\n", mib(p.vae_decode));
+        printf("  pipeline     %9.1f MiB frames, model input, colour reference, latents\n", mib(p.pipeline));
+        printf("  peak         %9.1f MiB at %s + %.1f MiB weights = %.1f MiB\n", mib(p.peak), p.peak_stage,
+               mib(wd + wv + wt), mib(p.peak + wd + wv + wt));
+    }
+    upscale_vae_free(vae), upscale_dit_free(dit);
+    wr_weightfile_close(&vwf), wr_weightfile_close(&dwf);
+    return st;
+}
+
+static wr_status plan_generate(plan_args *a)
+{
+    if (!a->vae || !a->w || !a->h || !a->frames)
+        return wr_fail(WR_E_ARG, "plan generate needs --vae, --width, --height and --frames");
+    wr_weightfile vwf;
+    WR_TRY(wr_weightfile_open(&vwf, a->vae));
+    wan_vae v = {0};
+    wr_status st = wan_vae_load(&v, &vwf);
+    vae_plan dec = {0}, enc = {0};
+    size_t wh = 0, wl = 0, wt = 0;
+    if (st == WR_OK)
+        st = vae_plan_model(&v, 1, a->frames, a->h, a->w, &a->gen_tile, &dec);
+    if (st == WR_OK)
+        st = vae_plan_model(&v, 0, a->frames, a->h, a->w, &a->gen_tile, &enc);
+    if (st == WR_OK)
+        st = weight_bytes(a->high, &wh);
+    if (st == WR_OK)
+        st = weight_bytes(a->low, &wl);
+    if (st == WR_OK)
+        st = weight_bytes(a->t5, &wt);
+    if (st == WR_OK) {
+        printf("generate %dx%dx%d\n", a->w, a->h, a->frames);
+        printf("  weights      DiT %9.1f MiB (one expert bound at a time%s)   text encoder %7.1f MiB\n",
+               mib(wh > wl ? wh : wl), a->low ? ", the larger shown" : "", mib(wt));
+        printf("  VAE encode   %9.1f MiB working (i2v/flf2v/ti2v conditioning), %d tile%s\n", mib(enc.work), enc.tiles,
+               enc.tiles == 1 ? "" : "s");
+        printf("  VAE decode   %9.1f MiB working (%.1f MiB of it the output video), %d tile%s, weights %.1f MiB\n",
+               mib(dec.work), mib(dec.output), dec.tiles, dec.tiles == 1 ? "" : "s", mib(dec.weights));
+        printf("  DiT          activations not planned yet\n");
+    }
+    wan_vae_free(&v);
+    wr_weightfile_close(&vwf);
+    return st;
+}
+
+int cmd_plan(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    plan_args a = {.up = upscale_opts_default()};
+    int rc = parse(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    wr_status st;
+    if (!strcmp(argv[1], "upscale"))
+        st = plan_upscale(&a);
+    else if (!strcmp(argv[1], "generate"))
+        st = plan_generate(&a);
+    else {
+        fprintf(stderr, "wanrt plan: plan what? upscale or generate\n%s", usage);
+        return 2;
+    }
+    return st == WR_OK ? 0 : cli_report("plan", st);
+}
