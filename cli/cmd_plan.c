@@ -7,6 +7,8 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "media/video_stream.h"
+#include "models/wan22/config.h"
+#include "models/wan22/dit.h"
 #include "upscale/upscale_plan.h"
 #include "vae/vae_plan.h"
 
@@ -16,7 +18,7 @@ static const char usage[] =
     "       wanrt plan generate --vae VAE --width W --height H --frames F [--vae-tile ...]\n"
     "                          [--high-noise FILE] [--low-noise FILE] [--t5 FILE]\n"
     "Prints weights (as stored in the files) and the working memory of each stage, planned by dry\n"
-    "runs of the same code (nothing is computed). Not planned yet: the Wan DiT's activations.\n";
+    "runs of the same code (nothing is computed) or from the function that sizes the buffers.\n";
 
 static double mib(size_t b) { return (double)b / 1048576.0; }
 
@@ -150,6 +152,21 @@ static wr_status plan_generate(plan_args *a)
         st = weight_bytes(a->low, &wl);
     if (st == WR_OK)
         st = weight_bytes(a->t5, &wt);
+    size_t dit_work = 0, latents = 0;
+    if (st == WR_OK && a->high) {
+        wr_weightfile dwf;
+        wan22_config c;
+        st = wr_weightfile_open(&dwf, a->high);
+        if (st == WR_OK) {
+            st = wan22_config_read(&dwf, 0, &c);
+            wr_weightfile_close(&dwf);
+        }
+        int stride = v.scale, f = (a->frames - 1) / 4 + 1;
+        if (st == WR_OK) { /* one forward's arena; the loop keeps x, v, the CFG v and the condition */
+            dit_work = wan22_dit_workspace(&c, f, a->h / stride, a->w / stride);
+            latents = (size_t)(3 * c.out_dim + c.in_dim) * f * (a->h / stride) * (a->w / stride) * sizeof(float);
+        }
+    }
     if (st == WR_OK) {
         printf("generate %dx%dx%d\n", a->w, a->h, a->frames);
         printf("  weights      DiT %9.1f MiB (one expert bound at a time%s)   text encoder %7.1f MiB\n",
@@ -158,7 +175,11 @@ static wr_status plan_generate(plan_args *a)
                enc.tiles == 1 ? "" : "s");
         printf("  VAE decode   %9.1f MiB working (%.1f MiB of it the output video), %d tile%s, weights %.1f MiB\n",
                mib(dec.work), mib(dec.output), dec.tiles, dec.tiles == 1 ? "" : "s", mib(dec.weights));
-        printf("  DiT          activations not planned yet\n");
+        if (a->high)
+            printf("  DiT          %9.1f MiB activations per forward + %.1f MiB latents (sampler state, CFG)\n",
+                   mib(dit_work), mib(latents));
+        else
+            printf("  DiT          give --high-noise (or the 5B --high-noise) for its activations\n");
     }
     wan_vae_free(&v);
     wr_weightfile_close(&vwf);

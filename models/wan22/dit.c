@@ -268,19 +268,35 @@ static void head_out(const wan22_weights *w, const wan22_dit_input *in, dit_bufs
     }
 }
 
+enum { ARENA_BUFFERS = 18 };
+
+/* The forward's buffers, in floats, for L video tokens (one arena; fields[] below names them). */
+static size_t arena_sizes(const wan22_config *c, int64_t L, size_t sizes[ARENA_BUFFERS])
+{
+    int64_t D = c->dim, T = c->text_len;
+    int64_t wide = c->ffn_dim > 4 * c->out_dim ? c->ffn_dim : 4 * c->out_dim;
+    int64_t text_rows = T * (c->text_dim > D ? c->text_dim : D);
+    const size_t s[ARENA_BUFFERS] = {L * D, L * D, L * D, L * D, L * D, L * D, L * D, L * wide, L * D, 6 * L * D,
+                                     6 * L * D, T * D, text_rows, T * D, T * D, L * c->freq_dim, L, L * c->in_dim * 4};
+    size_t total = 0;
+    for (int i = 0; i < ARENA_BUFFERS; i++)
+        total += sizes[i] = s[i];
+    return total;
+}
+
+size_t wan22_dit_workspace(const wan22_config *c, int f, int h, int w)
+{
+    size_t sizes[ARENA_BUFFERS];
+    return arena_sizes(c, (int64_t)f * (h / 2) * (w / 2), sizes) * sizeof(float);
+}
+
 wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, float *out, wan22_trace_fn trace,
                             void *trace_ctx)
 {
     WR_TRY(check_input(w, in));
     const wan22_config *c = &w->cfg;
     int64_t L = (int64_t)in->f * (in->h / 2) * (in->w / 2), D = c->dim, T = c->text_len;
-    int64_t wide = c->ffn_dim > 4 * c->out_dim ? c->ffn_dim : 4 * c->out_dim;
-    int64_t text_rows = T * (c->text_dim > D ? c->text_dim : D);
-    size_t sizes[] = {L * D, L * D, L * D, L * D, L * D, L * D, L * D, L * wide, L * D, 6 * L * D, 6 * L * D,
-                      T * D, text_rows, T * D, T * D, L * c->freq_dim, L, L * c->in_dim * 4};
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        total += sizes[i];
+    size_t sizes[ARENA_BUFFERS], total = arena_sizes(c, L, sizes);
     float *arena = malloc(total * sizeof(float));
     if (!arena)
         return wr_fail(WR_E_OOM, "DiT forward: out of memory for %zu MB of activations", total * 4 >> 20);

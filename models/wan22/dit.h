@@ -26,4 +26,8 @@ typedef void (*wan22_trace_fn)(void *ctx, const char *name, const float *data, i
 wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, float *out,
                             wan22_trace_fn trace, void *trace_ctx);
 
+/* The bytes wan22_dit_forward allocates for a latent grid of f x h x w (its activation arena;
+ * LoRA side paths and the ops' small per-thread scratch come on top), for the memory planner. */
+size_t wan22_dit_workspace(const wan22_config *c, int f, int h, int w);
+
 #endif

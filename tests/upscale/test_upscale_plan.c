@@ -96,3 +96,18 @@ Test(upscale_plan, wanrt_plan_prints_the_stages)
              bin && *bin ? bin : "build/release/wanrt");
     cr_assert_neq(system(cmd), 0);
 }
+
+Test(upscale_plan, wanrt_plan_generate_covers_vae_and_dit)
+{
+    const char *bin = getenv("WANRT_BIN");
+    char cmd[2048], line[512], all[8192] = "", dit_path[512];
+    snprintf(dit_path, sizeof dit_path, "%s", wr_test_shared("golden/dit/dit_t2v_weights.safetensors"));
+    snprintf(cmd, sizeof cmd, "%s plan generate --width 128 --height 64 --frames 9 --high-noise %s --vae %s",
+             bin && *bin ? bin : "build/release/wanrt", dit_path, wr_test_shared("golden/vae21/vae21_weights.safetensors"));
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    while (fgets(line, sizeof line, p))
+        strncat(all, line, sizeof all - strlen(all) - 1);
+    cr_assert_eq(pclose(p), 0, "%s", all);
+    cr_assert(strstr(all, "VAE decode") && strstr(all, "activations per forward"), "%s", all);
+}
