@@ -14,7 +14,9 @@ static const char usage[] =
     "usage: wanrt upscale IN -o OUT --model DIT --vae VAE [--text pos_emb.pt] [options]\n"
     "  DIT: seedvr2_ema_3b / 7b (.pth, fp16/fp8 .safetensors, GGUF); VAE: ema_vae(.pth|_fp16.safetensors)\n"
     "  --text FILE        the positive text embedding (pos_emb.pt); default: 'positive_conditioning' in DIT\n"
-    "  --resolution 1080  short edge of the output; --batch 5 (4n+1 frames); --overlap 0 (cross-faded frames)\n"
+    "  --resolution 1080  short edge of the output; --max-resolution N caps the longer edge (0: none)\n"
+    "  --batch 5 (4n+1 frames); --overlap 0 (cross-faded frames); --uniform (pad the last batch to --batch)\n"
+    "  --prepend N        mirrored frames put in front to steady the start (dropped from the output)\n"
     "  --color lab|wavelet|adain|none (default lab); --seed 42; --attention fp32|bf16 (default fp32)\n"
     "  --variant 3b|7b    refuse a DIT file of the other size; --crf N; --threads N\n"
     "  --vae-tile off|S[,O]  spatial VAE tiles of S px overlapping by O (default 128), e.g. 1024,128\n"
@@ -46,6 +48,9 @@ static int parse(int argc, char **argv, args *a)
         else if (FLAG("--resolution")) { if (!cli_parse_int(s, val, 16, 8192, &v)) return 2; a->o.resolution = (int)v; }
         else if (FLAG("--batch")) { if (!cli_parse_int(s, val, 1, 1001, &v)) return 2; a->o.batch = (int)v; }
         else if (FLAG("--overlap")) { if (!cli_parse_int(s, val, 0, 1000, &v)) return 2; a->o.overlap = (int)v; }
+        else if (FLAG("--max-resolution")) { if (!cli_parse_int(s, val, 0, 16384, &v)) return 2; a->o.max_resolution = (int)v; }
+        else if (FLAG("--prepend")) { if (!cli_parse_int(s, val, 0, 1000, &v)) return 2; a->o.prepend = (int)v; }
+        else if (!strcmp(s, "--uniform")) a->o.uniform = true;
         else if (FLAG("--seed")) { if (!cli_parse_int(s, val, 0, 0x7fffffffffffffffLL, &v)) return 2; a->o.seed = (uint64_t)v; }
         else if (FLAG("--crf")) { if (!cli_parse_int(s, val, 0, 51, &v)) return 2; a->o.video.crf = (int)v; }
         else if (FLAG("--threads")) { if (!cli_parse_int(s, val, 1, 256, &a->threads)) return 2; }

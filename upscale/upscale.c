@@ -1,6 +1,7 @@
 /* See upscale.h. */
 #include "upscale/upscale.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "runtime/quant.h"
 #include "runtime/rng.h"
 #include "upscale/batch_plan.h"
+#include "upscale/frame_source.h"
 #include "upscale/resize_aa.h"
 
 upscale_opts upscale_opts_default(void)
@@ -17,24 +19,45 @@ upscale_opts upscale_opts_default(void)
                           .seed = 42, .attn = UPSCALE_DIT_ATTN_FP32, .video = {.crf = -1}};
 }
 
+upscale_sizes upscale_sizes_for(int in_h, int in_w, const upscale_opts *o)
+{
+    upscale_sizes z;
+    upscale_resize_target(in_h, in_w, o->resolution, &z.r1h, &z.r1w);
+    z.rh = z.r1h, z.rw = z.r1w;
+    int longer = z.r1h > z.r1w ? z.r1h : z.r1w;
+    if (o->max_resolution > 0 && longer > o->max_resolution) { /* numz resizes a second time */
+        double s = (double)o->max_resolution / longer;
+        z.rh = (int)lround(z.r1h * s), z.rw = (int)lround(z.r1w * s);
+    }
+    z.th = z.rh / 2 * 2, z.tw = z.rw / 2 * 2;
+    return z;
+}
+
 typedef struct job {
     const upscale_models *m;
     const upscale_opts *o;
     int w, h;       /* input frames */
+    int r1h, r1w;   /* the first resize (differs from rh, rw only under max_resolution) */
     int rh, rw;     /* resized */
     int th, tw;     /* true output size: resized, rounded down to even */
     int ph, pw;     /* padded to multiples of 16 */
     float *planes;  /* one input frame [3, h, w] in [0, 1] */
     float *resized; /* [3, rh, rw] */
+    float *resized1; /* [3, r1h, r1w] before a max_resolution resize, else NULL */
     wr_video_writer *out;
     float *held;    /* the previous batch's last `overlap` frames [k][3, th, tw], not yet written */
     int n_held, written;
+    int skip;       /* prepended frames still to drop from the output */
     uint8_t *rgb;   /* one output frame */
 } job;
 
 /* Writes one [3, th, tw] frame in [−1, 1]. */
 static wr_status emit(job *j, const float *chw)
 {
+    if (j->skip > 0) { /* a prepended frame: it only steadied the start */
+        j->skip--;
+        return WR_OK;
+    }
     wr_frames f = {.width = j->tw, .height = j->th, .count = 1, .rgb = j->rgb};
     wr_frames_from_f32(&f, chw, 0, 1);
     WR_TRY(wr_video_writer_put(j->out, j->rgb));
@@ -55,7 +78,12 @@ static wr_status prepare(job *j, uint8_t *const *frames, int len, int padded, va
         for (size_t p = 0; p < in_plane; p++)
             for (int c = 0; c < 3; c++)
                 j->planes[(size_t)c * in_plane + p] = (float)frames[f][p * 3 + (size_t)c] / 255.0f;
-        WR_TRY(upscale_resize_bicubic_aa(j->planes, 3, j->h, j->w, j->resized, j->rh, j->rw));
+        if (j->resized1) {
+            WR_TRY(upscale_resize_bicubic_aa(j->planes, 3, j->h, j->w, j->resized1, j->r1h, j->r1w));
+            WR_TRY(upscale_resize_bicubic_aa(j->resized1, 3, j->r1h, j->r1w, j->resized, j->rh, j->rw));
+        } else {
+            WR_TRY(upscale_resize_bicubic_aa(j->planes, 3, j->h, j->w, j->resized, j->rh, j->rw));
+        }
         for (int c = 0; c < 3; c++)
             for (int y = 0; y < j->rh; y++)
                 for (int x = 0; x < j->rw; x++) {
@@ -129,7 +157,8 @@ static wr_status restore(job *j, const vae_vol *video, vae_vol *out)
 /* One batch from input frames to written (or held) output frames. */
 static wr_status run_batch(job *j, uint8_t *const *frames, int len, int first)
 {
-    int padded = (len + 2) / 4 * 4 + 1;
+    int t = j->o->uniform && len < j->o->batch ? j->o->batch : len;
+    int padded = (t + 2) / 4 * 4 + 1;
     vae_vol video = {0}, ref = {0}, dec = {0}, content = {0};
     wr_status st = prepare(j, frames, len, padded, &video, &ref);
     if (st == WR_OK)
@@ -176,7 +205,7 @@ static wr_status run_batch(job *j, uint8_t *const *frames, int len, int first)
     return st;
 }
 
-static wr_status stream(job *j, wr_video_reader *r, int total_batches)
+static wr_status stream(job *j, upscale_source *r, int total_batches)
 {
     const upscale_opts *o = j->o;
     int overlap = upscale_batch_overlap(o->batch, o->overlap), step = o->batch - overlap, have = 0, done = 0;
@@ -189,7 +218,7 @@ static wr_status stream(job *j, wr_video_reader *r, int total_batches)
     for (bool eof = false; st == WR_OK;) {
         while (!eof && have < o->batch && st == WR_OK) {
             bool got;
-            st = wr_video_reader_next(r, frames[have], &got);
+            st = upscale_source_next(r, frames[have], &got);
             have += got;
             eof = !got;
         }
@@ -229,14 +258,14 @@ wr_status upscale_video(const upscale_models *m, const char *in, const char *out
         return wr_fail(WR_E_ARG, "--batch %d: batches are 4n + 1 frames (1, 5, 9, 13, ...)", o->batch);
     if (o->resolution < 16 || o->resolution > 8192)
         return wr_fail(WR_E_ARG, "--resolution %d: the short edge must be 16 to 8192 pixels", o->resolution);
-    if (o->overlap < 0)
-        return wr_fail(WR_E_ARG, "--overlap %d must not be negative", o->overlap);
+    if (o->overlap < 0 || o->prepend < 0 || o->max_resolution < 0)
+        return wr_fail(WR_E_ARG, "--overlap, --prepend and --max-resolution must not be negative");
     wr_video_reader *r;
     WR_TRY(wr_video_reader_open(in, &r));
     const wr_video_info *info = wr_video_reader_info(r);
-    job j = {.m = m, .o = o, .w = info->width, .h = info->height};
-    upscale_resize_target(j.h, j.w, o->resolution, &j.rh, &j.rw);
-    j.th = j.rh / 2 * 2, j.tw = j.rw / 2 * 2;
+    job j = {.m = m, .o = o, .w = info->width, .h = info->height, .skip = o->prepend > 0 ? o->prepend : 0};
+    upscale_sizes z = upscale_sizes_for(j.h, j.w, o);
+    j.r1h = z.r1h, j.r1w = z.r1w, j.rh = z.rh, j.rw = z.rw, j.th = z.th, j.tw = z.tw;
     j.ph = (j.rh + 15) / 16 * 16, j.pw = (j.rw + 15) / 16 * 16;
     wr_status st = WR_OK;
     if ((double)j.h / j.rh > 15 || (double)j.w / j.rw > 15)
@@ -244,23 +273,31 @@ wr_status upscale_video(const upscale_models *m, const char *in, const char *out
     int overlap = upscale_batch_overlap(o->batch, o->overlap);
     j.planes = malloc((size_t)3 * j.h * j.w * sizeof(float));
     j.resized = malloc((size_t)3 * j.rh * j.rw * sizeof(float));
+    if (j.r1h != j.rh || j.r1w != j.rw)
+        j.resized1 = malloc((size_t)3 * j.r1h * j.r1w * sizeof(float));
     j.held = malloc(((size_t)overlap + 1) * 3 * j.th * j.tw * sizeof(float));
     j.rgb = malloc((size_t)3 * j.th * j.tw);
-    if (st == WR_OK && (!j.planes || !j.resized || !j.held || !j.rgb))
+    if (st == WR_OK && (!j.planes || !j.resized || !j.held || !j.rgb || ((j.r1h != j.rh || j.r1w != j.rw) && !j.resized1)))
         st = wr_fail(WR_E_OOM, "out of memory for %dx%d frames", j.tw, j.th);
     double fps = info->fps > 0 ? info->fps : 16.0;
     if (st == WR_OK)
         st = wr_video_writer_open(out, j.tw, j.th, fps, &o->video, &j.out);
     if (st == WR_OK) {
         upscale_batch plan[4096];
-        int total = info->count > 0 ? upscale_batch_plan(info->count, o->batch, o->overlap, false, plan, 4096) : -1;
-        st = stream(&j, r, total);
+        int total = info->count > 0 ? upscale_batch_plan(info->count + (o->prepend > 0 ? o->prepend : 0), o->batch,
+                                                         o->overlap, o->uniform, plan, 4096)
+                                    : -1;
+        upscale_source src;
+        st = upscale_source_open(&src, r, o->prepend);
+        if (st == WR_OK)
+            st = stream(&j, &src, total);
+        upscale_source_close(&src);
         if (st == WR_OK && j.written == 0)
             st = wr_fail(WR_E_FORMAT, "%s: no frames", in);
         st = st == WR_OK ? wr_video_writer_finish(j.out) : (wr_video_writer_abort(j.out), st);
     }
     wr_video_reader_close(r);
-    free(j.planes), free(j.resized), free(j.held), free(j.rgb);
+    free(j.planes), free(j.resized), free(j.resized1), free(j.held), free(j.rgb);
     if (st == WR_OK) {
         if (out_w)
             *out_w = j.tw;

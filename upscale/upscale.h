@@ -14,6 +14,7 @@
 #ifndef UPSCALE_UPSCALE_H
 #define UPSCALE_UPSCALE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "media/video.h"
@@ -26,6 +27,9 @@ typedef struct upscale_opts {
     int resolution;     /* target short edge (1080) */
     int batch;          /* frames per batch, 4n + 1 (5) */
     int overlap;        /* temporal_overlap (0) */
+    int max_resolution; /* cap on the longer edge after the resize, 0 = none (numz max_resolution) */
+    bool uniform;       /* pad a short last batch to `batch` frames (uniform_batch_size) */
+    int prepend;        /* mirrored frames put in front and dropped again (prepend_frames) */
     int vae_split;      /* causal slicing of the VAE passes (4: bounded memory; same result as 0) */
     upscale_vae_tiling vae_tile; /* spatial tiling of both VAE passes (tile_px 0: off) */
     upscale_color color;
@@ -35,6 +39,13 @@ typedef struct upscale_opts {
     void (*progress)(void *ctx, int batches_done, int batches_total); /* total −1 if unknown */
     void *ctx;
 } upscale_opts;
+
+/* The sizes for in_h x in_w input: the resize (r1, and r when max_resolution resizes again) and
+ * the written (even) size. */
+typedef struct upscale_sizes {
+    int r1h, r1w, rh, rw, th, tw;
+} upscale_sizes;
+upscale_sizes upscale_sizes_for(int in_h, int in_w, const upscale_opts *o);
 
 /* The defaults of the node. */
 upscale_opts upscale_opts_default(void);

@@ -28,9 +28,9 @@ wr_status upscale_plan_batch(const upscale_models *m, int in_w, int in_h, const 
     *p = (upscale_plan){0};
     if (in_w < 1 || in_h < 1 || o->batch < 1 || (o->batch - 1) % 4)
         return wr_fail(WR_E_ARG, "plan: %dx%d frames in batches of %d (4n + 1)", in_w, in_h, o->batch);
-    int rh, rw;
-    upscale_resize_target(in_h, in_w, o->resolution, &rh, &rw);
-    p->out_h = rh / 2 * 2, p->out_w = rw / 2 * 2;
+    upscale_sizes z = upscale_sizes_for(in_h, in_w, o);
+    int rh = z.rh, rw = z.rw;
+    p->out_h = z.th, p->out_w = z.tw;
     p->pad_h = (rh + 15) / 16 * 16, p->pad_w = (rw + 15) / 16 * 16;
     p->frames = (o->batch + 2) / 4 * 4 + 1;
     const upscale_vae_config *vc = upscale_vae_cfg(m->vae);
@@ -44,7 +44,9 @@ wr_status upscale_plan_batch(const upscale_models *m, int in_w, int in_h, const 
     const size_t f4 = sizeof(float);
     int overlap = o->overlap > 0 && o->overlap < o->batch ? o->overlap : 0;
     size_t out_frame = (size_t)3 * p->out_h * p->out_w;
-    size_t persistent = (size_t)o->batch * in_w * in_h * 3 + (size_t)3 * in_w * in_h * f4 + (size_t)3 * rh * rw * f4 +
+    size_t persistent = (size_t)(o->batch + (o->prepend > 0 ? o->prepend + 1 : 0)) * in_w * in_h * 3 +
+                        (size_t)3 * in_w * in_h * f4 + (size_t)3 * rh * rw * f4 +
+                        (z.r1h != rh || z.r1w != rw ? (size_t)3 * z.r1h * z.r1w * f4 : 0) +
                         (size_t)(overlap + 1) * out_frame * f4 + out_frame;
     size_t video = (size_t)3 * p->frames * p->pad_h * p->pad_w * f4, ref = (size_t)o->batch * out_frame * f4;
     size_t lat = (size_t)lc * p->lat_t * p->lat_h * p->lat_w * f4, tokens = lat / f4 / (size_t)lc;

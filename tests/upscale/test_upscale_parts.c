@@ -7,6 +7,7 @@
 #include "tests/common/testutil.h"
 #include "upscale/batch_plan.h"
 #include "upscale/color_fix.h"
+#include "upscale/frame_source.h"
 #include "upscale/resize_aa.h"
 
 Test(upscale_parts, bicubic_aa_by_hand_and_invariants)
@@ -147,4 +148,19 @@ Test(upscale_parts, colour_fixes_keep_a_matching_pair_and_transfer_statistics)
     upscale_color c;
     cr_assert(upscale_color_parse("lab", &c) && c == UPSCALE_COLOR_LAB);
     cr_assert(!upscale_color_parse("hsv", &c));
+}
+
+Test(upscale_parts, prepend_mirror_rule)
+{
+    /* numz: k < t puts frames k, k-1, ..., 1 in front; k >= t the last frame k - t + 1 times,
+     * then t - 1, ..., 1 */
+    const int a[2] = {2, 1}, b[3] = {1, 1, 1}, c[4] = {2, 2, 2, 1};
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(upscale_prepend_source(2, 5, i), a[i]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(upscale_prepend_source(3, 2, i), b[i]);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(upscale_prepend_source(4, 3, i), c[i]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(upscale_prepend_source(3, 1, i), 0);
 }

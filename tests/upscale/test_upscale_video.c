@@ -137,6 +137,26 @@ Test(upscale_video, overlap_padding_and_single_images)
     cr_assert_eq(run("one", "one.mkv", &o, &v), WR_OK, "%s", wr_last_error());
     cr_assert_eq(v.count, 1);
     wr_frames_free(&v);
+    /* numz options: prepended frames leave the count unchanged, a uniform last batch too, and
+     * max_resolution caps the longer edge (40x24 -> 106x64 -> 80x48) */
+    o = small();
+    o.prepend = 2;
+    wr_frames plain;
+    cr_assert_eq(run("seven", "pre.mkv", &o, &v), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(v.count, 7);
+    o.prepend = 0;
+    cr_assert_eq(run("seven", "plain.mkv", &o, &plain), WR_OK);
+    cr_assert_neq(memcmp(v.rgb, plain.rgb, (size_t)v.width * v.height * 3), 0, "prepending changed nothing");
+    wr_frames_free(&v), wr_frames_free(&plain);
+    o.uniform = true;
+    cr_assert_eq(run("seven", "uni.mkv", &o, &v), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(v.count, 7);
+    wr_frames_free(&v);
+    o = small();
+    o.resolution = 64, o.max_resolution = 80;
+    cr_assert_eq(run("one", "cap.mkv", &o, &v), WR_OK, "%s", wr_last_error());
+    cr_assert(v.width == 80 && v.height == 48, "%dx%d", v.width, v.height);
+    wr_frames_free(&v);
 }
 
 static void assert_nothing_left(void)
