@@ -1,0 +1,53 @@
+/* The packed, register-blocked GEMM behind cpu_matmul (runtime/cpu/matmul.c), BLIS-style.
+ *
+ * y[M, N] = x[M, K] · W[N, K]ᵀ is computed in K blocks of GEMM_KC. Within a block:
+ *   x is packed per tile of MR rows as [kc][MR] (rows past M are zero),
+ *   W is packed per panel of GEMM_NR = 32 rows as [kc][32] (dequantised to float32, rows past
+ *   N zero), one chunk of panels at a time per thread, never the whole weight,
+ * and a micro-kernel keeps the MR × 32 output tile in registers while it walks k:
+ *   c[r][j] (+)= Σ_k xp[k·MR + r] · wp[k·32 + j]       (float32 FMA, k in order)
+ * Paths differ only in MR and the kernel's ISA; they are chosen at run time (cpu_gemm_path_best)
+ * and each is tested against a float64 loop (tests/runtime/test_matmul_paths.c). */
+#ifndef WR_CPU_GEMM_H
+#define WR_CPU_GEMM_H
+
+#include <stdint.h>
+
+#include "runtime/ops.h"
+
+#define GEMM_NR 32     /* weight rows (output columns) per packed panel */
+#define GEMM_MR_MAX 12 /* largest MR of any path */
+
+typedef enum cpu_gemm_kind {
+    CPU_GEMM_PORTABLE, /* plain C, MR 4 */
+    CPU_GEMM_AVX2,     /* AVX2 + FMA, MR 6, two 6x16 halves per panel */
+    CPU_GEMM_AVX512,   /* AVX-512F, MR 12, 24 zmm accumulators */
+    CPU_GEMM_COUNT
+} cpu_gemm_kind;
+
+/* c[r·ldc + j] = (accumulate ? c[r·ldc + j] : 0) + Σ_{k<kc} xp[k·mr + r] · wp[k·32 + j]
+ * for r < mr, j < 32. wp is 64-byte aligned. */
+typedef void (*cpu_gemm_kernel_fn)(int64_t kc, const float *xp, const float *wp, float *c, int64_t ldc,
+                                   int accumulate);
+
+/* panel[k·32 + j] = rows[j][k] for k < kc, j < 32; a NULL row is a row of zeros. panel is
+ * 64-byte aligned (a transpose of 32 float32 rows). */
+typedef void (*cpu_gemm_pack_fn)(const float *const *rows, int64_t kc, float *panel);
+
+typedef struct cpu_gemm_path {
+    const char *name;
+    int mr;
+    cpu_gemm_kernel_fn kernel;
+    cpu_gemm_pack_fn pack;
+} cpu_gemm_path;
+
+/* The path of that kind, or NULL when this CPU (or build) lacks it. */
+const cpu_gemm_path *cpu_gemm_path_get(cpu_gemm_kind kind);
+/* The fastest path this CPU has; WANRT_SIMD=portable|avx2 caps it. */
+const cpu_gemm_path *cpu_gemm_path_best(void);
+
+/* cpu_matmul on a chosen path (tests and the bench compare paths with it). */
+void cpu_matmul_path(const cpu_gemm_path *path, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                     wr_act act, wr_tensor *y);
+
+#endif

@@ -1,0 +1,143 @@
+/* Every CPU GEMM path (portable, AVX2, AVX-512; tests/runtime skips the ones this CPU lacks)
+ * against a float64 loop over the reference dequantisation, for each weight dtype, odd shapes
+ * (M = 1, 7, 33; N and K off the 32-row panel, the 256-wide K block and the 12/6/4-row x
+ * tile) and every epilogue (per-tensor scale, bias, GELU-tanh, SiLU).
+ *
+ * Bound: the kernels sum the K products in float32 in k order (one FMA per product), so the
+ * classic bound gives |sum - exact| <= γ_K · Σ|x·w| with γ_K = K·u/(1 - K·u), u = 2^-24; the
+ * epilogue adds a rounding of the scale product and of the bias add (2u) and the activations
+ * are 1.13-Lipschitz (GELU-tanh; SiLU 1.1) with a few-ulp libm error. The tolerance is
+ * 1.2·(K + 4)·u·(|scale|·Σ|x·w| + |bias|) + 4u·(|pre-activation| + |ref|): a worst case,
+ * typically 30-100x above the observed error, but tight enough that a wrong element, a wrong
+ * block or a dropped K block (errors of order Σ|x·w|/K or more) fails it. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/quant_blocks.h"
+#include "runtime/cpu/gemm.h"
+#include "runtime/numeric.h"
+#include "runtime/quant.h"
+#include "runtime/threadpool.h"
+#include "tests/common/testutil.h"
+
+#define GUARD 16
+
+/* A weight [n, k] of dtype dt with values in about [-1, 1] (quant blocks: random codes, sane
+ * scales), and its exact float32 dequantisation in ref (the reference converter). */
+static void *make_weight(wr_dtype dt, int64_t n, int64_t k, uint64_t *s, float *ref)
+{
+    size_t rb;
+    cr_assert(wr_dtype_row_bytes(dt, k, &rb));
+    unsigned char *w = malloc(rb * (size_t)n);
+    const wr_dtype_traits *ti = wr_dtype_info(dt);
+    for (size_t i = 0; i < rb * (size_t)n; i++) {
+        float v = wr_test_uniform(s, -1, 1);
+        if (dt == WR_DTYPE_F32)
+            memcpy(w + i / 4 * 4, &v, 4), i += 3;
+        else if (dt == WR_DTYPE_F16 || dt == WR_DTYPE_BF16) {
+            uint16_t h = dt == WR_DTYPE_F16 ? wr_f32_to_f16(v) : wr_f32_to_bf16(v);
+            memcpy(w + i, &h, 2), i++;
+        } else if (dt == WR_DTYPE_F8_E4M3FN)
+            w[i] = wr_f32_to_f8e4m3(v * 16.0f);
+        else
+            w[i] = (unsigned char)((v + 1.0f) * 127.9f);
+    }
+    if (ti->is_quant) /* every block starts with an f16 d (and Q4_K an f16 dmin): keep them small */
+        for (size_t b = 0; b < rb * (size_t)n / ti->block_bytes; b++) {
+            unsigned char *blk = w + b * ti->block_bytes;
+            uint16_t d = wr_f32_to_f16(wr_test_uniform(s, 0.002f, 0.02f));
+            if (dt == WR_DTYPE_Q4_K) {
+                memcpy(blk + offsetof(block_q4_K, d), &d, 2);
+                memcpy(blk + offsetof(block_q4_K, dmin), &d, 2);
+            } else
+                memcpy(blk, &d, 2);
+        }
+    for (int64_t r = 0; r < n; r++)
+        cr_assert(wr_dequant_row_f32(dt, w + rb * (size_t)r, ref + r * k, k));
+    return w;
+}
+
+static double act_ref(double v, wr_act act)
+{
+    if (act == WR_ACT_GELU_TANH)
+        return 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+    if (act == WR_ACT_SILU)
+        return v / (1.0 + exp(-v));
+    return v;
+}
+
+static void check_case(const cpu_gemm_path *path, wr_dtype dt, int64_t m, int64_t n, int64_t k, int with_bias,
+                       wr_act act, uint64_t seed)
+{
+    uint64_t s = seed;
+    float *x = malloc(sizeof(float) * (size_t)(m * k)), *wref = malloc(sizeof(float) * (size_t)(n * k));
+    float *bias = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)(m * n + GUARD));
+    for (int64_t i = 0; i < m * k; i++)
+        x[i] = wr_test_uniform(&s, -1, 1);
+    for (int64_t i = 0; i < n; i++)
+        bias[i] = wr_test_uniform(&s, -0.5f, 0.5f);
+    for (int i = 0; i < GUARD; i++)
+        y[m * n + i] = 1234.5f;
+    void *w = make_weight(dt, n, k, &s, wref);
+    wr_tensor tx, tw, tb, ty;
+    wr_tensor_init(&tx, WR_DTYPE_F32, 2, (int64_t[]){k, m}, x);
+    wr_tensor_init(&tw, dt, 2, (int64_t[]){k, n}, w);
+    wr_tensor_init(&tb, WR_DTYPE_F32, 1, (int64_t[]){n}, bias);
+    wr_tensor_init(&ty, WR_DTYPE_F32, 2, (int64_t[]){n, m}, y);
+    tw.scale = dt == WR_DTYPE_F8_E4M3FN ? 1.0f / 16.0f : 1.0f;
+    cpu_matmul_path(path, &tx, &tw, with_bias ? &tb : NULL, act, &ty);
+    const double u = 1.0 / 16777216.0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double sum = 0, mag = 0;
+            for (int64_t e = 0; e < k; e++) {
+                double p = (double)x[i * k + e] * (double)wref[j * k + e];
+                sum += p, mag += fabs(p);
+            }
+            double b = with_bias ? (double)bias[j] : 0.0;
+            double pre = sum * (double)tw.scale + b, ref = act_ref(pre, act);
+            double tol = 1.2 * (double)(k + 4) * u * (mag * (double)tw.scale + fabs(b)) + 4 * u * (fabs(pre) + fabs(ref));
+            double got = (double)y[i * n + j];
+            cr_assert(fabs(got - ref) <= tol, "%s %s M=%lld N=%lld K=%lld bias=%d act=%d: y[%lld,%lld] = %.9g, ref %.9g (tol %.3g)",
+                      path->name, wr_dtype_name(dt), (long long)m, (long long)n, (long long)k, with_bias, (int)act,
+                      (long long)i, (long long)j, got, ref, tol);
+        }
+    for (int i = 0; i < GUARD; i++)
+        cr_assert(y[m * n + i] == 1234.5f, "%s: write past y", path->name);
+    free(x), free(wref), free(bias), free(y), free(w);
+}
+
+static void check_path(cpu_gemm_kind kind)
+{
+    const cpu_gemm_path *p = cpu_gemm_path_get(kind);
+    if (!p)
+        cr_skip_test("this CPU lacks the path");
+    const int64_t ms[] = {1, 7, 33};
+    /* K: off-32 and across a K-block edge for plain floats; whole blocks for the quants. */
+    const struct { wr_dtype dt; int64_t n, k; } cases[] = {
+        {WR_DTYPE_F32, 45, 37},   {WR_DTYPE_F32, 290, 300}, {WR_DTYPE_F16, 70, 531},   {WR_DTYPE_BF16, 33, 300},
+        {WR_DTYPE_F8_E4M3FN, 45, 259}, {WR_DTYPE_Q8_0, 45, 544}, {WR_DTYPE_Q8_0, 290, 96}, {WR_DTYPE_Q4_K, 37, 512},
+    };
+    uint64_t seed = 1;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int mi = 0; mi < 3; mi++)
+            check_case(p, cases[c].dt, ms[mi], cases[c].n, cases[c].k, (int)(c + mi) % 2, (wr_act)((c + mi) % WR_ACT_COUNT),
+                       seed++);
+}
+
+Test(matmul_paths, portable) { check_path(CPU_GEMM_PORTABLE); }
+Test(matmul_paths, avx2) { check_path(CPU_GEMM_AVX2); }
+Test(matmul_paths, avx512) { check_path(CPU_GEMM_AVX512); }
+
+Test(matmul_paths, one_thread_and_every_epilogue_on_the_best_path)
+{
+    const cpu_gemm_path *p = cpu_gemm_path_best();
+    for (int a = 0; a < WR_ACT_COUNT; a++)
+        check_case(p, WR_DTYPE_BF16, 13, 65, 260, 1, (wr_act)a, 100 + (uint64_t)a);
+    cr_assert(wr_threads_set(1) == WR_OK);
+    check_case(p, WR_DTYPE_F32, 33, 70, 300, 1, WR_ACT_SILU, 7);
+    wr_threads_shutdown();
+}
