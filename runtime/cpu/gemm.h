@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "runtime/ops.h"
+#include "runtime/quant.h"
 
 #define GEMM_NR 32     /* weight rows (output columns) per packed panel */
 #define GEMM_MR_MAX 12 /* largest MR of any path */
@@ -36,6 +37,7 @@ typedef void (*cpu_gemm_pack_fn)(const float *const *rows, int64_t kc, float *pa
 
 typedef struct cpu_gemm_path {
     const char *name;
+    cpu_gemm_kind kind;
     int mr;
     cpu_gemm_kernel_fn kernel;
     cpu_gemm_pack_fn pack;
@@ -45,6 +47,10 @@ typedef struct cpu_gemm_path {
 const cpu_gemm_path *cpu_gemm_path_get(cpu_gemm_kind kind);
 /* The fastest path this CPU has; WANRT_SIMD=portable|avx2 caps it. */
 const cpu_gemm_path *cpu_gemm_path_best(void);
+
+/* The row converter to float32 the path uses for dtype dt (runtime/cpu/gemm_convert.c): a
+ * SIMD twin of the reference converter, equal bit for bit, or the reference itself. */
+wr_dequant_fn cpu_gemm_converter(cpu_gemm_kind kind, wr_dtype dt);
 
 /* cpu_matmul on a chosen path (tests and the bench compare paths with it). */
 void cpu_matmul_path(const cpu_gemm_path *path, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,

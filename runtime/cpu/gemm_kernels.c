@@ -29,7 +29,7 @@ static void pack_portable(const float *const *rows, int64_t kc, float *panel)
             panel[k * GEMM_NR + j] = rows[j] ? rows[j][k] : 0.0f;
 }
 
-static const cpu_gemm_path path_portable = {"portable", 4, kernel_portable, pack_portable};
+static const cpu_gemm_path path_portable = {"portable", CPU_GEMM_PORTABLE, 4, kernel_portable, pack_portable};
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -173,8 +173,8 @@ __attribute__((target("avx512f"))) static void pack_avx512(const float *const *r
     }
 }
 
-static const cpu_gemm_path path_avx2 = {"avx2+fma", 6, kernel_avx2, pack_avx2};
-static const cpu_gemm_path path_avx512 = {"avx512f", 12, kernel_avx512, pack_avx512};
+static const cpu_gemm_path path_avx2 = {"avx2+fma", CPU_GEMM_AVX2, 6, kernel_avx2, pack_avx2};
+static const cpu_gemm_path path_avx512 = {"avx512f", CPU_GEMM_AVX512, 12, kernel_avx512, pack_avx512};
 
 static int cpu_has(cpu_gemm_kind kind)
 {

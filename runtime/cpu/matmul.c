@@ -11,6 +11,7 @@
  *   3. After the last K block each finished tile gets the epilogue: · scale, + bias, act.
  * Sizes: GEMM_KC = 256 keeps a panel (32 KiB) plus an x tile (≤ 12 KiB) in L1, and is a
  * multiple of every block size (32, 256) so quantised rows convert block-aligned. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,35 @@ typedef struct gemm_ctx {
     size_t scratch_floats;
 } gemm_ctx;
 
+/* One process-wide scratch block (packed x + per-thread panels), kept between calls so the
+ * step loop neither allocates nor page-faults; grows to the largest call (e.g. 57 MiB for
+ * x [1024 x 13824]). A call that finds it taken (concurrent matmuls) uses its own block. */
+static atomic_flag cache_busy = ATOMIC_FLAG_INIT;
+static float *cache;
+static size_t cache_bytes;
+
+static float *scratch_get(size_t bytes, int *cached)
+{
+    bytes = (bytes + 63) / 64 * 64;
+    *cached = !atomic_flag_test_and_set(&cache_busy);
+    if (!*cached)
+        return aligned_alloc(64, bytes);
+    if (cache_bytes < bytes) {
+        free(cache);
+        cache = aligned_alloc(64, bytes);
+        cache_bytes = cache ? bytes : 0;
+    }
+    return cache;
+}
+
+static void scratch_put(float *p, int cached)
+{
+    if (cached)
+        atomic_flag_clear(&cache_busy);
+    else
+        free(p);
+}
+
 static void pack_x(void *vctx, int64_t begin, int64_t end, int thread)
 {
     (void)thread;
@@ -64,7 +94,7 @@ static void pack_x(void *vctx, int64_t begin, int64_t end, int thread)
 
 /* Weight rows [n0, n0 + nc) × columns [k0, k0 + kc) -> panels [kc][32], zero rows past N.
  * Float32 rows are transposed in place; other dtypes are first converted into rowbuf
- * (32 rows × GEMM_KC floats) by the reference converter. */
+ * (32 rows × GEMM_KC floats) by the path's converter (cpu_gemm_converter). */
 static void pack_w(const gemm_ctx *c, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float *panels, float *rowbuf)
 {
     for (int64_t p = 0; p * GEMM_NR < nc; p++) {
@@ -155,7 +185,7 @@ void cpu_matmul_path(const cpu_gemm_path *path, const wr_tensor *x, const wr_ten
     const wr_dtype_traits *ti = wr_dtype_info(w->dtype);
     gemm_ctx c = {.p = path, .x = x, .w = w, .bias = bias ? bias->data : NULL, .act = act, .scale = w->scale,
                   .y = y->data, .m = wr_tensor_nrows(x), .n = wr_tensor_nrows(w), .k = x->ne[0],
-                  .convert = w->dtype == WR_DTYPE_F32 ? NULL : wr_dequant_get(w->dtype),
+                  .convert = w->dtype == WR_DTYPE_F32 ? NULL : cpu_gemm_converter(path->kind, w->dtype),
                   .block_elems = ti->block_elems, .block_bytes = ti->block_bytes};
     WR_ASSERT(wr_dtype_row_bytes(w->dtype, c.k, &c.row_bytes), "matmul: K=%lld is not a whole number of %s blocks",
               (long long)c.k, ti->name);
@@ -172,11 +202,18 @@ void cpu_matmul_path(const cpu_gemm_path *path, const wr_tensor *x, const wr_ten
     c.tiles_per_mchunk = (c.mtiles + c.mchunks - 1) / c.mchunks;
     c.mchunks = (c.mtiles + c.tiles_per_mchunk - 1) / c.tiles_per_mchunk;
     c.scratch_floats = (size_t)GEMM_NC * GEMM_KC + GEMM_NR * GEMM_KC + GEMM_MR_MAX * GEMM_NR; /* 64 B multiples */
-    size_t xp_floats = (size_t)c.mpad * (size_t)(c.k > 0 ? c.k : 1);
-    c.xp = aligned_alloc(64, (xp_floats * sizeof(float) + 63) / 64 * 64);
-    c.scratch = aligned_alloc(64, (size_t)threads * c.scratch_floats * sizeof(float));
-    WR_ASSERT(c.xp && c.scratch, "matmul: out of memory packing x [%lld x %lld] and %d thread panels",
-              (long long)c.m, (long long)c.k, threads);
+    size_t xp_floats = ((size_t)c.mpad * (size_t)c.k + 15) / 16 * 16;
+    size_t threads_floats = (size_t)threads * c.scratch_floats;
+    WR_ASSERT((size_t)c.mpad <= SIZE_MAX / 8 / ((size_t)c.k + 1) && threads_floats < SIZE_MAX / 8 - xp_floats,
+              "matmul: scratch size overflows for x [%lld x %lld]", (long long)c.m, (long long)c.k);
+    int cached;
+    float *block = scratch_get((xp_floats + threads_floats) * sizeof(float), &cached);
+    if (!block)
+        scratch_put(block, cached);
+    WR_ASSERT(block, "matmul: out of memory packing x [%lld x %lld] and %d thread panels", (long long)c.m,
+              (long long)c.k, threads);
+    c.xp = block;
+    c.scratch = block + xp_floats;
     if (c.k == 0) { /* an empty sum: y = act(bias) */
         memset(c.y, 0, (size_t)(c.m * c.n) * sizeof(float));
         for (int64_t i = 0; i < c.m; i++)
@@ -184,8 +221,7 @@ void cpu_matmul_path(const cpu_gemm_path *path, const wr_tensor *x, const wr_ten
     }
     wr_parallel_for(c.mtiles, 1, pack_x, &c);
     wr_parallel_for(c.nchunks * c.mchunks, 1, run_jobs, &c);
-    free(c.xp);
-    free(c.scratch);
+    scratch_put(block, cached);
 }
 
 void cpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y)

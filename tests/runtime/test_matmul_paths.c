@@ -1,4 +1,4 @@
-/* Every CPU GEMM path (portable, AVX2, AVX-512; tests/runtime skips the ones this CPU lacks)
+/* Every CPU GEMM path (portable, AVX2, AVX-512; skipped where this CPU lacks one)
  * against a float64 loop over the reference dequantisation, for each weight dtype, odd shapes
  * (M = 1, 7, 33; N and K off the 32-row panel, the 256-wide K block and the 12/6/4-row x
  * tile) and every epilogue (per-tensor scale, bias, GELU-tanh, SiLU).
@@ -140,4 +140,33 @@ Test(matmul_paths, one_thread_and_every_epilogue_on_the_best_path)
     cr_assert(wr_threads_set(1) == WR_OK);
     check_case(p, WR_DTYPE_F32, 33, 70, 300, 1, WR_ACT_SILU, 7);
     wr_threads_shutdown();
+}
+
+/* The SIMD converters equal the reference ones bit for bit on every code (NaN only as NaN). */
+Test(matmul_paths, simd_converters_match_the_reference_on_every_code)
+{
+    static uint16_t codes[65536 + 16];
+    static float got[65536 + 16], ref[65536 + 16];
+    for (int i = 0; i < 65536 + 16; i++)
+        codes[i] = (uint16_t)(i * 40503u); /* every code once in the first 65536 (odd multiplier) */
+    const wr_dtype dts[] = {WR_DTYPE_BF16, WR_DTYPE_F16, WR_DTYPE_F8_E4M3FN, WR_DTYPE_F8_E5M2, WR_DTYPE_Q8_0};
+    for (int kind = CPU_GEMM_AVX2; kind < CPU_GEMM_COUNT; kind++) {
+        if (!cpu_gemm_path_get((cpu_gemm_kind)kind))
+            continue;
+        for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+            /* 65536 + 8 + 5 elements: a SIMD body and a scalar tail; Q8_0 a whole number of blocks */
+            int64_t n = dts[d] == WR_DTYPE_Q8_0 ? 2048 * 32 : 65536 + 13;
+            if (dts[d] == WR_DTYPE_Q8_0) /* keep the f16 d of each block finite: clear its exponent top bit */
+                for (int b = 0; b < 2048; b++)
+                    codes[b * 17] &= 0xBFFF;
+            wr_dequant_fn fast = cpu_gemm_converter((cpu_gemm_kind)kind, dts[d]), slow = wr_dequant_get(dts[d]);
+            cr_assert(fast && slow);
+            fast(codes, got, n);
+            slow(codes, ref, n);
+            for (int64_t i = 0; i < n; i++)
+                cr_assert(isnan(ref[i]) ? isnan(got[i]) : memcmp(&got[i], &ref[i], 4) == 0,
+                          "kind %d %s element %lld: %a vs reference %a", kind, wr_dtype_name(dts[d]), (long long)i,
+                          (double)got[i], (double)ref[i]);
+        }
+    }
 }
