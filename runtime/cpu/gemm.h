@@ -41,6 +41,7 @@ typedef struct cpu_gemm_path {
     int mr;
     cpu_gemm_kernel_fn kernel;
     cpu_gemm_pack_fn pack;
+    cpu_gemm_kernel_fn kernel_m4; /* the same contract with mr = 4, for M <= 4; NULL if mr is 4 */
 } cpu_gemm_path;
 
 /* The path of that kind, or NULL when this CPU (or build) lacks it. */

@@ -29,7 +29,7 @@ static void pack_portable(const float *const *rows, int64_t kc, float *panel)
             panel[k * GEMM_NR + j] = rows[j] ? rows[j][k] : 0.0f;
 }
 
-static const cpu_gemm_path path_portable = {"portable", CPU_GEMM_PORTABLE, 4, kernel_portable, pack_portable};
+static const cpu_gemm_path path_portable = {"portable", CPU_GEMM_PORTABLE, 4, kernel_portable, pack_portable, NULL};
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -67,29 +67,43 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t kc, const fl
     half_avx2(kc, xp, wp + 16, c + 16, ldc, accumulate);
 }
 
-__attribute__((target("avx512f"))) static void kernel_avx512(int64_t kc, const float *xp, const float *wp, float *c,
-                                                            int64_t ldc, int accumulate)
+/* MR × 32 with MR·2 zmm accumulators; MR is a constant after inlining (12, or 4 for tiny M). */
+__attribute__((target("avx512f"), always_inline)) static inline void tile_avx512(int mr, int64_t kc, const float *xp,
+                                                                                const float *wp, float *c,
+                                                                                int64_t ldc, int accumulate)
 {
     __m512 a0[12], a1[12];
 #pragma GCC unroll 12
-    for (int r = 0; r < 12; r++) {
+    for (int r = 0; r < mr; r++) {
         a0[r] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
         a1[r] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps();
     }
-    for (int64_t k = 0; k < kc; k++, xp += 12, wp += GEMM_NR) {
+    for (int64_t k = 0; k < kc; k++, xp += mr, wp += GEMM_NR) {
         __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16);
 #pragma GCC unroll 12
-        for (int r = 0; r < 12; r++) {
+        for (int r = 0; r < mr; r++) {
             __m512 b = _mm512_set1_ps(xp[r]);
             a0[r] = _mm512_fmadd_ps(b, w0, a0[r]);
             a1[r] = _mm512_fmadd_ps(b, w1, a1[r]);
         }
     }
 #pragma GCC unroll 12
-    for (int r = 0; r < 12; r++) {
+    for (int r = 0; r < mr; r++) {
         _mm512_storeu_ps(c + r * ldc, a0[r]);
         _mm512_storeu_ps(c + r * ldc + 16, a1[r]);
     }
+}
+
+__attribute__((target("avx512f"))) static void kernel_avx512(int64_t kc, const float *xp, const float *wp, float *c,
+                                                            int64_t ldc, int accumulate)
+{
+    tile_avx512(12, kc, xp, wp, c, ldc, accumulate);
+}
+
+__attribute__((target("avx512f"))) static void kernel_avx512_m4(int64_t kc, const float *xp, const float *wp,
+                                                               float *c, int64_t ldc, int accumulate)
+{
+    tile_avx512(4, kc, xp, wp, c, ldc, accumulate);
 }
 
 /* 8 × 8 transposes: unpack pairs of rows, gather 4-row groups per 128-bit lane, swap lanes. */
@@ -173,8 +187,8 @@ __attribute__((target("avx512f"))) static void pack_avx512(const float *const *r
     }
 }
 
-static const cpu_gemm_path path_avx2 = {"avx2+fma", CPU_GEMM_AVX2, 6, kernel_avx2, pack_avx2};
-static const cpu_gemm_path path_avx512 = {"avx512f", CPU_GEMM_AVX512, 12, kernel_avx512, pack_avx512};
+static const cpu_gemm_path path_avx2 = {"avx2+fma", CPU_GEMM_AVX2, 6, kernel_avx2, pack_avx2, NULL};
+static const cpu_gemm_path path_avx512 = {"avx512f", CPU_GEMM_AVX512, 12, kernel_avx512, pack_avx512, kernel_avx512_m4};
 
 static int cpu_has(cpu_gemm_kind kind)
 {

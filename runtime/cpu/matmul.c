@@ -9,6 +9,10 @@
  *      256 KiB, L2-resident), then runs the micro-kernel over every (x tile, panel) pair,
  *      accumulating into y from the second K block on.
  *   3. After the last K block each finished tile gets the epilogue: · scale, + bias, act.
+ * Every output is one float32 FMA chain over k in order, whatever M, the tile it falls in, the
+ * thread split or the path (AVX2 and AVX-512 give the same bits): a row of y does not depend
+ * on the other rows of x, so banded or batched callers get identical results. For M <= 4 the
+ * path's 4-row kernel is used, so one x row is not padded to 12.
  * Sizes: GEMM_KC = 256 keeps a panel (32 KiB) plus an x tile (≤ 12 KiB) in L1, and is a
  * multiple of every block size (32, 256) so quantised rows convert block-aligned. */
 #include <stdatomic.h>
@@ -25,6 +29,8 @@
 
 typedef struct gemm_ctx {
     const cpu_gemm_path *p;
+    int mr;                    /* x rows per tile: p->mr, or 4 for M <= 4 when the path has a 4-row kernel */
+    cpu_gemm_kernel_fn kernel; /* the kernel for mr rows */
     const wr_tensor *x, *w;
     const float *bias;
     wr_act act;
@@ -73,7 +79,7 @@ static void pack_x(void *vctx, int64_t begin, int64_t end, int thread)
 {
     (void)thread;
     gemm_ctx *c = vctx;
-    const int mr = c->p->mr;
+    const int mr = c->mr;
     for (int64_t t = begin; t < end; t++)
         for (int64_t k0 = 0; k0 < c->k; k0 += GEMM_KC) {
             int64_t kc = c->k - k0 < GEMM_KC ? c->k - k0 : GEMM_KC;
@@ -143,7 +149,7 @@ static void epilogue(const gemm_ctx *c, float *y, int rows, int64_t n0, int cols
 static void run_jobs(void *vctx, int64_t begin, int64_t end, int thread)
 {
     gemm_ctx *c = vctx;
-    const int mr = c->p->mr;
+    const int mr = c->mr;
     float *panels = c->scratch + (size_t)thread * c->scratch_floats;
     float *rowbuf = panels + GEMM_NC * GEMM_KC;
     float *tile = rowbuf + GEMM_NR * GEMM_KC; /* edge tiles: mr × 32 */
@@ -163,11 +169,11 @@ static void run_jobs(void *vctx, int64_t begin, int64_t end, int thread)
                     int cols = c->n - j0 < GEMM_NR ? (int)(c->n - j0) : GEMM_NR;
                     float *yt = c->y + t * mr * c->n + j0;
                     if (rows == mr && cols == GEMM_NR)
-                        c->p->kernel(kc, xt, panels + p * GEMM_NR * kc, yt, c->n, acc);
+                        c->kernel(kc, xt, panels + p * GEMM_NR * kc, yt, c->n, acc);
                     else {
                         for (int r = 0; acc && r < rows; r++)
                             memcpy(tile + r * GEMM_NR, yt + r * c->n, (size_t)cols * sizeof(float));
-                        c->p->kernel(kc, xt, panels + p * GEMM_NR * kc, tile, GEMM_NR, acc);
+                        c->kernel(kc, xt, panels + p * GEMM_NR * kc, tile, GEMM_NR, acc);
                         for (int r = 0; r < rows; r++)
                             memcpy(yt + r * c->n, tile + r * GEMM_NR, (size_t)cols * sizeof(float));
                     }
@@ -191,7 +197,11 @@ void cpu_matmul_path(const cpu_gemm_path *path, const wr_tensor *x, const wr_ten
               (long long)c.k, ti->name);
     if (c.m == 0 || c.n == 0)
         return;
-    const int mr = path->mr, threads = wr_threads_count();
+    const int threads = wr_threads_count();
+    c.mr = path->mr, c.kernel = path->kernel;
+    if (c.m <= 4 && path->kernel_m4)
+        c.mr = 4, c.kernel = path->kernel_m4;
+    const int mr = c.mr;
     c.mtiles = (c.m + mr - 1) / mr;
     c.mpad = c.mtiles * mr;
     c.nchunks = (c.n + GEMM_NC - 1) / GEMM_NC;

@@ -1,6 +1,6 @@
 /* Every CPU GEMM path (portable, AVX2, AVX-512; skipped where this CPU lacks one)
  * against a float64 loop over the reference dequantisation, for each weight dtype, odd shapes
- * (M = 1, 7, 33; N and K off the 32-row panel, the 256-wide K block and the 12/6/4-row x
+ * (M = 1, 3, 7, 33; N and K off the 32-row panel, the 256-wide K block and the 12/6/4-row x
  * tile) and every epilogue (per-tensor scale, bias, GELU-tanh, SiLU).
  *
  * Bound: the kernels sum the K products in float32 in k order (one FMA per product), so the
@@ -115,7 +115,7 @@ static void check_path(cpu_gemm_kind kind)
     const cpu_gemm_path *p = cpu_gemm_path_get(kind);
     if (!p)
         cr_skip_test("this CPU lacks the path");
-    const int64_t ms[] = {1, 7, 33};
+    const int64_t ms[] = {1, 3, 7, 33}; /* 1 and 3: the 4-row kernel where a path has one */
     /* K: off-32 and across a K-block edge for plain floats; whole blocks for the quants. */
     const struct { wr_dtype dt; int64_t n, k; } cases[] = {
         {WR_DTYPE_F32, 45, 37},   {WR_DTYPE_F32, 290, 300}, {WR_DTYPE_F16, 70, 531},   {WR_DTYPE_BF16, 33, 300},
@@ -123,7 +123,7 @@ static void check_path(cpu_gemm_kind kind)
     };
     uint64_t seed = 1;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        for (int mi = 0; mi < 3; mi++)
+        for (int mi = 0; mi < 4; mi++)
             check_case(p, cases[c].dt, ms[mi], cases[c].n, cases[c].k, (int)(c + mi) % 2, (wr_act)((c + mi) % WR_ACT_COUNT),
                        seed++);
 }
@@ -169,4 +169,42 @@ Test(matmul_paths, simd_converters_match_the_reference_on_every_code)
                           (double)got[i], (double)ref[i]);
         }
     }
+}
+
+/* Each output is one FMA chain over k in order: a row of y must not depend on M (banded and
+ * batched callers rely on it) and the AVX2 and AVX-512 paths must agree bit for bit. */
+Test(matmul_paths, rows_do_not_depend_on_m_and_simd_paths_agree_bitwise)
+{
+    const int64_t m = 29, n = 70, k = 300;
+    uint64_t s = 77;
+    float *x = malloc(sizeof(float) * m * k), *w = malloc(sizeof(float) * n * k);
+    float *yall = malloc(sizeof(float) * m * n), *yrow = malloc(sizeof(float) * 3 * n), *yb = malloc(sizeof(float) * m * n);
+    for (int64_t i = 0; i < m * k; i++)
+        x[i] = wr_test_uniform(&s, -1, 1);
+    for (int64_t i = 0; i < n * k; i++)
+        w[i] = wr_test_uniform(&s, -1, 1);
+    wr_tensor tx, tw, ty;
+    wr_tensor_init(&tw, WR_DTYPE_F32, 2, (int64_t[]){k, n}, w);
+    const cpu_gemm_path *best = cpu_gemm_path_best();
+    wr_tensor_init(&tx, WR_DTYPE_F32, 2, (int64_t[]){k, m}, x);
+    wr_tensor_init(&ty, WR_DTYPE_F32, 2, (int64_t[]){n, m}, yall);
+    cpu_matmul_path(best, &tx, &tw, NULL, WR_ACT_NONE, &ty);
+    for (int64_t rows = 1; rows <= 3; rows++) /* 1..3 rows take the 4-row kernel */
+        for (int64_t i = 0; i + rows <= m; i += 5) {
+            wr_tensor_init(&tx, WR_DTYPE_F32, 2, (int64_t[]){k, rows}, x + i * k);
+            wr_tensor_init(&ty, WR_DTYPE_F32, 2, (int64_t[]){n, rows}, yrow);
+            cpu_matmul_path(best, &tx, &tw, NULL, WR_ACT_NONE, &ty);
+            cr_assert(memcmp(yrow, yall + i * n, sizeof(float) * rows * n) == 0, "rows %lld..+%lld differ from M=%lld",
+                      (long long)i, (long long)rows, (long long)m);
+        }
+    const cpu_gemm_path *a2 = cpu_gemm_path_get(CPU_GEMM_AVX2), *a5 = cpu_gemm_path_get(CPU_GEMM_AVX512);
+    if (a2 && a5) {
+        wr_tensor_init(&tx, WR_DTYPE_F32, 2, (int64_t[]){k, m}, x);
+        wr_tensor_init(&ty, WR_DTYPE_F32, 2, (int64_t[]){n, m}, yall);
+        cpu_matmul_path(a2, &tx, &tw, NULL, WR_ACT_NONE, &ty);
+        wr_tensor_init(&ty, WR_DTYPE_F32, 2, (int64_t[]){n, m}, yb);
+        cpu_matmul_path(a5, &tx, &tw, NULL, WR_ACT_NONE, &ty);
+        cr_assert(memcmp(yall, yb, sizeof(float) * m * n) == 0, "AVX2 and AVX-512 paths differ");
+    }
+    free(x), free(w), free(yall), free(yrow), free(yb);
 }
