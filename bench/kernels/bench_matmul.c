@@ -88,8 +88,9 @@ static const double ggml_gflops[2][4][5] = {
 
 int main(void)
 {
-    printf("wanrt CPU matmul bench: %d threads, SIMD %s, GEMM path %s\n", wr_threads_count(), wr_simd_name(),
-           cpu_gemm_path_best()->name);
+    printf("wanrt CPU matmul bench: %d threads, SIMD %s, GEMM path %s, Q8_0 activations %s\n", wr_threads_count(),
+           wr_simd_name(), cpu_gemm_path_best()->name,
+           cpu_matmul_q8_int8_activations() ? "int8 (W8A8, AVX512-VNNI; WANRT_Q8_ACT=int8)" : "float32 (default)");
     /* {N, K}: attention 5120², ffn up 5120->13824, ffn down 13824->5120, 5B attention 3072² */
     const int64_t shapes[][2] = {{5120, 5120}, {13824, 5120}, {5120, 13824}, {3072, 3072}};
     const wr_dtype dts[] = {WR_DTYPE_F32, WR_DTYPE_F16, WR_DTYPE_BF16, WR_DTYPE_F8_E4M3FN, WR_DTYPE_Q8_0};

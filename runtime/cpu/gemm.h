@@ -11,6 +11,7 @@
 #ifndef WR_CPU_GEMM_H
 #define WR_CPU_GEMM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "runtime/ops.h"
@@ -52,6 +53,23 @@ const cpu_gemm_path *cpu_gemm_path_best(void);
 /* The row converter to float32 the path uses for dtype dt (runtime/cpu/gemm_convert.c): a
  * SIMD twin of the reference converter, equal bit for bit, or the reference itself. */
 wr_dequant_fn cpu_gemm_converter(cpu_gemm_kind kind, wr_dtype dt);
+
+/* y[r·ldy + j] = act(y[r·ldy + j] · scale + bias[j]) for r < rows, j < cols (bias may be NULL). */
+void cpu_gemm_epilogue(float *y, int64_t ldy, int rows, int cols, float scale, const float *bias, wr_act act);
+
+/* The matmuls' kept scratch block (64-byte aligned, grown to the largest request); *cached
+ * says whether it is the shared block. NULL when out of memory. Give it back with _put. */
+float *cpu_gemm_scratch_get(size_t bytes, int *cached);
+void cpu_gemm_scratch_put(float *p, int cached);
+
+/* Q8_0 weights × activations quantised to int8 per 32-block, on AVX512-VNNI
+ * (runtime/cpu/matmul_q8.c). Needs cpu_gemm_has_vnni(). */
+bool cpu_gemm_has_vnni(void);
+/* Whether cpu_matmul sends Q8_0 weights to cpu_matmul_q8_0_w8a8: only with WANRT_Q8_ACT=int8
+ * (read once) on a CPU with AVX512-VNNI and the AVX-512 path. The default is float32
+ * activations: exact products of the stored weights, the same numbers as every other path. */
+bool cpu_matmul_q8_int8_activations(void);
+void cpu_matmul_q8_0_w8a8(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y);
 
 /* cpu_matmul on a chosen path (tests and the bench compare paths with it). */
 void cpu_matmul_path(const cpu_gemm_path *path, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,

@@ -208,3 +208,67 @@ Test(matmul_paths, rows_do_not_depend_on_m_and_simd_paths_agree_bitwise)
     }
     free(x), free(w), free(yall), free(yrow), free(yb);
 }
+
+/* W8A8 (Q8_0 weights × int8 activations, AVX512-VNNI). Twice, as STYLE 9.6 asks for quantised
+ * paths: (1) against a float64 twin that quantises x the same way (d = max|x|/127 in float32,
+ * q = lrintf(x / d)), where only the float32 block accumulation rounds: per output
+ * Σ_b float(s_b)·dx_b·dw_b over nb = K/32 blocks, bounded by 1.2·(nb + 4)·u·Σ_b|term_b|;
+ * (2) against the exact float32-activation result: rounding x to 8 bits per block adds an
+ * independent error of variance step²/12 (step = max|x|/127) per element, so for uniform x the
+ * output NMSE is about (1/127)²/12 / (1/3) = 1.9e-5; the bound 1e-4 leaves 5x. */
+Test(matmul_paths, q8_0_w8a8_vnni)
+{
+    if (!cpu_gemm_has_vnni())
+        cr_skip_test("this CPU has no AVX512-VNNI");
+    const int64_t ms[] = {1, 7, 33}, ns[] = {45, 290}, ks[] = {544, 96};
+    for (int mi = 0; mi < 3; mi++)
+        for (int ci = 0; ci < 2; ci++) {
+            int64_t m = ms[mi], n = ns[ci], k = ks[ci], nb = k / 32;
+            uint64_t s = 300 + (uint64_t)(mi * 2 + ci);
+            float *x = malloc(sizeof(float) * m * k), *wref = malloc(sizeof(float) * n * k);
+            float *y = malloc(sizeof(float) * m * n), *yf = malloc(sizeof(float) * m * n), *bias = malloc(sizeof(float) * n);
+            for (int64_t i = 0; i < m * k; i++)
+                x[i] = wr_test_uniform(&s, -1, 1);
+            for (int64_t i = 0; i < n; i++)
+                bias[i] = wr_test_uniform(&s, -0.5f, 0.5f);
+            void *w = make_weight(WR_DTYPE_Q8_0, n, k, &s, wref);
+            wr_tensor tx, tw, tb, ty;
+            wr_tensor_init(&tx, WR_DTYPE_F32, 2, (int64_t[]){k, m}, x);
+            wr_tensor_init(&tw, WR_DTYPE_Q8_0, 2, (int64_t[]){k, n}, w);
+            wr_tensor_init(&tb, WR_DTYPE_F32, 1, (int64_t[]){n}, bias);
+            wr_tensor_init(&ty, WR_DTYPE_F32, 2, (int64_t[]){n, m}, y);
+            wr_act act = (wr_act)((mi + ci) % WR_ACT_COUNT);
+            cpu_matmul_q8_0_w8a8(&tx, &tw, &tb, act, &ty);
+            /* (1) the same-quantisation twin */
+            const double u = 1.0 / 16777216.0;
+            for (int64_t i = 0; i < m; i++) {
+                for (int64_t j = 0; j < n; j++) {
+                    double sum = 0, mag = 0;
+                    for (int64_t b = 0; b < nb; b++) {
+                        const float *xb = x + i * k + b * 32;
+                        float amax = 0;
+                        for (int e = 0; e < 32; e++)
+                            amax = fmaxf(amax, fabsf(xb[e]));
+                        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+                        double dot = 0; /* Σ qx·(w/dw) = Σ qx·qw·dw / dw: wref holds qw·dw exactly */
+                        for (int e = 0; e < 32; e++)
+                            dot += (double)lrintf(xb[e] * id) * (double)wref[j * k + b * 32 + e];
+                        sum += dot * (double)d, mag += fabs(dot * (double)d);
+                    }
+                    double pre = sum + (double)bias[j], ref = act_ref(pre, act);
+                    double tol = 1.2 * (double)(nb + 4) * u * (mag + fabs((double)bias[j])) + 4 * u * (fabs(pre) + fabs(ref));
+                    cr_assert(fabs((double)y[i * n + j] - ref) <= tol, "W8A8 M=%lld N=%lld K=%lld y[%lld,%lld] = %.9g, twin %.9g",
+                              (long long)m, (long long)n, (long long)k, (long long)i, (long long)j, (double)y[i * n + j], ref);
+                }
+            }
+            /* (2) against float32 activations, no activation function (NMSE is about the matmul) */
+            cpu_matmul_q8_0_w8a8(&tx, &tw, NULL, WR_ACT_NONE, &ty);
+            wr_tensor tyf;
+            wr_tensor_init(&tyf, WR_DTYPE_F32, 2, (int64_t[]){n, m}, yf);
+            cpu_matmul_path(cpu_gemm_path_best(), &tx, &tw, NULL, WR_ACT_NONE, &tyf);
+            wr_test_err e = wr_test_compare(y, yf, m * n);
+            cr_assert(e.nmse < 1e-4, "W8A8 vs f32 activations M=%lld N=%lld K=%lld: NMSE %.3g", (long long)m, (long long)n,
+                      (long long)k, e.nmse);
+            free(x), free(wref), free(y), free(yf), free(bias), free(w);
+        }
+}
