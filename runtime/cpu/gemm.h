@@ -36,6 +36,10 @@ typedef void (*cpu_gemm_kernel_fn)(int64_t kc, const float *xp, const float *wp,
  * 64-byte aligned (a transpose of 32 float32 rows). */
 typedef void (*cpu_gemm_pack_fn)(const float *const *rows, int64_t kc, float *panel);
 
+/* y[r·ldy + j] = act(y[r·ldy + j] · scale + bias[j]) for r < rows, j < cols (bias may be NULL). */
+typedef void (*cpu_gemm_epilogue_fn)(float *y, int64_t ldy, int rows, int cols, float scale, const float *bias,
+                                     wr_act act);
+
 typedef struct cpu_gemm_path {
     const char *name;
     cpu_gemm_kind kind;
@@ -43,6 +47,7 @@ typedef struct cpu_gemm_path {
     cpu_gemm_kernel_fn kernel;
     cpu_gemm_pack_fn pack;
     cpu_gemm_kernel_fn kernel_m4; /* the same contract with mr = 4, for M <= 4; NULL if mr is 4 */
+    cpu_gemm_epilogue_fn epilogue;
 } cpu_gemm_path;
 
 /* The path of that kind, or NULL when this CPU (or build) lacks it. */
@@ -54,7 +59,7 @@ const cpu_gemm_path *cpu_gemm_path_best(void);
  * SIMD twin of the reference converter, equal bit for bit, or the reference itself. */
 wr_dequant_fn cpu_gemm_converter(cpu_gemm_kind kind, wr_dtype dt);
 
-/* y[r·ldy + j] = act(y[r·ldy + j] · scale + bias[j]) for r < rows, j < cols (bias may be NULL). */
+/* The scalar epilogue (cpu_gelu_tanh, cpu_silu); paths may have a SIMD twin. */
 void cpu_gemm_epilogue(float *y, int64_t ldy, int rows, int cols, float scale, const float *bias, wr_act act);
 
 /* The matmuls' kept scratch block (64-byte aligned, grown to the largest request); *cached

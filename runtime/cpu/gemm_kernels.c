@@ -29,7 +29,7 @@ static void pack_portable(const float *const *rows, int64_t kc, float *panel)
             panel[k * GEMM_NR + j] = rows[j] ? rows[j][k] : 0.0f;
 }
 
-static const cpu_gemm_path path_portable = {"portable", CPU_GEMM_PORTABLE, 4, kernel_portable, pack_portable, NULL};
+static const cpu_gemm_path path_portable = {"portable", CPU_GEMM_PORTABLE, 4, kernel_portable, pack_portable, NULL, cpu_gemm_epilogue};
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -187,8 +187,52 @@ __attribute__((target("avx512f"))) static void pack_avx512(const float *const *r
     }
 }
 
-static const cpu_gemm_path path_avx2 = {"avx2+fma", CPU_GEMM_AVX2, 6, kernel_avx2, pack_avx2, NULL};
-static const cpu_gemm_path path_avx512 = {"avx512f", CPU_GEMM_AVX512, 12, kernel_avx512, pack_avx512, kernel_avx512_m4};
+/* e^x, Cephes expf (range reduction by ln 2 split in two, degree-6 polynomial; about 1 ulp)
+ * with 2^n applied by vscalefps, so large |x| saturates to 0 or +inf without integer tricks. */
+__attribute__((target("avx512f"))) static __m512 exp_avx512(__m512 x)
+{
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.5f)), _mm512_set1_ps(-104.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* The epilogue 16 columns at a time: GELU-tanh as v / (1 + e^(-2u)) = 0.5·v·(1 + tanh u),
+ * u = sqrt(2/pi)·(v + 0.044715·v³); SiLU as v / (1 + e^(-v)). */
+__attribute__((target("avx512f"))) static void epilogue_avx512(float *y, int64_t ldy, int rows, int cols, float scale,
+                                                              const float *bias, wr_act act)
+{
+    if (scale == 1.0f && !bias && act == WR_ACT_NONE)
+        return;
+    const __m512 one = _mm512_set1_ps(1.0f), vs = _mm512_set1_ps(scale);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j += 16) {
+            __mmask16 m = (__mmask16)(cols - j >= 16 ? 0xFFFFu : (1u << (cols - j)) - 1u);
+            float *p = y + r * ldy + j;
+            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, p), vs);
+            if (bias)
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + j));
+            if (act == WR_ACT_GELU_TANH) {
+                __m512 u = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_set1_ps(-2.0f * 0.7978845608028654f)),
+                                         _mm512_fmadd_ps(_mm512_mul_ps(v, v), _mm512_set1_ps(0.044715f), one));
+                v = _mm512_div_ps(v, _mm512_add_ps(one, exp_avx512(u)));
+            } else if (act == WR_ACT_SILU)
+                v = _mm512_div_ps(v, _mm512_add_ps(one, exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+            _mm512_mask_storeu_ps(p, m, v);
+        }
+}
+
+static const cpu_gemm_path path_avx2 = {"avx2+fma", CPU_GEMM_AVX2, 6, kernel_avx2, pack_avx2, NULL, cpu_gemm_epilogue};
+static const cpu_gemm_path path_avx512 = {"avx512f", CPU_GEMM_AVX512, 12, kernel_avx512, pack_avx512, kernel_avx512_m4, epilogue_avx512};
 
 static int cpu_has(cpu_gemm_kind kind)
 {

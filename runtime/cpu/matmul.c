@@ -183,7 +183,7 @@ static void run_jobs(void *vctx, int64_t begin, int64_t end, int thread)
                             memcpy(yt + r * c->n, tile + r * GEMM_NR, (size_t)cols * sizeof(float));
                     }
                     if (last)
-                        cpu_gemm_epilogue(yt, c->n, rows, cols, c->scale, c->bias ? c->bias + j0 : NULL, c->act);
+                        c->p->epilogue(yt, c->n, rows, cols, c->scale, c->bias ? c->bias + j0 : NULL, c->act);
                 }
             }
         }

@@ -181,7 +181,7 @@ static void run_jobs(void *vctx, int64_t begin, int64_t end, int thread)
                             memcpy(yt + r * c->n, tile + r * GEMM_NR, (size_t)cols * sizeof(float));
                     }
                     if (last)
-                        cpu_gemm_epilogue(yt, c->n, rows, cols, c->scale, c->bias ? c->bias + j0 : NULL, c->act);
+                        cpu_gemm_path_get(CPU_GEMM_AVX512)->epilogue(yt, c->n, rows, cols, c->scale, c->bias ? c->bias + j0 : NULL, c->act);
                 }
             }
         }

@@ -272,3 +272,30 @@ Test(matmul_paths, q8_0_w8a8_vnni)
             free(x), free(wref), free(y), free(yf), free(bias), free(w);
         }
 }
+
+/* Each path's epilogue on the activations' whole range (|v| up to 1e4, where exp over- and
+ * underflows) against float64: within 4u·(|v| + |ref|) (exp ~1 ulp, the argument's own
+ * rounding, the division), or 1e-30 absolute where the result underflows. */
+Test(matmul_paths, epilogues_match_float64_activations)
+{
+    enum { N = 4001 };
+    static float y[N], v0[N];
+    for (int i = 0; i < N; i++)
+        v0[i] = i < 4000 ? -40.0f + 0.02f * (float)i : 1e4f;
+    v0[17] = -1e4f, v0[18] = 0.0f, v0[19] = -0.0f, v0[20] = 1e-30f, v0[21] = 88.0f, v0[22] = -88.0f;
+    for (int kind = 0; kind < CPU_GEMM_COUNT; kind++) {
+        const cpu_gemm_path *p = cpu_gemm_path_get((cpu_gemm_kind)kind);
+        if (!p)
+            continue;
+        for (int a = 0; a < WR_ACT_COUNT; a++) {
+            memcpy(y, v0, sizeof y);
+            p->epilogue(y, N, 1, N, 1.0f, NULL, (wr_act)a); /* one row: tails of 16 included (4001) */
+            for (int i = 0; i < N; i++) {
+                double ref = act_ref((double)v0[i], (wr_act)a);
+                double tol = 4.0 / 16777216.0 * (fabs((double)v0[i]) + fabs(ref)) + 1e-30;
+                cr_assert(fabs((double)y[i] - ref) <= tol, "%s act %d v=%g: %.9g vs %.9g", p->name, a, (double)v0[i],
+                          (double)y[i], ref);
+            }
+        }
+    }
+}
