@@ -1,7 +1,11 @@
 /* CPU matmul and attention throughput at Wan shapes (make bench; not a test).
- * Each row: y[M, N] = x[M, K] · W[N, K]ᵀ with W in F32, BF16, F8 E4M3 or Q8_0, GFLOP/s and the
- * ratio to the F32 weight run of the same shape in this process; then attention at 1024
- * tokens x head dim 128. Thread count and SIMD path are printed. */
+ * Each row: y[M, N] = x[M, K] · W[N, K]ᵀ with W in F32, F16, BF16, F8 E4M3 (scaled) or Q8_0:
+ * GFLOP/s (best of 3 timed calls after a warm-up), the ratio to the F32 weight run of the same
+ * shape in this process ("/f32") and the ratio to ggml's CPU mul_mat on this machine ("/gg":
+ * 2 threads, best of 5, /work/shared/specs/sdcpp.md §4.2; the ggml number used is printed
+ * below the table; F8 is compared with ggml F16, as sd.cpp converts fp8 weights to F16 at
+ * load). Then attention at 1024 tokens x head dim 128. Thread count, SIMD and GEMM path are
+ * printed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +13,7 @@
 #include <time.h>
 
 #include "kernels/quant_blocks.h"
+#include "runtime/cpu/gemm.h"
 #include "runtime/cpu/simd.h"
 #include "runtime/numeric.h"
 #include "runtime/ops.h"
@@ -26,12 +31,12 @@ static void *make_weight(wr_dtype dt, const float *w, int64_t n, int64_t k)
     size_t count = (size_t)(n * k);
     if (dt == WR_DTYPE_F32)
         return memcpy(malloc(count * 4), w, count * 4);
-    if (dt == WR_DTYPE_BF16 || dt == WR_DTYPE_F8_E4M3FN) {
-        size_t es = dt == WR_DTYPE_BF16 ? 2 : 1;
+    if (dt == WR_DTYPE_BF16 || dt == WR_DTYPE_F16 || dt == WR_DTYPE_F8_E4M3FN) {
+        size_t es = dt == WR_DTYPE_F8_E4M3FN ? 1 : 2;
         unsigned char *p = malloc(count * es);
         for (size_t i = 0; i < count; i++) {
             if (es == 2) {
-                uint16_t b = wr_f32_to_bf16(w[i]);
+                uint16_t b = dt == WR_DTYPE_BF16 ? wr_f32_to_bf16(w[i]) : wr_f32_to_f16(w[i]);
                 memcpy(p + 2 * i, &b, 2);
             } else
                 p[i] = wr_f32_to_f8e4m3(w[i] * 16.0f); /* scale 1/16 keeps values in range */
@@ -61,24 +66,44 @@ static double run(wr_dtype dt, int64_t m, int64_t n, int64_t k, const float *x, 
         tw.scale = 1.0f / 16.0f;
     wr_tensor_init(&ty, WR_DTYPE_F32, 2, (int64_t[]){n, m}, y);
     wr_op_matmul(&tx, &tw, NULL, WR_ACT_NONE, &ty); /* warm-up */
-    int reps = 0;
-    double t0 = now(), t;
-    do {
+    double best = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now();
         wr_op_matmul(&tx, &tw, NULL, WR_ACT_NONE, &ty);
-        reps++;
-        t = now() - t0;
-    } while (t < 1.0);
+        double t = now() - t0;
+        best = t < best ? t : best;
+    }
     free(wd);
-    return 2.0 * (double)m * (double)n * (double)k * reps / t * 1e-9;
+    return 2.0 * (double)m * (double)n * (double)k / best * 1e-9;
 }
+
+/* ggml CPU mul_mat GFLOP/s, 2 threads (sdcpp.md §4.2), per shape and M, in the column
+ * order of dts[] below: F32, F16, BF16, F8 (= ggml F16), Q8_0. */
+static const double ggml_gflops[2][4][5] = {
+    {{91.2, 204.5, 100.0, 204.5, 101.0}, {84.4, 148.0, 95.7, 148.0, 100.0},
+     {57.9, 102.6, 88.0, 102.6, 96.8}, {100.3, 172.5, 117.4, 172.5, 112.7}},
+    {{97.0, 160.9, 102.4, 160.9, 99.8}, {87.2, 148.0, 96.2, 148.0, 98.8},
+     {57.5, 102.2, 85.2, 102.2, 94.5}, {106.1, 166.3, 117.6, 166.3, 106.7}},
+};
 
 int main(void)
 {
-    printf("wanrt CPU matmul bench: %d threads, SIMD %s\n", wr_threads_count(), wr_simd_name());
+    printf("wanrt CPU matmul bench: %d threads, SIMD %s, GEMM path %s, Q8_0 activations %s\n", wr_threads_count(),
+           wr_simd_name(), cpu_gemm_path_best()->name,
+           cpu_matmul_q8_int8_activations() ? "int8 (W8A8, AVX512-VNNI; WANRT_Q8_ACT=int8)" : "float32 (default)");
+    /* {N, K}: attention 5120², ffn up 5120->13824, ffn down 13824->5120, 5B attention 3072² */
     const int64_t shapes[][2] = {{5120, 5120}, {13824, 5120}, {5120, 13824}, {3072, 3072}};
-    const wr_dtype dts[] = {WR_DTYPE_F32, WR_DTYPE_BF16, WR_DTYPE_F8_E4M3FN, WR_DTYPE_Q8_0};
+    const wr_dtype dts[] = {WR_DTYPE_F32, WR_DTYPE_F16, WR_DTYPE_BF16, WR_DTYPE_F8_E4M3FN, WR_DTYPE_Q8_0};
+    const char *names[] = {"F32", "F16", "BF16", "F8", "Q8_0"};
+    enum { ND = 5 };
     const int64_t ms[] = {256, 1024};
-    printf("%6s %6s %6s | %10s %10s %10s %10s  (GFLOP/s; ratio to F32)\n", "M", "N", "K", "F32", "BF16", "F8", "Q8_0");
+    printf("%5s %6s %6s |", "M", "N", "K");
+    for (int d = 0; d < ND; d++)
+        printf(" %22s", names[d]);
+    printf("\n%5s %6s %6s |", "", "", "");
+    for (int d = 0; d < ND; d++)
+        printf(" %8s %6s %6s", "GFLOP/s", "/f32", "/gg");
+    printf("\n");
     for (size_t mi = 0; mi < 2; mi++)
         for (size_t s = 0; s < 4; s++) {
             int64_t m = ms[mi], n = shapes[s][0], k = shapes[s][1];
@@ -88,12 +113,23 @@ int main(void)
                 x[i] = (float)((st = st * 6364136223846793005ull + 1) >> 40) / 16777216.0f - 0.5f;
             for (int64_t i = 0; i < n * k; i++)
                 w[i] = ((float)((st = st * 6364136223846793005ull + 1) >> 40) / 16777216.0f - 0.5f) * 0.1f;
-            double g[4];
-            for (int d = 0; d < 4; d++)
+            double g[ND];
+            printf("%5lld %6lld %6lld |", (long long)m, (long long)n, (long long)k);
+            for (int d = 0; d < ND; d++) {
                 g[d] = run(dts[d], m, n, k, x, w, y);
-            printf("%6lld %6lld %6lld | %10.1f %5.1f %4.2fx %5.1f %4.2fx %5.1f %4.2fx\n", (long long)m, (long long)n,
-                   (long long)k, g[0], g[1], g[1] / g[0], g[2], g[2] / g[0], g[3], g[3] / g[0]);
+                printf(" %8.1f %5.2fx %5.2fx", g[d], g[d] / g[0], g[d] / ggml_gflops[mi][s][d]);
+                fflush(stdout);
+            }
+            printf("\n");
             free(x), free(w), free(y);
+        }
+    printf("ggml GFLOP/s used for /gg (same row order; F32 F16 BF16 F8=F16 Q8_0):\n");
+    for (size_t mi = 0; mi < 2; mi++)
+        for (size_t s = 0; s < 4; s++) {
+            printf("  M=%-5lld N=%-6lld K=%-6lld", (long long)ms[mi], (long long)shapes[s][0], (long long)shapes[s][1]);
+            for (int d = 0; d < ND; d++)
+                printf(" %6.1f", ggml_gflops[mi][s][d]);
+            printf("\n");
         }
     /* attention: 1024 tokens, 8 heads of 128 */
     int64_t T = 1024, H = 8, D = 128;
