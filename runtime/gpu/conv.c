@@ -1,0 +1,89 @@
+/* Launcher for kernels/conv.cu (see gpu_ops.h): implicit-GEMM 3-D convolution, 64 output pixels
+ * x 64 output channels per 256-thread block, one output frame per grid z. */
+#include "runtime/gpu/ops_util.h"
+
+#define FILE_CONV "kernels/conv.cu"
+
+/* WTYPE of a weight dtype, -1 when the kernel has none. */
+static int conv_wtype(wr_dtype t)
+{
+    switch (t) {
+    case WR_DTYPE_F32:
+        return 0;
+    case WR_DTYPE_BF16:
+        return 1;
+    case WR_DTYPE_F16:
+        return 2;
+    default:
+        return -1;
+    }
+}
+
+bool wr_gpu_conv3d_supports(wr_dtype weight_dtype) { return conv_wtype(weight_dtype) >= 0; }
+
+static void conv_spec(wr_kspec *s, int kt, int kh, int kw, int wtype)
+{
+    wr_kspec_init(s, FILE_CONV, "conv3d_f32");
+    wr_kspec_define_int(s, "KT", kt);
+    wr_kspec_define_int(s, "KH", kh);
+    wr_kspec_define_int(s, "KW", kw);
+    wr_kspec_define_int(s, "WTYPE", wtype);
+}
+
+wr_status wr_gpu_conv3d(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                        const wr_conv_params *p, wr_tensor *y, wr_gpu_stream *s)
+{
+    WR_TRY(ops_need_f32("conv3d", "x", x));
+    WR_TRY(ops_need_f32("conv3d", "y", y));
+    int wt = conv_wtype(w->dtype);
+    if (wt < 0)
+        return wr_fail(WR_E_UNSUPPORTED, "conv3d: weight dtype %s has no GPU kernel (F32, BF16, F16)",
+                       wr_dtype_name(w->dtype));
+    if (!wr_tensor_is_contiguous(w) || (w->n_dims != 4 && w->n_dims != 5))
+        return wr_fail(WR_E_UNSUPPORTED, "conv3d: the weight must be a contiguous 4-D or 5-D tensor");
+    int64_t kw = w->ne[0], kh = w->ne[1], kt = w->n_dims == 5 ? w->ne[2] : 1;
+    int64_t C = w->ne[w->n_dims - 2], O = w->ne[w->n_dims - 1];
+    if (kt > 7 || kh > 7 || kw > 7)
+        return wr_fail(WR_E_UNSUPPORTED, "conv3d: kernel %lldx%lldx%lld exceeds the kernel's 7x7x7", (long long)kt,
+                       (long long)kh, (long long)kw);
+    if (x->ne[3] != C || y->ne[3] != O)
+        return wr_fail(WR_E_ARG, "conv3d: x has %lld channels and y %lld, the weight is [%lld, %lld, ...]",
+                       (long long)x->ne[3], (long long)y->ne[3], (long long)O, (long long)C);
+    if (bias) {
+        WR_TRY(ops_need_f32("conv3d", "bias", bias));
+        if (wr_tensor_nelements(bias) != O)
+            return wr_fail(WR_E_ARG, "conv3d: bias has %lld elements, O = %lld", (long long)wr_tensor_nelements(bias),
+                           (long long)O);
+    }
+    int64_t P = y->ne[0] * y->ne[1];
+    if (wr_tensor_nelements(x) > INT32_MAX || C * kt * kh * kw > INT32_MAX || P > INT32_MAX || O > INT32_MAX ||
+        (P + 63) / 64 > 65535 || y->ne[2] > 65535)
+        return wr_fail(WR_E_UNSUPPORTED, "conv3d: shapes exceed the kernel's int range or grid");
+    wr_kspec spec;
+    conv_spec(&spec, (int)kt, (int)kh, (int)kw, wt);
+    wr_gpu_func *fn;
+    WR_TRY(wr_gpu_jit(g, &spec, &fn));
+    void *xp = x->data, *wp = w->data, *bp = bias ? bias->data : NULL, *yp = y->data;
+    int c = (int)C, t = (int)x->ne[2], h = (int)x->ne[1], ww = (int)x->ne[0], o = (int)O;
+    int to = (int)y->ne[2], ho = (int)y->ne[1], wo = (int)y->ne[0];
+    int st = p->st, sh = p->sh, sw = p->sw, pt = p->t_front, ph = p->top, pw = p->left;
+    void *args[] = {&xp, &wp, &bp, &yp, &c, &t, &h, &ww, &o, &to, &ho, &wo, &st, &sh, &sw, &pt, &ph, &pw};
+    return wr_gpu_launch(g, fn, wr_dim3_make((unsigned)((O + 63) / 64), (unsigned)((P + 63) / 64), (unsigned)to),
+                         wr_dim3_make(256, 1, 1), 0, s, args);
+}
+
+/* The kernel shapes of the real models, each with bf16, f16 and f32 weights:
+ *   Wan 2.1/2.2 VAE  CausalConv3d 3x3x3 (resnets, conv_in/out), 1x1x1 (shortcuts, attention
+ *                    qkv/proj, conv1/conv2 around the latent), 3x1x1 (time up/downsampling),
+ *                    Conv2d 3x3 (spatial resampling: a 4-D weight, KT = 1)
+ *   RIFE 4.7         Conv2d 3x3 at widths 3..192, strides 1 and 2 (strides are arguments) */
+void wr_conv_kspecs(wr_kcheck_list *l)
+{
+    static const int shapes[][3] = {{3, 3, 3}, {1, 1, 1}, {3, 1, 1}, {1, 3, 3}};
+    wr_kspec s;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int wt = 0; wt < 3; wt++) {
+            conv_spec(&s, shapes[i][0], shapes[i][1], shapes[i][2], wt);
+            wr_kcheck_add(l, &s, 0, true, 0);
+        }
+}
