@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "models/wan22/dit.h"
+#include "rife/rife.h"
+#include "vae/vae21.h"
 #include "runtime/gpu/backend_gpu.h"
 #include "tests/common/testutil.h"
 
@@ -114,4 +116,77 @@ Test(model_emu, dit_t2v_golden_bf16_tensor_cores, .timeout = 300)
     setenv("WANRT_GPU_PRECISION", "bf16", 1);
     run_case_tol("golden/dit/dit_t2v_weights.safetensors", "golden/dit/dit_t2v_case1.safetensors",
                  "golden/dit/dit_t2v_case1.safetensors", 0, 20, 2e-2);
+}
+
+/* ---- RIFE and the VAE on the device (conv3d, resize and warp kernels) ------------------------ */
+
+/* RIFE 4.7 on the GPU backend against the ComfyUI node's output: every convolution (vae_conv3d
+ * dispatching to wr_op_conv3d), resize and warp runs on the device; the transposed convolutions,
+ * pixel shuffle and the elementwise glue stay on the host. README tolerance: max_abs 5e-5. */
+Test(model_emu, rife47_golden_on_device, .timeout = 300)
+{
+    const wr_backend *b = wr_test_gpu_backend();
+    wr_backend_select(b);
+    wr_weightfile wf, cs;
+    wr_test_open(&wf, wr_test_shared("golden/post/rife47_weights.safetensors"));
+    wr_test_open(&cs, wr_test_shared("golden/post/rife47_72x40_t0.5.safetensors"));
+    rife *m;
+    cr_assert_eq(rife_load(&m, &wf), WR_OK, "%s", wr_last_error());
+    const wr_wtensor *i0t = wr_weightfile_find(&cs, "img0");
+    int h = (int)i0t->t.ne[1], w = (int)i0t->t.ne[0];
+    int64_t cnt;
+    float *a = wr_test_load_f32(&cs, "img0", &cnt), *c = wr_test_load_f32(&cs, "img1", &cnt);
+    float *ts = wr_test_load_f32(&cs, "timestep", &cnt), *want = wr_test_load_f32(&cs, "output", &cnt);
+    float *got = malloc((size_t)cnt * sizeof *got);
+    cr_assert_eq(rife_interpolate(m, a, c, h, w, ts[0], 1.0f, false, got), WR_OK, "%s", wr_last_error());
+    wr_test_err e = wr_test_compare(got, want, cnt);
+    if (getenv("WANRT_TEST_VERBOSE"))
+        fprintf(stderr, "rife47 72x40 on %s: max abs %.3g\n", b->name, e.max_abs);
+    cr_assert_eq(e.nan_mismatch, 0);
+    cr_assert_leq(e.max_abs, 5e-5, "rife on %s: max abs %g", b->name, e.max_abs);
+    wr_gpu *g = wr_backend_gpu_device();
+    cr_assert_gt(wr_gpu_launch_count(g, "conv3d_f32"), 0);
+    cr_assert_gt(wr_gpu_launch_count(g, "resize_bilinear_f32"), 0);
+    cr_assert_gt(wr_gpu_launch_count(g, "warp_f32"), 0);
+    free(a), free(c), free(ts), free(want), free(got);
+    rife_free(m);
+    wr_weightfile_close(&wf), wr_weightfile_close(&cs);
+    wr_backend_gpu_close();
+}
+
+/* The Wan 2.1 VAE decode of the golden 5-frame 32x32 case with every convolution on the device,
+ * against the CPU backend's decode (im2col + matmul: a different summation order, so fp32
+ * rounding differences: bound 1e-4 of max|ref|) and the official output (the CPU test's 2e-5). */
+Test(model_emu, vae21_decode_on_device, .timeout = 300)
+{
+    wr_weightfile wf, cs;
+    wr_test_open(&wf, wr_test_shared("golden/vae21/vae21_weights.safetensors"));
+    wr_test_open(&cs, wr_test_shared("golden/vae21/vae21_f5_32x32.safetensors"));
+    vae21 *m;
+    cr_assert_eq(vae21_load(&m, &wf), WR_OK, "%s", wr_last_error());
+    const wr_wtensor *lt = wr_weightfile_find(&cs, "output.latent");
+    int64_t n;
+    vae_vol lat = {.c = (int)lt->t.ne[3], .t = (int)lt->t.ne[2], .h = (int)lt->t.ne[1], .w = (int)lt->t.ne[0],
+                   .d = wr_test_load_f32(&cs, "output.latent", &n)};
+    float *want = wr_test_load_f32(&cs, "output.decoded", &n);
+    vae_vol cpu, dev;
+    wr_backend_select(&wr_backend_cpu);
+    cr_assert_eq(vae21_decode(m, &lat, &cpu), WR_OK, "%s", wr_last_error());
+    const wr_backend *b = wr_test_gpu_backend();
+    wr_backend_select(b);
+    cr_assert_eq(vae21_decode(m, &lat, &dev), WR_OK, "%s", wr_last_error());
+    cr_assert_eq((int64_t)vae_vol_size(&dev), n);
+    wr_test_err e = wr_test_compare(dev.d, cpu.d, n), eg = wr_test_compare(dev.d, want, n);
+    if (getenv("WANRT_TEST_VERBOSE"))
+        fprintf(stderr, "vae21 decode on %s: rel to max %.3g vs CPU, %.3g vs golden\n", b->name, e.rel_to_max,
+                eg.rel_to_max);
+    cr_assert_eq(e.nan_mismatch, 0);
+    cr_assert_leq(e.rel_to_max, 1e-4, "vae21 decode on %s vs CPU: rel to max %g", b->name, e.rel_to_max);
+    cr_assert_leq(eg.rel_to_max, 2e-5, "vae21 decode on %s vs golden: rel to max %g", b->name, eg.rel_to_max);
+    cr_assert_gt(wr_gpu_launch_count(wr_backend_gpu_device(), "conv3d_f32"), 0);
+    vae_vol_free(&cpu), vae_vol_free(&dev);
+    free(lat.d), free(want);
+    vae21_free(m);
+    wr_weightfile_close(&wf), wr_weightfile_close(&cs);
+    wr_backend_gpu_close();
 }
