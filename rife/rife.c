@@ -1,7 +1,7 @@
 /* RIFE IFNet 4.7 (see rife.h). Images are planar float [C, H, W] at the padded size. The
  * convolutions reuse the VAE volume ops (a single frame; vae_conv3d runs wr_op_conv3d on a
- * device backend); bilinear resize and the warp are ops (runtime/ops.h); transposed convolution
- * and pixel shuffle are here. */
+ * device backend); the transposed convolution, bilinear resize and warp are ops (runtime/ops.h);
+ * pixel shuffle and the elementwise glue are here. */
 #include "rife/rife.h"
 
 #include <math.h>
@@ -197,32 +197,18 @@ static void lrelu(img *x)
         x->d[i] = x->d[i] >= 0.0f ? x->d[i] : 0.2f * x->d[i];
 }
 
-/* ConvTranspose2d(k4, s2, p1): input pixel (iy, ix) adds to out(2iy − 1 + ky, 2ix − 1 + kx). */
+/* ConvTranspose2d(k4, s2, p1): input pixel (iy, ix) adds to out(2iy − 1 + ky, 2ix − 1 + kx)
+ * (wr_op_conv_transpose2d). */
 static wr_status tconv2d(const img *in, const tconv *c, img *out)
 {
     WR_TRY(img_alloc(out, c->cout, in->h * 2, in->w * 2));
-    for (int o = 0; o < c->cout; o++) {
-        float *op = plane(out, o);
-        for (size_t p = 0; p < (size_t)out->h * out->w; p++)
-            op[p] = c->b[o];
-        for (int i = 0; i < c->cin; i++) {
-            const float *ip = plane(in, i), *wk = c->w + ((size_t)i * c->cout + (size_t)o) * 16;
-            for (int ky = 0; ky < 4; ky++)
-                for (int iy = 0; iy < in->h; iy++) {
-                    int oy = 2 * iy - 1 + ky;
-                    if (oy < 0 || oy >= out->h)
-                        continue;
-                    for (int kx = 0; kx < 4; kx++) {
-                        float wv = wk[ky * 4 + kx];
-                        for (int ix = 0; ix < in->w; ix++) {
-                            int ox = 2 * ix - 1 + kx;
-                            if (ox >= 0 && ox < out->w)
-                                op[(size_t)oy * out->w + (size_t)ox] += wv * ip[(size_t)iy * in->w + (size_t)ix];
-                        }
-                    }
-                }
-        }
-    }
+    wr_tensor tx, tw, tb, ty;
+    int64_t xne[3] = {in->w, in->h, in->c}, wne[4] = {4, 4, c->cout, c->cin}, yne[3] = {out->w, out->h, c->cout};
+    int64_t bne = c->cout;
+    WR_ASSERT(wr_tensor_init(&tx, WR_DTYPE_F32, 3, xne, in->d) && wr_tensor_init(&tw, WR_DTYPE_F32, 4, wne, c->w) &&
+                  wr_tensor_init(&tb, WR_DTYPE_F32, 1, &bne, c->b) && wr_tensor_init(&ty, WR_DTYPE_F32, 3, yne, out->d),
+              "RIFE tconv: bad shape");
+    wr_op_conv_transpose2d(&tx, &tw, &tb, 2, 1, &ty);
     return WR_OK;
 }
 

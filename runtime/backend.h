@@ -23,6 +23,7 @@ typedef enum wr_op_id {
     WR_OP_CONV3D,
     WR_OP_RESIZE_BILINEAR,
     WR_OP_WARP,
+    WR_OP_CONV_TRANSPOSE2D,
     WR_OP_COUNT
 } wr_op_id;
 
@@ -47,6 +48,8 @@ typedef struct wr_backend {
                    wr_tensor *y);
     void (*resize_bilinear)(const wr_tensor *x, double f, wr_tensor *y);
     void (*warp)(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y);
+    void (*conv_transpose2d)(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride, int pad,
+                             wr_tensor *y);
 } wr_backend;
 
 extern const wr_backend wr_backend_cpu;

@@ -199,6 +199,27 @@ void wr_op_conv3d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
     current->conv3d(x, w, bias, p, y);
 }
 
+void wr_op_conv_transpose2d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride, int pad,
+                            wr_tensor *y)
+{
+    check_f32(x, "conv_transpose2d x");
+    check_f32(w, "conv_transpose2d w");
+    check_f32(y, "conv_transpose2d y");
+    WR_ASSERT(wr_tensor_is_contiguous(x) && wr_tensor_is_contiguous(w) && wr_tensor_is_contiguous(y),
+              "conv_transpose2d operands must be contiguous");
+    WR_ASSERT(stride >= 1 && pad >= 0, "conv_transpose2d: stride %d, padding %d", stride, pad);
+    int64_t kw = w->ne[0], kh = w->ne[1], cout = w->ne[2], cin = w->ne[3];
+    WR_ASSERT(x->ne[2] == cin && x->ne[3] == 1 && w->ne[4] == 1, "conv_transpose2d: w takes %lld channels, x has %lld",
+              (long long)cin, (long long)x->ne[2]);
+    int64_t ow = (x->ne[0] - 1) * stride - 2 * pad + kw, oh = (x->ne[1] - 1) * stride - 2 * pad + kh;
+    WR_ASSERT(ow >= 1 && oh >= 1 && y->ne[0] == ow && y->ne[1] == oh && y->ne[2] == cout && y->ne[3] == 1,
+              "conv_transpose2d: y must be {%lld, %lld, %lld}", (long long)ow, (long long)oh, (long long)cout);
+    WR_ASSERT(!bias || (bias->dtype == WR_DTYPE_F32 && wr_tensor_is_contiguous(bias) &&
+                        wr_tensor_nelements(bias) == cout), "conv_transpose2d bias must be F32 [O]");
+    WR_ASSERT(x->data != y->data, "conv_transpose2d y must not alias x");
+    current->conv_transpose2d(x, w, bias, stride, pad, y);
+}
+
 void wr_op_resize_bilinear(const wr_tensor *x, double f, wr_tensor *y)
 {
     check_f32(x, "resize x");

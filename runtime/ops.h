@@ -91,6 +91,14 @@ typedef struct wr_conv_params {
 void wr_op_conv3d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_conv_params *p,
                   wr_tensor *y);
 
+/* y = ConvTranspose2d(x) + bias with stride s and padding p (torch.nn.functional.conv_transpose2d):
+ * input pixel (iy, ix) adds x · w[c][o][ky][kx] to output (s·iy − p + ky, s·ix − p + kx).
+ * x F32 contiguous ne = {W, H, C}; w F32 contiguous [C, O, kh, kw] (ne = {kw, kh, O, C});
+ * bias F32 [O] or NULL; y F32 contiguous ne = {(W − 1)·s − 2p + kw, (H − 1)·s − 2p + kh, O}.
+ * Sums start from the bias and run channel-major, then ky, kx ascending. y must not alias x. */
+void wr_op_conv_transpose2d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride, int pad,
+                            wr_tensor *y);
+
 /* Bilinear resize of every plane by factor f (F.interpolate(scale_factor=f, mode="bilinear",
  * align_corners=False), no antialias): source coordinate (d + 0.5) / f − 0.5 in float64,
  * clamped below at 0. x F32 contiguous ne = {W, H, C}; y ne = {floor(W·f), floor(H·f), C}. */

@@ -26,4 +26,5 @@ const wr_backend wr_backend_cpu = {
     .conv3d = cpu_conv3d,
     .resize_bilinear = cpu_resize_bilinear,
     .warp = cpu_warp,
+    .conv_transpose2d = cpu_conv_transpose2d,
 };

@@ -67,3 +67,53 @@ void cpu_conv3d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, c
                   .kt = w->n_dims == 5 ? w->ne[2] : 1, .cin = w->ne[w->n_dims - 2]};
     wr_parallel_for(y->ne[3] * y->ne[2], 1, conv_planes, &c);
 }
+
+/* ---- transposed 2-D convolution --------------------------------------------------------------- */
+
+typedef struct tconv_ctx {
+    const wr_tensor *x, *w, *bias;
+    int stride, pad;
+    wr_tensor *y;
+} tconv_ctx;
+
+/* One task: one output channel, scattered from every input pixel (channel, ky, iy, kx, ix
+ * ascending: per output element the sum runs channel-major, then ky, kx, after the bias). */
+static void tconv_planes(void *vc, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const tconv_ctx *c = vc;
+    int64_t iw = c->x->ne[0], ih = c->x->ne[1], cin = c->x->ne[2];
+    int64_t kw = c->w->ne[0], kh = c->w->ne[1], cout = c->w->ne[2];
+    int64_t ow = c->y->ne[0], oh = c->y->ne[1];
+    const float *x = c->x->data, *w = c->w->data;
+    for (int64_t o = begin; o < end; o++) {
+        float *op = (float *)c->y->data + o * oh * ow;
+        float b = c->bias ? ((const float *)c->bias->data)[o] : 0.0f;
+        for (int64_t p = 0; p < oh * ow; p++)
+            op[p] = b;
+        for (int64_t i = 0; i < cin; i++) {
+            const float *ip = x + i * ih * iw, *wk = w + (i * cout + o) * kh * kw;
+            for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t iy = 0; iy < ih; iy++) {
+                    int64_t oy = c->stride * iy - c->pad + ky;
+                    if (oy < 0 || oy >= oh)
+                        continue;
+                    for (int64_t kx = 0; kx < kw; kx++) {
+                        float wv = wk[ky * kw + kx];
+                        for (int64_t ix = 0; ix < iw; ix++) {
+                            int64_t ox = c->stride * ix - c->pad + kx;
+                            if (ox >= 0 && ox < ow)
+                                op[oy * ow + ox] += wv * ip[iy * iw + ix];
+                        }
+                    }
+                }
+        }
+    }
+}
+
+void cpu_conv_transpose2d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride, int pad,
+                          wr_tensor *y)
+{
+    tconv_ctx c = {.x = x, .w = w, .bias = bias, .stride = stride, .pad = pad, .y = y};
+    wr_parallel_for(y->ne[2], 1, tconv_planes, &c);
+}

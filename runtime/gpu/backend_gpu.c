@@ -394,6 +394,29 @@ static void gpu_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y)
     stage_out(&sf, false);
 }
 
+static void gpu_conv_transpose2d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride, int pad,
+                                 wr_tensor *y)
+{
+    if (!wr_gpu_conv_transpose2d_supports((int)w->ne[1], (int)w->ne[0], stride, pad)) {
+        note_cpu_fallback(5, "transposed convolution with a kernel over 8 or a stride over 4");
+        wr_backend_cpu.conv_transpose2d(x, w, bias, stride, pad, y);
+        return;
+    }
+    stage sx, sw, sb, sy;
+    stage_in(&sx, x, true);
+    stage_in(&sw, w, true);
+    if (bias)
+        stage_in(&sb, bias, true);
+    stage_in(&sy, y, false);
+    CHECK(wr_gpu_conv_transpose2d(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, stride, pad, &sy.t, NULL));
+    finish();
+    stage_out(&sy, true);
+    stage_out(&sx, false);
+    stage_out(&sw, false);
+    if (bias)
+        stage_out(&sb, false);
+}
+
 static wr_backend g_backend = {
     .name = "gpu",
     .supports = gpu_supports,
@@ -411,6 +434,7 @@ static wr_backend g_backend = {
     .conv3d = gpu_conv3d,
     .resize_bilinear = gpu_resize_bilinear,
     .warp = gpu_warp,
+    .conv_transpose2d = gpu_conv_transpose2d,
 };
 
 /* ---- selection ------------------------------------------------------------------------------ */

@@ -72,11 +72,62 @@ wr_status wr_gpu_conv3d(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const
                          wr_dim3_make(256, 1, 1), 0, s, args);
 }
 
+/* ---- transposed convolution (kernels/conv_transpose.cu) -------------------------------------- */
+
+#define FILE_TCONV "kernels/conv_transpose.cu"
+
+static void tconv_spec(wr_kspec *s, int kh, int kw, int stride, int pad)
+{
+    wr_kspec_init(s, FILE_TCONV, "conv_transpose2d_f32");
+    wr_kspec_define_int(s, "KH", kh);
+    wr_kspec_define_int(s, "KW", kw);
+    wr_kspec_define_int(s, "STRIDE", stride);
+    wr_kspec_define_int(s, "PAD", pad);
+}
+
+bool wr_gpu_conv_transpose2d_supports(int kh, int kw, int stride, int pad)
+{
+    return kh >= 1 && kh <= 8 && kw >= 1 && kw <= 8 && stride >= 1 && stride <= 4 && pad >= 0 && pad < kh && pad < kw;
+}
+
+wr_status wr_gpu_conv_transpose2d(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride,
+                                  int pad, wr_tensor *y, wr_gpu_stream *s)
+{
+    WR_TRY(ops_need_f32("conv_transpose2d", "x", x));
+    WR_TRY(ops_need_f32("conv_transpose2d", "w", w));
+    WR_TRY(ops_need_f32("conv_transpose2d", "y", y));
+    int64_t kw = w->ne[0], kh = w->ne[1], O = w->ne[2], C = w->ne[3];
+    if (!wr_gpu_conv_transpose2d_supports((int)kh, (int)kw, stride, pad))
+        return wr_fail(WR_E_UNSUPPORTED, "conv_transpose2d: kernel %lldx%lld stride %d padding %d has no GPU kernel",
+                       (long long)kh, (long long)kw, stride, pad);
+    int64_t ow = (x->ne[0] - 1) * stride - 2 * pad + kw, oh = (x->ne[1] - 1) * stride - 2 * pad + kh;
+    if (x->ne[2] != C || y->ne[0] != ow || y->ne[1] != oh || y->ne[2] != O || ow < 1 || oh < 1)
+        return wr_fail(WR_E_ARG, "conv_transpose2d: x, w and y shapes do not agree");
+    if (bias) {
+        WR_TRY(ops_need_f32("conv_transpose2d", "bias", bias));
+        if (wr_tensor_nelements(bias) != O)
+            return wr_fail(WR_E_ARG, "conv_transpose2d: bias has %lld elements, O = %lld",
+                           (long long)wr_tensor_nelements(bias), (long long)O);
+    }
+    if (wr_tensor_nelements(x) > INT32_MAX || wr_tensor_nelements(y) > INT32_MAX)
+        return wr_fail(WR_E_UNSUPPORTED, "conv_transpose2d: shapes exceed the kernel's int range");
+    wr_kspec spec;
+    tconv_spec(&spec, (int)kh, (int)kw, stride, pad);
+    wr_gpu_func *fn;
+    WR_TRY(wr_gpu_jit(g, &spec, &fn));
+    void *xp = x->data, *wp = w->data, *bp = bias ? bias->data : NULL, *yp = y->data;
+    int c = (int)C, h = (int)x->ne[1], ww = (int)x->ne[0], o = (int)O, ho = (int)oh, wo = (int)ow;
+    void *args[] = {&xp, &wp, &bp, &yp, &c, &h, &ww, &o, &ho, &wo};
+    return wr_gpu_launch(g, fn, wr_dim3_make(ops_grid_1d(wr_tensor_nelements(y), 256), 1, 1), wr_dim3_make(256, 1, 1),
+                         0, s, args);
+}
+
 /* The kernel shapes of the real models, each with bf16, f16 and f32 weights:
  *   Wan 2.1/2.2 VAE  CausalConv3d 3x3x3 (resnets, conv_in/out), 1x1x1 (shortcuts, attention
  *                    qkv/proj, conv1/conv2 around the latent), 3x1x1 (time up/downsampling),
  *                    Conv2d 3x3 (spatial resampling: a 4-D weight, KT = 1)
- *   RIFE 4.7         Conv2d 3x3 at widths 3..192, strides 1 and 2 (strides are arguments) */
+ *   RIFE 4.7         Conv2d 3x3 at widths 3..192, strides 1 and 2 (strides are arguments);
+ *                    ConvTranspose2d(k4, s2, p1) */
 void wr_conv_kspecs(wr_kcheck_list *l)
 {
     static const int shapes[][3] = {{3, 3, 3}, {1, 1, 1}, {3, 1, 1}, {1, 3, 3}};
@@ -86,4 +137,6 @@ void wr_conv_kspecs(wr_kcheck_list *l)
             conv_spec(&s, shapes[i][0], shapes[i][1], shapes[i][2], wt);
             wr_kcheck_add(l, &s, 0, true, 0);
         }
+    tconv_spec(&s, 4, 4, 2, 1); /* RIFE 4.7: encode.1 and every block's lastconv */
+    wr_kcheck_add(l, &s, 0, false, 0);
 }

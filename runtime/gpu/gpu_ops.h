@@ -89,6 +89,13 @@ wr_status wr_gpu_conv3d(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const
 /* Whether wr_gpu_conv3d has a kernel for this weight dtype. */
 bool wr_gpu_conv3d_supports(wr_dtype weight_dtype);
 
+/* y = ConvTranspose2d(x, w) + bias (as wr_op_conv_transpose2d): x ne {W, H, C}, w f32
+ * ne {kw, kh, O, C}, bias f32 ne {O} or NULL, y ne {(W-1)·stride − 2·pad + kw, ..., O}. */
+wr_status wr_gpu_conv_transpose2d(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride,
+                                  int pad, wr_tensor *y, wr_gpu_stream *s);
+/* Whether wr_gpu_conv_transpose2d has a kernel for this geometry (kernels up to 8, stride up to 4). */
+bool wr_gpu_conv_transpose2d_supports(int kh, int kw, int stride, int pad);
+
 /* Bilinear resize by f of planes x ne {W, H, planes...} into y ne {floor(W f), floor(H f), planes...}
  * (as wr_op_resize_bilinear). */
 wr_status wr_gpu_resize_bilinear(wr_gpu *g, const wr_tensor *x, double f, wr_tensor *y, wr_gpu_stream *s);

@@ -121,8 +121,8 @@ Test(model_emu, dit_t2v_golden_bf16_tensor_cores, .timeout = 300)
 /* ---- RIFE and the VAE on the device (conv3d, resize and warp kernels) ------------------------ */
 
 /* RIFE 4.7 on the GPU backend against the ComfyUI node's output: every convolution (vae_conv3d
- * dispatching to wr_op_conv3d), resize and warp runs on the device; the transposed convolutions,
- * pixel shuffle and the elementwise glue stay on the host. README tolerance: max_abs 5e-5. */
+ * dispatching to wr_op_conv3d), transposed convolution, resize and warp runs on the device; pixel
+ * shuffle and the elementwise glue stay on the host. README tolerance: max_abs 5e-5. */
 Test(model_emu, rife47_golden_on_device, .timeout = 300)
 {
     const wr_backend *b = wr_test_gpu_backend();
@@ -148,6 +148,7 @@ Test(model_emu, rife47_golden_on_device, .timeout = 300)
     cr_assert_gt(wr_gpu_launch_count(g, "conv3d_f32"), 0);
     cr_assert_gt(wr_gpu_launch_count(g, "resize_bilinear_f32"), 0);
     cr_assert_gt(wr_gpu_launch_count(g, "warp_f32"), 0);
+    cr_assert_gt(wr_gpu_launch_count(g, "conv_transpose2d_f32"), 0);
     free(a), free(c), free(ts), free(want), free(got);
     rife_free(m);
     wr_weightfile_close(&wf), wr_weightfile_close(&cs);

@@ -192,3 +192,42 @@ Test(ops, warp_border_bilinear, .timeout = 120)
     cr_assert_gt(wr_gpu_launch_count(g, "warp_f32"), 0);
     wr_gpu_close(g);
 }
+
+/* ---- transposed convolution ------------------------------------------------------------------ */
+
+Test(ops, conv_transpose2d, .timeout = 120)
+{
+    wr_gpu *g = gt_open(NULL);
+    /* C, H, W, O, bias: RIFE's encode.1 (16 -> 4) and lastconv (c -> 24) shapes on small planes,
+     * a single pixel, primes, an odd channel count */
+    static const int cases[][5] = {{1, 1, 1, 1, 1}, {16, 5, 7, 4, 1}, {13, 3, 11, 24, 1}, {3, 8, 8, 5, 0},
+                                   {64, 4, 6, 24, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int C = cases[i][0], H = cases[i][1], W = cases[i][2], O = cases[i][3], bias = cases[i][4];
+        int ho = 2 * H, wo = 2 * W; /* (H - 1) * 2 - 2 + 4 */
+        char what[128];
+        snprintf(what, sizeof what, "conv_transpose2d k4 s2 p1 C%d %dx%d -> O%d%s", C, H, W, O, bias ? " bias" : "");
+        int64_t xne[3] = {W, H, C}, wne[4] = {4, 4, O, C}, yne[3] = {wo, ho, O}, bne = O;
+        int64_t nx = (int64_t)C * H * W, nw = (int64_t)C * O * 16, ny = (int64_t)O * ho * wo;
+        float *x = fbuf(nx), *w = fbuf(nw), *b = fbuf(O), *y = fbuf(ny), *ref = fbuf(ny);
+        od_fill(x, nx, -1.0f, 1.0f, (uint64_t)i + 90);
+        od_fill(w, nw, -0.5f, 0.5f, (uint64_t)i + 91);
+        od_fill(b, O, -1.0f, 1.0f, (uint64_t)i + 92);
+        if (nx > 8)
+            x[nx / 2] = NAN;
+        wr_tensor hx, hw, hb, hy;
+        cr_assert(wr_tensor_init(&hx, WR_DTYPE_F32, 3, xne, x) && wr_tensor_init(&hw, WR_DTYPE_F32, 4, wne, w) &&
+                  wr_tensor_init(&hb, WR_DTYPE_F32, 1, &bne, b) && wr_tensor_init(&hy, WR_DTYPE_F32, 3, yne, ref));
+        wr_backend_select(&wr_backend_cpu);
+        wr_op_conv_transpose2d(&hx, &hw, bias ? &hb : NULL, 2, 1, &hy);
+        od_buf dx = od_upload(g, WR_DTYPE_F32, 3, xne, x), dw = od_upload(g, WR_DTYPE_F32, 4, wne, w);
+        od_buf db = od_upload(g, WR_DTYPE_F32, 1, &bne, b), dy = od_upload(g, WR_DTYPE_F32, 3, yne, NULL);
+        gt_check(wr_gpu_conv_transpose2d(g, &dx.t, &dw.t, bias ? &db.t : NULL, 2, 1, &dy.t, NULL), what);
+        od_download_free(g, &dy, y, what);
+        od_free(g, &dx, what), od_free(g, &dw, what), od_free(g, &db, what);
+        expect_close(y, ref, ny, 1e-5, 1e-11, what);
+        free(x), free(w), free(b), free(y), free(ref);
+    }
+    cr_assert_gt(wr_gpu_launch_count(g, "conv_transpose2d_f32"), 0);
+    wr_gpu_close(g);
+}
