@@ -361,7 +361,7 @@ static void gpu_conv3d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *
     if (bias)
         stage_in(&sb, bias, true);
     stage_in(&sy, y, false);
-    CHECK(wr_gpu_conv3d(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, p, &sy.t, NULL));
+    CHECK(wr_gpu_conv3d_ex(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, p, &sy.t, g_prec, NULL));
     finish();
     stage_out(&sy, true);
     stage_out(&sx, false);
@@ -453,7 +453,7 @@ wr_status wr_backend_gpu_open(wr_gpu_kind kind, const wr_gpu_options *opts, cons
         return wr_fail(WR_E_ARG, "WANRT_GPU_PRECISION: '%s' (fp32 or bf16)", prec);
     }
     g_backend.name = wr_gpu_kind_name(kind);
-    wr_log_debug("backend: %s (%s, %s matmul/attention)", g_backend.name, wr_gpu_name(g_dev),
+    wr_log_debug("backend: %s (%s, %s matmul/attention/conv)", g_backend.name, wr_gpu_name(g_dev),
                 g_prec == WR_GPU_MATMUL_FP32 ? "fp32" : "bf16 tensor-core");
     *out = &g_backend;
     return WR_OK;

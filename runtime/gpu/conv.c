@@ -1,5 +1,5 @@
 /* Launcher for kernels/conv.cu (see gpu_ops.h): implicit-GEMM 3-D convolution, 64 output pixels
- * x 64 output channels per 256-thread block, one output frame per grid z. */
+ * x 64 output channels per block (fp32: 256 threads; bf16 mma: 128), one output frame per grid z. */
 #include "runtime/gpu/ops_util.h"
 
 #define FILE_CONV "kernels/conv.cu"
@@ -21,9 +21,12 @@ static int conv_wtype(wr_dtype t)
 
 bool wr_gpu_conv3d_supports(wr_dtype weight_dtype) { return conv_wtype(weight_dtype) >= 0; }
 
-static void conv_spec(wr_kspec *s, int kt, int kh, int kw, int wtype)
+static const char *const conv_entry[WR_GPU_MATMUL_PRECISION_COUNT] = {"conv3d_f32", "conv3d_bf16_mma"};
+static const unsigned conv_threads[WR_GPU_MATMUL_PRECISION_COUNT] = {256, 128};
+
+static void conv_spec(wr_kspec *s, wr_gpu_matmul_precision prec, int kt, int kh, int kw, int wtype)
 {
-    wr_kspec_init(s, FILE_CONV, "conv3d_f32");
+    wr_kspec_init(s, FILE_CONV, conv_entry[prec]);
     wr_kspec_define_int(s, "KT", kt);
     wr_kspec_define_int(s, "KH", kh);
     wr_kspec_define_int(s, "KW", kw);
@@ -33,6 +36,16 @@ static void conv_spec(wr_kspec *s, int kt, int kh, int kw, int wtype)
 wr_status wr_gpu_conv3d(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
                         const wr_conv_params *p, wr_tensor *y, wr_gpu_stream *s)
 {
+    return wr_gpu_conv3d_ex(g, x, w, bias, p, y, WR_GPU_MATMUL_FP32, s);
+}
+
+wr_status wr_gpu_conv3d_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                           const wr_conv_params *p, wr_tensor *y, wr_gpu_matmul_precision prec, wr_gpu_stream *s)
+{
+    if ((unsigned)prec >= WR_GPU_MATMUL_PRECISION_COUNT)
+        return wr_fail(WR_E_ARG, "conv3d: unknown precision %d", (int)prec);
+    if (prec == WR_GPU_MATMUL_BF16_MMA && wr_gpu_arch(g) < 80)
+        return wr_fail(WR_E_UNSUPPORTED, "conv3d: bf16 tensor-core path needs sm_80, device is sm_%d", wr_gpu_arch(g));
     WR_TRY(ops_need_f32("conv3d", "x", x));
     WR_TRY(ops_need_f32("conv3d", "y", y));
     int wt = conv_wtype(w->dtype);
@@ -60,7 +73,7 @@ wr_status wr_gpu_conv3d(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const
         (P + 63) / 64 > 65535 || y->ne[2] > 65535)
         return wr_fail(WR_E_UNSUPPORTED, "conv3d: shapes exceed the kernel's int range or grid");
     wr_kspec spec;
-    conv_spec(&spec, (int)kt, (int)kh, (int)kw, wt);
+    conv_spec(&spec, prec, (int)kt, (int)kh, (int)kw, wt);
     wr_gpu_func *fn;
     WR_TRY(wr_gpu_jit(g, &spec, &fn));
     void *xp = x->data, *wp = w->data, *bp = bias ? bias->data : NULL, *yp = y->data;
@@ -69,7 +82,7 @@ wr_status wr_gpu_conv3d(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const
     int st = p->st, sh = p->sh, sw = p->sw, pt = p->t_front, ph = p->top, pw = p->left;
     void *args[] = {&xp, &wp, &bp, &yp, &c, &t, &h, &ww, &o, &to, &ho, &wo, &st, &sh, &sw, &pt, &ph, &pw};
     return wr_gpu_launch(g, fn, wr_dim3_make((unsigned)((O + 63) / 64), (unsigned)((P + 63) / 64), (unsigned)to),
-                         wr_dim3_make(256, 1, 1), 0, s, args);
+                         wr_dim3_make(conv_threads[prec], 1, 1), 0, s, args);
 }
 
 /* ---- transposed convolution (kernels/conv_transpose.cu) -------------------------------------- */
@@ -132,11 +145,12 @@ void wr_conv_kspecs(wr_kcheck_list *l)
 {
     static const int shapes[][3] = {{3, 3, 3}, {1, 1, 1}, {3, 1, 1}, {1, 3, 3}};
     wr_kspec s;
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        for (int wt = 0; wt < 3; wt++) {
-            conv_spec(&s, shapes[i][0], shapes[i][1], shapes[i][2], wt);
-            wr_kcheck_add(l, &s, 0, true, 0);
-        }
+    for (int prec = 0; prec < WR_GPU_MATMUL_PRECISION_COUNT; prec++)
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            for (int wt = 0; wt < 3; wt++) {
+                conv_spec(&s, (wr_gpu_matmul_precision)prec, shapes[i][0], shapes[i][1], shapes[i][2], wt);
+                wr_kcheck_add(l, &s, 0, true, prec == WR_GPU_MATMUL_BF16_MMA ? 80 : 0);
+            }
     tconv_spec(&s, 4, 4, 2, 1); /* RIFE 4.7: encode.1 and every block's lastconv */
     wr_kcheck_add(l, &s, 0, false, 0);
 }

@@ -86,6 +86,10 @@ wr_status wr_gpu_attention_bias(wr_gpu *g, const wr_tensor *q, const wr_tensor *
  * up to 7), bias ne {O} f32 or NULL, y ne {Wo, Ho, To, O} already shaped by the caller. */
 wr_status wr_gpu_conv3d(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
                         const wr_conv_params *p, wr_tensor *y, wr_gpu_stream *s);
+/* wr_gpu_conv3d with a chosen arithmetic: FP32 (the default) or BF16_MMA (patch and weight
+ * rounded to bf16 for the tensor cores, fp32 accumulation; sm_80+). */
+wr_status wr_gpu_conv3d_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                           const wr_conv_params *p, wr_tensor *y, wr_gpu_matmul_precision prec, wr_gpu_stream *s);
 /* Whether wr_gpu_conv3d has a kernel for this weight dtype. */
 bool wr_gpu_conv3d_supports(wr_dtype weight_dtype);
 

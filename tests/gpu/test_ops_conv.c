@@ -5,6 +5,8 @@
  *   conv3d   max |got − ref| ≤ 1e-5 · max|ref| and nmse ≤ 1e-11: fp32 sums of up to 27·96 = 2592
  *            products in the twin's order (the emulator matches to the last bit; a GPU may fuse
  *            products into FMAs, a relative difference of a few ulps per term)
+ *   conv3d bf16 mma  the same bounds against the twin run on bf16-rounded operands, and
+ *            |got − ref| ≤ 2^-7 · Σ|x·w| against fp32 (see conv_run)
  *   resize, warp  max |got − ref| ≤ 1e-6 · max|ref|: the same few fp32 lerps on the same float64
  *            / fp32 coordinates (bit-identical on the emulator; FMA contraction on a GPU)
  * Shapes include 1, primes, sizes that are not multiples of the 64x64 tile, odd channel counts,
@@ -42,13 +44,30 @@ typedef struct conv_case {
     int bias, four_d; /* four_d: a Conv2d weight [O, C, kh, kw] (kt must be 1) */
 } conv_case;
 
-static void conv_run(wr_gpu *g, const conv_case *cc, int seed)
+static float bf16_round(float v) { return wr_bf16_to_f32(wr_f32_to_bf16(v)); }
+
+/* The CPU twin on host arrays (F32 weights). */
+static void conv_twin(const conv_case *cc, const float *x, const float *w, const float *b, float *out, int to, int ho,
+                      int wo)
+{
+    int64_t xne[4] = {cc->w, cc->h, cc->t, cc->c}, yne[4] = {wo, ho, to, cc->o};
+    int64_t wne5[5] = {cc->kw, cc->kh, cc->kt, cc->c, cc->o}, bne = cc->o;
+    wr_tensor hx, hw, hb, hy;
+    cr_assert(wr_tensor_init(&hx, WR_DTYPE_F32, 4, xne, (void *)x) && wr_tensor_init(&hy, WR_DTYPE_F32, 4, yne, out) &&
+              wr_tensor_init(&hb, WR_DTYPE_F32, 1, &bne, (void *)b) &&
+              wr_tensor_init(&hw, WR_DTYPE_F32, 5, wne5, (void *)w));
+    wr_backend_select(&wr_backend_cpu);
+    wr_op_conv3d(&hx, &hw, b ? &hb : NULL, &cc->p, &hy);
+}
+
+static void conv_run(wr_gpu *g, const conv_case *cc, int seed, wr_gpu_matmul_precision prec)
 {
     const wr_conv_params *p = &cc->p;
     int to = (cc->t + p->t_front - cc->kt) / p->st + 1, ho = (cc->h + p->top + p->bottom - cc->kh) / p->sh + 1;
     int wo = (cc->w + p->left + p->right - cc->kw) / p->sw + 1;
     char what[200];
-    snprintf(what, sizeof what, "conv3d C%d T%d H%d W%d -> O%d k%dx%dx%d s%d,%d,%d pad t%d %d%d%d%d %s%s%s", cc->c,
+    snprintf(what, sizeof what, "conv3d %s C%d T%d H%d W%d -> O%d k%dx%dx%d s%d,%d,%d pad t%d %d%d%d%d %s%s%s",
+             prec ? "bf16-mma" : "fp32", cc->c,
              cc->t, cc->h, cc->w, cc->o, cc->kt, cc->kh, cc->kw, p->st, p->sh, p->sw, p->t_front, p->top, p->bottom,
              p->left, p->right, wr_dtype_name(cc->wdt), cc->bias ? " bias" : "", cc->four_d ? " 2d" : "");
     int64_t nx = (int64_t)cc->c * cc->t * cc->h * cc->w, K = (int64_t)cc->c * cc->kt * cc->kh * cc->kw;
@@ -83,10 +102,40 @@ static void conv_run(wr_gpu *g, const conv_case *cc, int seed)
     od_buf dx = od_upload(g, WR_DTYPE_F32, 4, xne, x), db = od_upload(g, WR_DTYPE_F32, 1, &bne, b);
     od_buf dw = cc->four_d ? od_upload(g, cc->wdt, 4, wne4, wb) : od_upload(g, cc->wdt, 5, wne5, wb);
     od_buf dy = od_upload(g, WR_DTYPE_F32, 4, yne, NULL);
-    gt_check(wr_gpu_conv3d(g, &dx.t, &dw.t, cc->bias ? &db.t : NULL, p, &dy.t, NULL), what);
+    gt_check(wr_gpu_conv3d_ex(g, &dx.t, &dw.t, cc->bias ? &db.t : NULL, p, &dy.t, prec, NULL), what);
     od_download_free(g, &dy, y, what);
     od_free(g, &dx, what), od_free(g, &dw, what), od_free(g, &db, what);
-    expect_close(y, ref, ny, 1e-5, 1e-11, what);
+    if (prec == WR_GPU_MATMUL_FP32) {
+        expect_close(y, ref, ny, 1e-5, 1e-11, what);
+    } else {
+        /* tight: the twin on the operands rounded to bf16 as the kernel rounds them (the decoded
+         * weight, then bf16); products are then exact in fp32 and only the sum order differs */
+        float *xr = fbuf(nx), *wr = fbuf(K * cc->o), *ax = fbuf(nx), *aw = fbuf(K * cc->o);
+        float *ref_bf = fbuf(ny), *mag = fbuf(ny);
+        for (int64_t i = 0; i < nx; i++)
+            xr[i] = bf16_round(x[i]), ax[i] = fabsf(x[i]);
+        for (int64_t i = 0; i < K * cc->o; i++) {
+            float d = cc->wdt == WR_DTYPE_F32    ? wf[i]
+                      : cc->wdt == WR_DTYPE_BF16 ? bf16_round(wf[i])
+                                                 : wr_f16_to_f32(wr_f32_to_f16(wf[i]));
+            wr[i] = bf16_round(d), aw[i] = fabsf(d);
+        }
+        conv_twin(cc, xr, wr, cc->bias ? b : NULL, ref_bf, to, ho, wo);
+        expect_close(y, ref_bf, ny, 1e-5, 1e-11, what);
+        /* against fp32: rounding each operand to bf16 changes a product by at most 2 * 2^-9
+         * relative, so |y - ref| <= 2^-8 * sum |x w| (+ fp32 sums); the check uses 2^-7 */
+        conv_twin(cc, ax, aw, NULL, mag, to, ho, wo);
+        if (getenv("WANRT_TEST_VERBOSE"))
+            fprintf(stderr, "%s: vs fp32 rel to max %.3g\n", what, wr_test_compare(y, ref, ny).rel_to_max);
+        for (int64_t i = 0; i < ny; i++) {
+            if (isnan(ref[i]))
+                continue;
+            double err = fabs((double)y[i] - (double)ref[i]);
+            cr_assert(err <= (double)mag[i] / 128.0 + 1e-6, "%s: element %lld differs from fp32 by %g, bound %g", what,
+                      (long long)i, err, (double)mag[i] / 128.0);
+        }
+        free(xr), free(wr), free(ax), free(aw), free(ref_bf), free(mag);
+    }
     int64_t nan_out = 0;
     for (int64_t i = 0; i < ny; i++)
         nan_out += isnan(ref[i]);
@@ -114,9 +163,11 @@ Test(ops, conv3d_implicit_gemm, .timeout = 300)
         /* RIFE's stride-1 3x3 at width 64 over 65 pixels (one past a tile) */
         {64, 1, 5, 13, 64, 1, 3, 3, {1, 1, 1, 0, 1, 1, 1, 1}, WR_DTYPE_F32, 1, 1},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        conv_run(g, &cases[i], (int)i + 1);
+    for (int prec = 0; prec < WR_GPU_MATMUL_PRECISION_COUNT; prec++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            conv_run(g, &cases[i], (int)i + 1, (wr_gpu_matmul_precision)prec);
     cr_assert_gt(wr_gpu_launch_count(g, "conv3d_f32"), 0);
+    cr_assert_gt(wr_gpu_launch_count(g, "conv3d_bf16_mma"), 0);
     wr_gpu_close(g);
 }
 
