@@ -11,6 +11,7 @@
 #include "models/wan22/dit.h"
 #include "rife/rife.h"
 #include "vae/vae21.h"
+#include "vae/vae22.h"
 #include "runtime/gpu/backend_gpu.h"
 #include "tests/common/testutil.h"
 
@@ -155,39 +156,85 @@ Test(model_emu, rife47_golden_on_device, .timeout = 300)
     wr_backend_gpu_close();
 }
 
-/* The Wan 2.1 VAE decode of the golden 5-frame 32x32 case with every convolution on the device,
- * against the CPU backend's decode (im2col + matmul: a different summation order, so fp32
- * rounding differences: bound 1e-4 of max|ref|) and the official output (the CPU test's 2e-5). */
-Test(model_emu, vae21_decode_on_device, .timeout = 300)
+/* The Wan VAEs on the golden 5-frame 32x32 case with every convolution on the device (encode:
+ * the stride-2 spatial and temporal downsamplers too), against the CPU backend (im2col + matmul:
+ * a different summation order, so fp32 rounding differences: bound 1e-4 of max|ref|) and the
+ * official outputs (the CPU tests' 2e-5). */
+typedef struct vae_api {
+    const char *name, *weights, *case_file;
+    wr_status (*load)(void **m, const wr_weightfile *wf);
+    wr_status (*encode)(const void *m, const vae_vol *video, vae_vol *latent);
+    wr_status (*decode)(const void *m, const vae_vol *latent, vae_vol *video);
+    void (*free)(void *m);
+} vae_api;
+
+static wr_status v21_load(void **m, const wr_weightfile *wf) { return vae21_load((vae21 **)m, wf); }
+static wr_status v21_encode(const void *m, const vae_vol *v, vae_vol *l) { return vae21_encode(m, v, l); }
+static wr_status v21_decode(const void *m, const vae_vol *l, vae_vol *v) { return vae21_decode(m, l, v); }
+static void v21_free(void *m) { vae21_free(m); }
+static wr_status v22_load(void **m, const wr_weightfile *wf) { return vae22_load((vae22 **)m, wf); }
+static wr_status v22_encode(const void *m, const vae_vol *v, vae_vol *l) { return vae22_encode(m, v, l); }
+static wr_status v22_decode(const void *m, const vae_vol *l, vae_vol *v) { return vae22_decode(m, l, v); }
+static void v22_free(void *m) { vae22_free(m); }
+
+static vae_vol load_vol(const wr_weightfile *cs, const char *name)
+{
+    const wr_wtensor *t = wr_weightfile_find(cs, name);
+    cr_assert_not_null(t, "%s missing", name);
+    return (vae_vol){.c = (int)t->t.ne[3], .t = (int)t->t.ne[2], .h = (int)t->t.ne[1], .w = (int)t->t.ne[0],
+                     .d = wr_test_load_f32(cs, name, NULL)};
+}
+
+static void vae_compare(const vae_api *api, const char *what, const vae_vol *dev, const vae_vol *cpu,
+                        const vae_vol *want)
+{
+    int64_t n = (int64_t)vae_vol_size(dev);
+    cr_assert_eq(n, (int64_t)vae_vol_size(want), "%s %s: size", api->name, what);
+    wr_test_err e = wr_test_compare(dev->d, cpu->d, n), eg = wr_test_compare(dev->d, want->d, n);
+    if (getenv("WANRT_TEST_VERBOSE"))
+        fprintf(stderr, "%s %s on the device: rel to max %.3g vs CPU, %.3g vs golden\n", api->name, what,
+                e.rel_to_max, eg.rel_to_max);
+    cr_assert_eq(e.nan_mismatch, 0);
+    cr_assert_leq(e.rel_to_max, 1e-4, "%s %s vs CPU: rel to max %g", api->name, what, e.rel_to_max);
+    cr_assert_leq(eg.rel_to_max, 2e-5, "%s %s vs golden: rel to max %g", api->name, what, eg.rel_to_max);
+}
+
+static void vae_on_device(const vae_api *api)
 {
     wr_weightfile wf, cs;
-    wr_test_open(&wf, wr_test_shared("golden/vae21/vae21_weights.safetensors"));
-    wr_test_open(&cs, wr_test_shared("golden/vae21/vae21_f5_32x32.safetensors"));
-    vae21 *m;
-    cr_assert_eq(vae21_load(&m, &wf), WR_OK, "%s", wr_last_error());
-    const wr_wtensor *lt = wr_weightfile_find(&cs, "output.latent");
-    int64_t n;
-    vae_vol lat = {.c = (int)lt->t.ne[3], .t = (int)lt->t.ne[2], .h = (int)lt->t.ne[1], .w = (int)lt->t.ne[0],
-                   .d = wr_test_load_f32(&cs, "output.latent", &n)};
-    float *want = wr_test_load_f32(&cs, "output.decoded", &n);
-    vae_vol cpu, dev;
+    wr_test_open(&wf, wr_test_shared(api->weights));
+    wr_test_open(&cs, wr_test_shared(api->case_file));
+    void *m;
+    cr_assert_eq(api->load(&m, &wf), WR_OK, "%s", wr_last_error());
+    vae_vol video = load_vol(&cs, "input.video"), lat = load_vol(&cs, "output.latent");
+    vae_vol want = load_vol(&cs, "output.decoded");
+    vae_vol enc_cpu, enc_dev, dec_cpu, dec_dev;
     wr_backend_select(&wr_backend_cpu);
-    cr_assert_eq(vae21_decode(m, &lat, &cpu), WR_OK, "%s", wr_last_error());
-    const wr_backend *b = wr_test_gpu_backend();
-    wr_backend_select(b);
-    cr_assert_eq(vae21_decode(m, &lat, &dev), WR_OK, "%s", wr_last_error());
-    cr_assert_eq((int64_t)vae_vol_size(&dev), n);
-    wr_test_err e = wr_test_compare(dev.d, cpu.d, n), eg = wr_test_compare(dev.d, want, n);
-    if (getenv("WANRT_TEST_VERBOSE"))
-        fprintf(stderr, "vae21 decode on %s: rel to max %.3g vs CPU, %.3g vs golden\n", b->name, e.rel_to_max,
-                eg.rel_to_max);
-    cr_assert_eq(e.nan_mismatch, 0);
-    cr_assert_leq(e.rel_to_max, 1e-4, "vae21 decode on %s vs CPU: rel to max %g", b->name, e.rel_to_max);
-    cr_assert_leq(eg.rel_to_max, 2e-5, "vae21 decode on %s vs golden: rel to max %g", b->name, eg.rel_to_max);
+    cr_assert_eq(api->encode(m, &video, &enc_cpu), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(api->decode(m, &lat, &dec_cpu), WR_OK, "%s", wr_last_error());
+    wr_backend_select(wr_test_gpu_backend());
+    cr_assert_eq(api->encode(m, &video, &enc_dev), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(api->decode(m, &lat, &dec_dev), WR_OK, "%s", wr_last_error());
+    vae_compare(api, "encode", &enc_dev, &enc_cpu, &lat);
+    vae_compare(api, "decode", &dec_dev, &dec_cpu, &want);
     cr_assert_gt(wr_gpu_launch_count(wr_backend_gpu_device(), "conv3d_f32"), 0);
-    vae_vol_free(&cpu), vae_vol_free(&dev);
-    free(lat.d), free(want);
-    vae21_free(m);
+    vae_vol_free(&enc_cpu), vae_vol_free(&enc_dev), vae_vol_free(&dec_cpu), vae_vol_free(&dec_dev);
+    free(video.d), free(lat.d), free(want.d);
+    api->free(m);
     wr_weightfile_close(&wf), wr_weightfile_close(&cs);
     wr_backend_gpu_close();
+}
+
+Test(model_emu, vae21_encode_decode_on_device, .timeout = 300)
+{
+    vae_api api = {"vae21", "golden/vae21/vae21_weights.safetensors", "golden/vae21/vae21_f5_32x32.safetensors",
+                   v21_load, v21_encode, v21_decode, v21_free};
+    vae_on_device(&api);
+}
+
+Test(model_emu, vae22_encode_decode_on_device, .timeout = 300)
+{
+    vae_api api = {"vae22", "golden/vae22/vae22_weights.safetensors", "golden/vae22/vae22_f5_32x32.safetensors",
+                   v22_load, v22_encode, v22_decode, v22_free};
+    vae_on_device(&api);
 }
