@@ -1,6 +1,7 @@
 /* RIFE IFNet 4.7 (see rife.h). Images are planar float [C, H, W] at the padded size. The
- * convolutions reuse the VAE volume ops (a single frame); transposed convolution, pixel
- * shuffle, bilinear resize and the warp are here. */
+ * convolutions reuse the VAE volume ops (a single frame; vae_conv3d runs wr_op_conv3d on a
+ * device backend); the transposed convolution, bilinear resize and warp are ops (runtime/ops.h);
+ * pixel shuffle and the elementwise glue are here. */
 #include "rife/rife.h"
 
 #include <math.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/ops.h"
 #include "runtime/quant.h"
 #include "vae/volume.h"
 
@@ -195,79 +197,44 @@ static void lrelu(img *x)
         x->d[i] = x->d[i] >= 0.0f ? x->d[i] : 0.2f * x->d[i];
 }
 
-/* ConvTranspose2d(k4, s2, p1): input pixel (iy, ix) adds to out(2iy − 1 + ky, 2ix − 1 + kx). */
+/* ConvTranspose2d(k4, s2, p1): input pixel (iy, ix) adds to out(2iy − 1 + ky, 2ix − 1 + kx)
+ * (wr_op_conv_transpose2d). */
 static wr_status tconv2d(const img *in, const tconv *c, img *out)
 {
     WR_TRY(img_alloc(out, c->cout, in->h * 2, in->w * 2));
-    for (int o = 0; o < c->cout; o++) {
-        float *op = plane(out, o);
-        for (size_t p = 0; p < (size_t)out->h * out->w; p++)
-            op[p] = c->b[o];
-        for (int i = 0; i < c->cin; i++) {
-            const float *ip = plane(in, i), *wk = c->w + ((size_t)i * c->cout + (size_t)o) * 16;
-            for (int ky = 0; ky < 4; ky++)
-                for (int iy = 0; iy < in->h; iy++) {
-                    int oy = 2 * iy - 1 + ky;
-                    if (oy < 0 || oy >= out->h)
-                        continue;
-                    for (int kx = 0; kx < 4; kx++) {
-                        float wv = wk[ky * 4 + kx];
-                        for (int ix = 0; ix < in->w; ix++) {
-                            int ox = 2 * ix - 1 + kx;
-                            if (ox >= 0 && ox < out->w)
-                                op[(size_t)oy * out->w + (size_t)ox] += wv * ip[(size_t)iy * in->w + (size_t)ix];
-                        }
-                    }
-                }
-        }
-    }
+    wr_tensor tx, tw, tb, ty;
+    int64_t xne[3] = {in->w, in->h, in->c}, wne[4] = {4, 4, c->cout, c->cin}, yne[3] = {out->w, out->h, c->cout};
+    int64_t bne = c->cout;
+    WR_ASSERT(wr_tensor_init(&tx, WR_DTYPE_F32, 3, xne, in->d) && wr_tensor_init(&tw, WR_DTYPE_F32, 4, wne, c->w) &&
+                  wr_tensor_init(&tb, WR_DTYPE_F32, 1, &bne, c->b) && wr_tensor_init(&ty, WR_DTYPE_F32, 3, yne, out->d),
+              "RIFE tconv: bad shape");
+    wr_op_conv_transpose2d(&tx, &tw, &tb, 2, 1, &ty);
     return WR_OK;
 }
 
-/* Bilinear resize by factor f (F.interpolate, align_corners=False, no antialias). */
+/* Bilinear resize by factor f (F.interpolate, align_corners=False, no antialias): wr_op_resize_bilinear. */
 static wr_status resize(const img *in, double f, img *out)
 {
     int oh = (int)floor(in->h * f), ow = (int)floor(in->w * f);
     WR_TRY(img_alloc(out, in->c, oh, ow));
-    for (int y = 0; y < oh; y++) {
-        double sy = fmax(((double)y + 0.5) / f - 0.5, 0.0);
-        int y0 = (int)sy, y1 = y0 + 1 < in->h ? y0 + 1 : in->h - 1;
-        float ly = (float)(sy - y0);
-        for (int x = 0; x < ow; x++) {
-            double sx = fmax(((double)x + 0.5) / f - 0.5, 0.0);
-            int x0 = (int)sx, x1 = x0 + 1 < in->w ? x0 + 1 : in->w - 1;
-            float lx = (float)(sx - x0);
-            for (int c = 0; c < in->c; c++) {
-                const float *p = plane(in, c);
-                float top = (1.0f - lx) * p[(size_t)y0 * in->w + x0] + lx * p[(size_t)y0 * in->w + x1];
-                float bot = (1.0f - lx) * p[(size_t)y1 * in->w + x0] + lx * p[(size_t)y1 * in->w + x1];
-                plane(out, c)[(size_t)y * ow + x] = (1.0f - ly) * top + ly * bot;
-            }
-        }
-    }
+    wr_tensor tx, ty;
+    int64_t xne[3] = {in->w, in->h, in->c}, yne[3] = {ow, oh, in->c};
+    WR_ASSERT(wr_tensor_init(&tx, WR_DTYPE_F32, 3, xne, in->d) && wr_tensor_init(&ty, WR_DTYPE_F32, 3, yne, out->d),
+              "RIFE resize: bad shape");
+    wr_op_resize_bilinear(&tx, f, &ty);
     return WR_OK;
 }
 
-/* Backward warp: out(x, y) = src(x + u, y + v), position clamped to the image, bilinear. */
-static void warp(const img *src, const float *u, const float *v, img *out)
+/* Backward warp: out(x, y) = src(x + u, y + v), position clamped to the image, bilinear
+ * (wr_op_warp); flow is [2, H, W] (u, v). */
+static void warp(const img *src, const float *flow, img *out)
 {
-    for (int y = 0; y < src->h; y++)
-        for (int x = 0; x < src->w; x++) {
-            size_t i = (size_t)y * src->w + x;
-            float sx = fminf(fmaxf((float)x + u[i], 0.0f), (float)(src->w - 1));
-            float sy = fminf(fmaxf((float)y + v[i], 0.0f), (float)(src->h - 1));
-            int x0 = (int)floorf(sx), y0 = (int)floorf(sy);
-            float lx = sx - (float)x0, ly = sy - (float)y0;
-            int x1 = x0 + 1, y1 = y0 + 1;
-            for (int c = 0; c < src->c; c++) {
-                const float *p = plane(src, c);
-                float a = p[(size_t)y0 * src->w + x0];
-                float b = x1 < src->w ? p[(size_t)y0 * src->w + x1] : 0.0f;
-                float cc = y1 < src->h ? p[(size_t)y1 * src->w + x0] : 0.0f;
-                float d = x1 < src->w && y1 < src->h ? p[(size_t)y1 * src->w + x1] : 0.0f;
-                plane(out, c)[i] = (1 - lx) * (1 - ly) * a + lx * (1 - ly) * b + (1 - lx) * ly * cc + lx * ly * d;
-            }
-        }
+    wr_tensor tx, tf, ty;
+    int64_t ne[3] = {src->w, src->h, src->c}, fne[3] = {src->w, src->h, 2};
+    WR_ASSERT(wr_tensor_init(&tx, WR_DTYPE_F32, 3, ne, src->d) && wr_tensor_init(&ty, WR_DTYPE_F32, 3, ne, out->d) &&
+                  wr_tensor_init(&tf, WR_DTYPE_F32, 3, fne, (void *)(uintptr_t)flow),
+              "RIFE warp: bad shape");
+    wr_op_warp(&tx, &tf, &ty);
 }
 
 /* Concatenates planes: parts[k] has cs[k] channels at (h, w). */
@@ -398,11 +365,11 @@ wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, 
     WR_TRY_GOTO(img_alloc(&w1, 3, ph, pw));
     WR_TRY_GOTO(img_alloc(&wf0, 4, ph, pw));
     WR_TRY_GOTO(img_alloc(&wf1, 4, ph, pw));
-    warp(&i0, flow.d, flow.d + pl, &w0);
-    warp(&i1, flow.d + 2 * pl, flow.d + 3 * pl, &w1);
+    warp(&i0, flow.d, &w0);
+    warp(&i1, flow.d + 2 * pl, &w1);
     for (int b = 1; b < 4; b++) {
-        warp(&f0, flow.d, flow.d + pl, &wf0);
-        warp(&f1, flow.d + 2 * pl, flow.d + 3 * pl, &wf1);
+        warp(&f0, flow.d, &wf0);
+        warp(&f1, flow.d + 2 * pl, &wf1);
         const float *parts[6] = {w0.d, w1.d, wf0.d, wf1.d, tp.d, mask.d};
         int cs[6] = {3, 3, 4, 4, 1, 1};
         WR_TRY_GOTO(concat(parts, cs, 6, ph, pw, &x));
@@ -412,8 +379,8 @@ wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, 
             flow.d[p] += fd.d[p];
         img_free(&fd);
         if (ensemble) { /* the node's variant: reverse pass with the updated flow and the old mask */
-            warp(&f0, flow.d, flow.d + pl, &wf0);
-            warp(&f1, flow.d + 2 * pl, flow.d + 3 * pl, &wf1);
+            warp(&f0, flow.d, &wf0);
+            warp(&f1, flow.d + 2 * pl, &wf1);
             for (size_t p = 0; p < pl; p++)
                 mask.d[p] = -mask.d[p];
             const float *rp[6] = {w1.d, w0.d, wf1.d, wf0.d, tn.d, mask.d};
@@ -431,8 +398,8 @@ wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, 
             mask = mk;
             mk.d = NULL;
         }
-        warp(&i0, flow.d, flow.d + pl, &w0);
-        warp(&i1, flow.d + 2 * pl, flow.d + 3 * pl, &w1);
+        warp(&i0, flow.d, &w0);
+        warp(&i1, flow.d + 2 * pl, &w1);
     }
     for (int c = 0; c < 3; c++) /* sigmoid blend, crop, clamp */
         for (int y = 0; y < h; y++)

@@ -20,6 +20,10 @@ typedef enum wr_op_id {
     WR_OP_ATTENTION_BIAS,
     WR_OP_TIMESTEP_EMBEDDING,
     WR_OP_ACTIVATE,
+    WR_OP_CONV3D,
+    WR_OP_RESIZE_BILINEAR,
+    WR_OP_WARP,
+    WR_OP_CONV_TRANSPOSE2D,
     WR_OP_COUNT
 } wr_op_id;
 
@@ -40,6 +44,12 @@ typedef struct wr_backend {
                            const int32_t *key_mask, float scale, wr_tensor *out);
     void (*timestep_embedding)(const wr_tensor *t, wr_tensor *out);
     void (*activate)(wr_tensor *x, wr_act act);
+    void (*conv3d)(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_conv_params *p,
+                   wr_tensor *y);
+    void (*resize_bilinear)(const wr_tensor *x, double f, wr_tensor *y);
+    void (*warp)(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y);
+    void (*conv_transpose2d)(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride, int pad,
+                             wr_tensor *y);
 } wr_backend;
 
 extern const wr_backend wr_backend_cpu;

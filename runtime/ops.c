@@ -2,6 +2,8 @@
 #include "runtime/ops.h"
 
 #include "runtime/backend.h"
+
+#include <math.h>
 #include "runtime/quant.h"
 
 static const wr_backend *current = &wr_backend_cpu;
@@ -163,4 +165,84 @@ void wr_op_activate(wr_tensor *x, wr_act act)
     WR_ASSERT(wr_tensor_is_contiguous(x), "activate x must be contiguous");
     WR_ASSERT((unsigned)act < WR_ACT_COUNT, "activate: bad activation");
     current->activate(x, act);
+}
+
+/* ---- convolution and resampling ------------------------------------------------------------- */
+
+void wr_op_conv3d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_conv_params *p,
+                  wr_tensor *y)
+{
+    check_f32(x, "conv3d x");
+    check_f32(y, "conv3d y");
+    WR_ASSERT(wr_tensor_is_contiguous(x) && wr_tensor_is_contiguous(y), "conv3d x and y must be contiguous");
+    WR_ASSERT(wr_tensor_is_contiguous(w), "conv3d weight must be contiguous");
+    WR_ASSERT(wr_dequant_get(w->dtype), "conv3d weight dtype %s has no converter", wr_dtype_name(w->dtype));
+    WR_ASSERT(w->n_dims == 4 || w->n_dims == 5, "conv3d weight must be 4-D or 5-D");
+    WR_ASSERT(p && p->st >= 1 && p->sh >= 1 && p->sw >= 1, "conv3d: strides must be >= 1");
+    WR_ASSERT(p->t_front >= 0 && p->top >= 0 && p->bottom >= 0 && p->left >= 0 && p->right >= 0,
+              "conv3d: negative padding");
+    int64_t kw = w->ne[0], kh = w->ne[1], kt = w->n_dims == 5 ? w->ne[2] : 1;
+    int64_t cin = w->ne[w->n_dims - 2], cout = w->ne[w->n_dims - 1];
+    WR_ASSERT(x->ne[3] == cin && x->ne[4] == 1, "conv3d: weight takes %lld channels, x has %lld", (long long)cin,
+              (long long)x->ne[3]);
+    int64_t to = (x->ne[2] + p->t_front - kt) / p->st + 1, ho = (x->ne[1] + p->top + p->bottom - kh) / p->sh + 1;
+    int64_t wo = (x->ne[0] + p->left + p->right - kw) / p->sw + 1;
+    WR_ASSERT(x->ne[2] + p->t_front >= kt && x->ne[1] + p->top + p->bottom >= kh &&
+                  x->ne[0] + p->left + p->right >= kw, "conv3d: kernel larger than the padded input");
+    WR_ASSERT(y->ne[0] == wo && y->ne[1] == ho && y->ne[2] == to && y->ne[3] == cout && y->ne[4] == 1,
+              "conv3d: y is {%lld, %lld, %lld, %lld}, expected {%lld, %lld, %lld, %lld}", (long long)y->ne[0],
+              (long long)y->ne[1], (long long)y->ne[2], (long long)y->ne[3], (long long)wo, (long long)ho,
+              (long long)to, (long long)cout);
+    WR_ASSERT(!bias || (bias->dtype == WR_DTYPE_F32 && wr_tensor_is_contiguous(bias) &&
+                        wr_tensor_nelements(bias) == cout), "conv3d bias must be F32 [O]");
+    WR_ASSERT(x->data != y->data, "conv3d y must not alias x");
+    current->conv3d(x, w, bias, p, y);
+}
+
+void wr_op_conv_transpose2d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride, int pad,
+                            wr_tensor *y)
+{
+    check_f32(x, "conv_transpose2d x");
+    check_f32(w, "conv_transpose2d w");
+    check_f32(y, "conv_transpose2d y");
+    WR_ASSERT(wr_tensor_is_contiguous(x) && wr_tensor_is_contiguous(w) && wr_tensor_is_contiguous(y),
+              "conv_transpose2d operands must be contiguous");
+    WR_ASSERT(stride >= 1 && pad >= 0, "conv_transpose2d: stride %d, padding %d", stride, pad);
+    int64_t kw = w->ne[0], kh = w->ne[1], cout = w->ne[2], cin = w->ne[3];
+    WR_ASSERT(x->ne[2] == cin && x->ne[3] == 1 && w->ne[4] == 1, "conv_transpose2d: w takes %lld channels, x has %lld",
+              (long long)cin, (long long)x->ne[2]);
+    int64_t ow = (x->ne[0] - 1) * stride - 2 * pad + kw, oh = (x->ne[1] - 1) * stride - 2 * pad + kh;
+    WR_ASSERT(ow >= 1 && oh >= 1 && y->ne[0] == ow && y->ne[1] == oh && y->ne[2] == cout && y->ne[3] == 1,
+              "conv_transpose2d: y must be {%lld, %lld, %lld}", (long long)ow, (long long)oh, (long long)cout);
+    WR_ASSERT(!bias || (bias->dtype == WR_DTYPE_F32 && wr_tensor_is_contiguous(bias) &&
+                        wr_tensor_nelements(bias) == cout), "conv_transpose2d bias must be F32 [O]");
+    WR_ASSERT(x->data != y->data, "conv_transpose2d y must not alias x");
+    current->conv_transpose2d(x, w, bias, stride, pad, y);
+}
+
+void wr_op_resize_bilinear(const wr_tensor *x, double f, wr_tensor *y)
+{
+    check_f32(x, "resize x");
+    check_f32(y, "resize y");
+    WR_ASSERT(wr_tensor_is_contiguous(x) && wr_tensor_is_contiguous(y), "resize x and y must be contiguous");
+    WR_ASSERT(f > 0.0, "resize: factor must be positive");
+    WR_ASSERT(y->ne[0] == (int64_t)floor((double)x->ne[0] * f) && y->ne[1] == (int64_t)floor((double)x->ne[1] * f) &&
+                  y->ne[0] >= 1 && y->ne[1] >= 1 && wr_tensor_nrows(y) / y->ne[1] == wr_tensor_nrows(x) / x->ne[1],
+              "resize: y must be {floor(W·f), floor(H·f), C} of x");
+    WR_ASSERT(x->data != y->data, "resize y must not alias x");
+    current->resize_bilinear(x, f, y);
+}
+
+void wr_op_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y)
+{
+    check_f32(x, "warp x");
+    check_f32(flow, "warp flow");
+    check_f32(y, "warp y");
+    WR_ASSERT(wr_tensor_is_contiguous(x) && wr_tensor_is_contiguous(flow) && wr_tensor_is_contiguous(y),
+              "warp operands must be contiguous");
+    WR_ASSERT(wr_tensor_same_shape(x, y), "warp: y must be shaped like x");
+    WR_ASSERT(flow->ne[0] == x->ne[0] && flow->ne[1] == x->ne[1] && wr_tensor_nelements(flow) == 2 * x->ne[0] * x->ne[1],
+              "warp: flow must be {W, H, 2}");
+    WR_ASSERT(y->data != x->data && y->data != flow->data, "warp y must not alias its inputs");
+    current->warp(x, flow, y);
 }

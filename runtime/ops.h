@@ -73,4 +73,41 @@ void wr_op_timestep_embedding(const wr_tensor *t, wr_tensor *out);
 /* Elementwise activation in place on a contiguous F32 tensor. */
 void wr_op_activate(wr_tensor *x, wr_act act);
 
+/* ---- convolution and resampling (the VAEs, RIFE) ------------------------------------------- */
+
+/* Strides and zero padding of wr_op_conv3d: t_front zero frames before the first (Wan's causal
+ * padding; nothing after the last), top/bottom/left/right zero rows and columns. */
+typedef struct wr_conv_params {
+    int st, sh, sw;
+    int t_front, top, bottom, left, right;
+} wr_conv_params;
+
+/* y = conv3d(x zero-padded by p) + bias (torch.nn.functional.conv3d on the padded input;
+ * conv2d is the kt = 1 case). x F32 contiguous [C, T, H, W] (ne = {W, H, T, C}); w contiguous
+ * [O, C, kt, kh, kw] (ne = {kw, kh, kt, C, O}) or [O, C, kh, kw] (ne = {kw, kh, C, O}: kt = 1),
+ * any float dtype; bias F32 [O] or NULL; y F32 contiguous [O, To, Ho, Wo] with
+ * To = (T + t_front − kt) / st + 1, Ho = (H + top + bottom − kh) / sh + 1, Wo likewise.
+ * y must not alias x. Sums in fp32, channel-major then kt, kh, kw ascending, bias last. */
+void wr_op_conv3d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_conv_params *p,
+                  wr_tensor *y);
+
+/* y = ConvTranspose2d(x) + bias with stride s and padding p (torch.nn.functional.conv_transpose2d):
+ * input pixel (iy, ix) adds x · w[c][o][ky][kx] to output (s·iy − p + ky, s·ix − p + kx).
+ * x F32 contiguous ne = {W, H, C}; w F32 contiguous [C, O, kh, kw] (ne = {kw, kh, O, C});
+ * bias F32 [O] or NULL; y F32 contiguous ne = {(W − 1)·s − 2p + kw, (H − 1)·s − 2p + kh, O}.
+ * Sums start from the bias and run channel-major, then ky, kx ascending. y must not alias x. */
+void wr_op_conv_transpose2d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride, int pad,
+                            wr_tensor *y);
+
+/* Bilinear resize of every plane by factor f (F.interpolate(scale_factor=f, mode="bilinear",
+ * align_corners=False), no antialias): source coordinate (d + 0.5) / f − 0.5 in float64,
+ * clamped below at 0. x F32 contiguous ne = {W, H, C}; y ne = {floor(W·f), floor(H·f), C}. */
+void wr_op_resize_bilinear(const wr_tensor *x, double f, wr_tensor *y);
+
+/* RIFE's backward warp: y[c](px, py) = bilinear sample of x[c] at (px + u, py + v), the position
+ * clamped to the image (grid_sample(mode="bilinear", padding_mode="border",
+ * align_corners=True) on RIFE's normalised grid). x, y F32 contiguous ne = {W, H, C}; flow F32
+ * contiguous ne = {W, H, 2} (u plane, then v). y must not alias x or flow. */
+void wr_op_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/backend.h"
 #include "runtime/ops.h"
 #include "runtime/threadpool.h"
 
@@ -189,6 +190,15 @@ wr_status vae_conv3d(const vae_vol *in, const wr_tensor *weight, const wr_tensor
     int to = (tp - kt) / st + 1, ho = (hp - kh) / sh + 1, wo = (wp - kw) / sw + 1;
     WR_ASSERT(to >= 1 && ho >= 1 && wo >= 1, "conv: empty output");
     WR_TRY(vae_vol_alloc(out, cout, to, ho, wo));
+    const wr_backend *be = wr_backend_current();
+    if (be != &wr_backend_cpu && be->supports(WR_OP_CONV3D, weight->dtype)) { /* a device: its conv kernel */
+        wr_conv_params cp = {st, sh, sw, pad.t_front, pad.top, pad.bottom, pad.left, pad.right};
+        wr_tensor tx, ty;
+        int64_t xne[4] = {in->w, in->h, in->t, in->c}, yne[4] = {wo, ho, to, cout};
+        if (!dry_run && wr_tensor_init(&tx, WR_DTYPE_F32, 4, xne, in->d) && wr_tensor_init(&ty, WR_DTYPE_F32, 4, yne, out->d))
+            wr_op_conv3d(&tx, weight, bias, &cp, &ty);
+        return WR_OK;
+    }
     int64_t k = (int64_t)cin * kt * kh * kw, rows = (int64_t)ho * wo;
     int64_t rb = CONV_SCRATCH_FLOATS / (k > cout ? k : cout);
     rb = rb < 16 ? 16 : rb > rows ? rows : rb;

@@ -23,4 +23,8 @@ const wr_backend wr_backend_cpu = {
     .attention_bias = cpu_attention_bias,
     .timestep_embedding = cpu_timestep_embedding,
     .activate = cpu_activate,
+    .conv3d = cpu_conv3d,
+    .resize_bilinear = cpu_resize_bilinear,
+    .warp = cpu_warp,
+    .conv_transpose2d = cpu_conv_transpose2d,
 };

@@ -18,6 +18,11 @@ void cpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, i
 void cpu_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, const wr_tensor *bias,
                         const int32_t *key_mask, float scale, wr_tensor *out);
 void cpu_timestep_embedding(const wr_tensor *t, wr_tensor *out);
+void cpu_conv3d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_conv_params *p, wr_tensor *y);
+void cpu_conv_transpose2d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride, int pad,
+                          wr_tensor *y);
+void cpu_resize_bilinear(const wr_tensor *x, double f, wr_tensor *y);
+void cpu_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y);
 
 /* Scalar activation functions shared by the ops (PyTorch formulas). */
 float cpu_gelu_tanh(float x);

@@ -98,6 +98,8 @@ static bool gpu_supports(wr_op_id op, wr_dtype weight_dtype)
         return gpu_weight_dtype(weight_dtype);
     case WR_OP_TIMESTEP_EMBEDDING:
         return false; /* computed by the CPU backend */
+    case WR_OP_CONV3D:
+        return wr_gpu_conv3d_supports(weight_dtype);
     default:
         return true;
     }
@@ -345,6 +347,76 @@ static void gpu_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_
         stage_out(&sm, false);
 }
 
+static void gpu_conv3d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_conv_params *p,
+                       wr_tensor *y)
+{
+    if (!wr_gpu_conv3d_supports(w->dtype) || w->ne[0] > 7 || w->ne[1] > 7 || (w->n_dims == 5 && w->ne[2] > 7)) {
+        note_cpu_fallback(4, "conv3d with this weight dtype or a kernel larger than 7");
+        wr_backend_cpu.conv3d(x, w, bias, p, y);
+        return;
+    }
+    stage sx, sw, sb, sy;
+    stage_in(&sx, x, true);
+    stage_in(&sw, w, true);
+    if (bias)
+        stage_in(&sb, bias, true);
+    stage_in(&sy, y, false);
+    CHECK(wr_gpu_conv3d_ex(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, p, &sy.t, g_prec, NULL));
+    finish();
+    stage_out(&sy, true);
+    stage_out(&sx, false);
+    stage_out(&sw, false);
+    if (bias)
+        stage_out(&sb, false);
+}
+
+static void gpu_resize_bilinear(const wr_tensor *x, double f, wr_tensor *y)
+{
+    stage sx, sy;
+    stage_in(&sx, x, true);
+    stage_in(&sy, y, false);
+    CHECK(wr_gpu_resize_bilinear(g_dev, &sx.t, f, &sy.t, NULL));
+    finish();
+    stage_out(&sy, true);
+    stage_out(&sx, false);
+}
+
+static void gpu_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y)
+{
+    stage sx, sf, sy;
+    stage_in(&sx, x, true);
+    stage_in(&sf, flow, true);
+    stage_in(&sy, y, false);
+    CHECK(wr_gpu_warp(g_dev, &sx.t, &sf.t, &sy.t, NULL));
+    finish();
+    stage_out(&sy, true);
+    stage_out(&sx, false);
+    stage_out(&sf, false);
+}
+
+static void gpu_conv_transpose2d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride, int pad,
+                                 wr_tensor *y)
+{
+    if (!wr_gpu_conv_transpose2d_supports((int)w->ne[1], (int)w->ne[0], stride, pad)) {
+        note_cpu_fallback(5, "transposed convolution with a kernel over 8 or a stride over 4");
+        wr_backend_cpu.conv_transpose2d(x, w, bias, stride, pad, y);
+        return;
+    }
+    stage sx, sw, sb, sy;
+    stage_in(&sx, x, true);
+    stage_in(&sw, w, true);
+    if (bias)
+        stage_in(&sb, bias, true);
+    stage_in(&sy, y, false);
+    CHECK(wr_gpu_conv_transpose2d(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, stride, pad, &sy.t, NULL));
+    finish();
+    stage_out(&sy, true);
+    stage_out(&sx, false);
+    stage_out(&sw, false);
+    if (bias)
+        stage_out(&sb, false);
+}
+
 static wr_backend g_backend = {
     .name = "gpu",
     .supports = gpu_supports,
@@ -359,6 +431,10 @@ static wr_backend g_backend = {
     .attention_bias = gpu_attention_bias,
     .timestep_embedding = gpu_timestep_embedding,
     .activate = gpu_activate,
+    .conv3d = gpu_conv3d,
+    .resize_bilinear = gpu_resize_bilinear,
+    .warp = gpu_warp,
+    .conv_transpose2d = gpu_conv_transpose2d,
 };
 
 /* ---- selection ------------------------------------------------------------------------------ */
@@ -377,7 +453,7 @@ wr_status wr_backend_gpu_open(wr_gpu_kind kind, const wr_gpu_options *opts, cons
         return wr_fail(WR_E_ARG, "WANRT_GPU_PRECISION: '%s' (fp32 or bf16)", prec);
     }
     g_backend.name = wr_gpu_kind_name(kind);
-    wr_log_debug("backend: %s (%s, %s matmul/attention)", g_backend.name, wr_gpu_name(g_dev),
+    wr_log_debug("backend: %s (%s, %s matmul/attention/conv)", g_backend.name, wr_gpu_name(g_dev),
                 g_prec == WR_GPU_MATMUL_FP32 ? "fp32" : "bf16 tensor-core");
     *out = &g_backend;
     return WR_OK;

@@ -8,6 +8,7 @@
 
 #include "runtime/gpu/gpu.h"
 #include "runtime/gpu/kregistry.h"
+#include "runtime/ops.h"
 #include "runtime/tensor.h"
 
 typedef enum wr_gpu_unary_op {
@@ -80,10 +81,37 @@ wr_status wr_gpu_attention_bias(wr_gpu *g, const wr_tensor *q, const wr_tensor *
                                 const wr_tensor *bias, const wr_tensor *key_mask, float scale, wr_tensor *o,
                                 wr_gpu_stream *s);
 
+/* y = conv3d(x, w) + bias with strides and zero padding p (as wr_op_conv3d, runtime/ops.h):
+ * x ne {W, H, T, C}, w ne {kw, kh, kt, C, O} or {kw, kh, C, O} in F32/BF16/F16 (kernel extents
+ * up to 7), bias ne {O} f32 or NULL, y ne {Wo, Ho, To, O} already shaped by the caller. */
+wr_status wr_gpu_conv3d(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                        const wr_conv_params *p, wr_tensor *y, wr_gpu_stream *s);
+/* wr_gpu_conv3d with a chosen arithmetic: FP32 (the default) or BF16_MMA (patch and weight
+ * rounded to bf16 for the tensor cores, fp32 accumulation; sm_80+). */
+wr_status wr_gpu_conv3d_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                           const wr_conv_params *p, wr_tensor *y, wr_gpu_matmul_precision prec, wr_gpu_stream *s);
+/* Whether wr_gpu_conv3d has a kernel for this weight dtype. */
+bool wr_gpu_conv3d_supports(wr_dtype weight_dtype);
+
+/* y = ConvTranspose2d(x, w) + bias (as wr_op_conv_transpose2d): x ne {W, H, C}, w f32
+ * ne {kw, kh, O, C}, bias f32 ne {O} or NULL, y ne {(W-1)·stride − 2·pad + kw, ..., O}. */
+wr_status wr_gpu_conv_transpose2d(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride,
+                                  int pad, wr_tensor *y, wr_gpu_stream *s);
+/* Whether wr_gpu_conv_transpose2d has a kernel for this geometry (kernels up to 8, stride up to 4). */
+bool wr_gpu_conv_transpose2d_supports(int kh, int kw, int stride, int pad);
+
+/* Bilinear resize by f of planes x ne {W, H, planes...} into y ne {floor(W f), floor(H f), planes...}
+ * (as wr_op_resize_bilinear). */
+wr_status wr_gpu_resize_bilinear(wr_gpu *g, const wr_tensor *x, double f, wr_tensor *y, wr_gpu_stream *s);
+/* RIFE's backward warp of x ne {W, H, planes...} by flow ne {W, H, 2} into y (as wr_op_warp). */
+wr_status wr_gpu_warp(wr_gpu *g, const wr_tensor *x, const wr_tensor *flow, wr_tensor *y, wr_gpu_stream *s);
+
 void wr_elementwise_kspecs(wr_kcheck_list *l);
 void wr_norm_kspecs(wr_kcheck_list *l);
 void wr_rope_kspecs(wr_kcheck_list *l);
 void wr_matmul_kspecs(wr_kcheck_list *l);
 void wr_attention_kspecs(wr_kcheck_list *l);
+void wr_conv_kspecs(wr_kcheck_list *l);
+void wr_resample_kspecs(wr_kcheck_list *l);
 
 #endif

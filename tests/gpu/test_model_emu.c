@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "models/wan22/dit.h"
+#include "rife/rife.h"
+#include "vae/vae21.h"
+#include "vae/vae22.h"
 #include "runtime/gpu/backend_gpu.h"
 #include "tests/common/testutil.h"
 
@@ -114,4 +117,124 @@ Test(model_emu, dit_t2v_golden_bf16_tensor_cores, .timeout = 300)
     setenv("WANRT_GPU_PRECISION", "bf16", 1);
     run_case_tol("golden/dit/dit_t2v_weights.safetensors", "golden/dit/dit_t2v_case1.safetensors",
                  "golden/dit/dit_t2v_case1.safetensors", 0, 20, 2e-2);
+}
+
+/* ---- RIFE and the VAE on the device (conv3d, resize and warp kernels) ------------------------ */
+
+/* RIFE 4.7 on the GPU backend against the ComfyUI node's output: every convolution (vae_conv3d
+ * dispatching to wr_op_conv3d), transposed convolution, resize and warp runs on the device; pixel
+ * shuffle and the elementwise glue stay on the host. README tolerance: max_abs 5e-5. */
+Test(model_emu, rife47_golden_on_device, .timeout = 300)
+{
+    const wr_backend *b = wr_test_gpu_backend();
+    wr_backend_select(b);
+    wr_weightfile wf, cs;
+    wr_test_open(&wf, wr_test_shared("golden/post/rife47_weights.safetensors"));
+    wr_test_open(&cs, wr_test_shared("golden/post/rife47_72x40_t0.5.safetensors"));
+    rife *m;
+    cr_assert_eq(rife_load(&m, &wf), WR_OK, "%s", wr_last_error());
+    const wr_wtensor *i0t = wr_weightfile_find(&cs, "img0");
+    int h = (int)i0t->t.ne[1], w = (int)i0t->t.ne[0];
+    int64_t cnt;
+    float *a = wr_test_load_f32(&cs, "img0", &cnt), *c = wr_test_load_f32(&cs, "img1", &cnt);
+    float *ts = wr_test_load_f32(&cs, "timestep", &cnt), *want = wr_test_load_f32(&cs, "output", &cnt);
+    float *got = malloc((size_t)cnt * sizeof *got);
+    cr_assert_eq(rife_interpolate(m, a, c, h, w, ts[0], 1.0f, false, got), WR_OK, "%s", wr_last_error());
+    wr_test_err e = wr_test_compare(got, want, cnt);
+    if (getenv("WANRT_TEST_VERBOSE"))
+        fprintf(stderr, "rife47 72x40 on %s: max abs %.3g\n", b->name, e.max_abs);
+    cr_assert_eq(e.nan_mismatch, 0);
+    cr_assert_leq(e.max_abs, 5e-5, "rife on %s: max abs %g", b->name, e.max_abs);
+    wr_gpu *g = wr_backend_gpu_device();
+    cr_assert_gt(wr_gpu_launch_count(g, "conv3d_f32"), 0);
+    cr_assert_gt(wr_gpu_launch_count(g, "resize_bilinear_f32"), 0);
+    cr_assert_gt(wr_gpu_launch_count(g, "warp_f32"), 0);
+    cr_assert_gt(wr_gpu_launch_count(g, "conv_transpose2d_f32"), 0);
+    free(a), free(c), free(ts), free(want), free(got);
+    rife_free(m);
+    wr_weightfile_close(&wf), wr_weightfile_close(&cs);
+    wr_backend_gpu_close();
+}
+
+/* The Wan VAEs on the golden 5-frame 32x32 case with every convolution on the device (encode:
+ * the stride-2 spatial and temporal downsamplers too), against the CPU backend (im2col + matmul:
+ * a different summation order, so fp32 rounding differences: bound 1e-4 of max|ref|) and the
+ * official outputs (the CPU tests' 2e-5). */
+typedef struct vae_api {
+    const char *name, *weights, *case_file;
+    wr_status (*load)(void **m, const wr_weightfile *wf);
+    wr_status (*encode)(const void *m, const vae_vol *video, vae_vol *latent);
+    wr_status (*decode)(const void *m, const vae_vol *latent, vae_vol *video);
+    void (*free)(void *m);
+} vae_api;
+
+static wr_status v21_load(void **m, const wr_weightfile *wf) { return vae21_load((vae21 **)m, wf); }
+static wr_status v21_encode(const void *m, const vae_vol *v, vae_vol *l) { return vae21_encode(m, v, l); }
+static wr_status v21_decode(const void *m, const vae_vol *l, vae_vol *v) { return vae21_decode(m, l, v); }
+static void v21_free(void *m) { vae21_free(m); }
+static wr_status v22_load(void **m, const wr_weightfile *wf) { return vae22_load((vae22 **)m, wf); }
+static wr_status v22_encode(const void *m, const vae_vol *v, vae_vol *l) { return vae22_encode(m, v, l); }
+static wr_status v22_decode(const void *m, const vae_vol *l, vae_vol *v) { return vae22_decode(m, l, v); }
+static void v22_free(void *m) { vae22_free(m); }
+
+static vae_vol load_vol(const wr_weightfile *cs, const char *name)
+{
+    const wr_wtensor *t = wr_weightfile_find(cs, name);
+    cr_assert_not_null(t, "%s missing", name);
+    return (vae_vol){.c = (int)t->t.ne[3], .t = (int)t->t.ne[2], .h = (int)t->t.ne[1], .w = (int)t->t.ne[0],
+                     .d = wr_test_load_f32(cs, name, NULL)};
+}
+
+static void vae_compare(const vae_api *api, const char *what, const vae_vol *dev, const vae_vol *cpu,
+                        const vae_vol *want)
+{
+    int64_t n = (int64_t)vae_vol_size(dev);
+    cr_assert_eq(n, (int64_t)vae_vol_size(want), "%s %s: size", api->name, what);
+    wr_test_err e = wr_test_compare(dev->d, cpu->d, n), eg = wr_test_compare(dev->d, want->d, n);
+    if (getenv("WANRT_TEST_VERBOSE"))
+        fprintf(stderr, "%s %s on the device: rel to max %.3g vs CPU, %.3g vs golden\n", api->name, what,
+                e.rel_to_max, eg.rel_to_max);
+    cr_assert_eq(e.nan_mismatch, 0);
+    cr_assert_leq(e.rel_to_max, 1e-4, "%s %s vs CPU: rel to max %g", api->name, what, e.rel_to_max);
+    cr_assert_leq(eg.rel_to_max, 2e-5, "%s %s vs golden: rel to max %g", api->name, what, eg.rel_to_max);
+}
+
+static void vae_on_device(const vae_api *api)
+{
+    wr_weightfile wf, cs;
+    wr_test_open(&wf, wr_test_shared(api->weights));
+    wr_test_open(&cs, wr_test_shared(api->case_file));
+    void *m;
+    cr_assert_eq(api->load(&m, &wf), WR_OK, "%s", wr_last_error());
+    vae_vol video = load_vol(&cs, "input.video"), lat = load_vol(&cs, "output.latent");
+    vae_vol want = load_vol(&cs, "output.decoded");
+    vae_vol enc_cpu, enc_dev, dec_cpu, dec_dev;
+    wr_backend_select(&wr_backend_cpu);
+    cr_assert_eq(api->encode(m, &video, &enc_cpu), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(api->decode(m, &lat, &dec_cpu), WR_OK, "%s", wr_last_error());
+    wr_backend_select(wr_test_gpu_backend());
+    cr_assert_eq(api->encode(m, &video, &enc_dev), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(api->decode(m, &lat, &dec_dev), WR_OK, "%s", wr_last_error());
+    vae_compare(api, "encode", &enc_dev, &enc_cpu, &lat);
+    vae_compare(api, "decode", &dec_dev, &dec_cpu, &want);
+    cr_assert_gt(wr_gpu_launch_count(wr_backend_gpu_device(), "conv3d_f32"), 0);
+    vae_vol_free(&enc_cpu), vae_vol_free(&enc_dev), vae_vol_free(&dec_cpu), vae_vol_free(&dec_dev);
+    free(video.d), free(lat.d), free(want.d);
+    api->free(m);
+    wr_weightfile_close(&wf), wr_weightfile_close(&cs);
+    wr_backend_gpu_close();
+}
+
+Test(model_emu, vae21_encode_decode_on_device, .timeout = 300)
+{
+    vae_api api = {"vae21", "golden/vae21/vae21_weights.safetensors", "golden/vae21/vae21_f5_32x32.safetensors",
+                   v21_load, v21_encode, v21_decode, v21_free};
+    vae_on_device(&api);
+}
+
+Test(model_emu, vae22_encode_decode_on_device, .timeout = 300)
+{
+    vae_api api = {"vae22", "golden/vae22/vae22_weights.safetensors", "golden/vae22/vae22_f5_32x32.safetensors",
+                   v22_load, v22_encode, v22_decode, v22_free};
+    vae_on_device(&api);
 }

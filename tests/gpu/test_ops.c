@@ -32,6 +32,9 @@ const od_coverage od_covered[] = {
     {"kernels/attention.cu", "attn_f32"},
     {"kernels/attention.cu", "attn_bf16_mma"},
     {"kernels/attention.cu", "attn_bias_f32"} /* tests/gpu/test_backend.c */,
+    /* tests/gpu/test_ops_conv.c */
+    {"kernels/conv.cu", "conv3d_f32"},             {"kernels/conv.cu", "conv3d_bf16_mma"},             {"kernels/resample.cu", "resize_bilinear_f32"},
+    {"kernels/resample.cu", "warp_f32"},           {"kernels/conv_transpose.cu", "conv_transpose2d_f32"},
     /* tests/gpu/test_selftest.c and test_ptx.c */
     {"kernels/selftest.cu", "selftest_axpy"},      {"kernels/selftest.cu", "selftest_row_sum"},
     {"kernels/selftest.cu", "selftest_matmul_tiled"}, {"kernels/selftest.cu", "selftest_reverse_dyn"},
