@@ -139,6 +139,7 @@ wr_status wr_gpu_conv_transpose2d(wr_gpu *g, const wr_tensor *x, const wr_tensor
  *   Wan 2.1/2.2 VAE  CausalConv3d 3x3x3 (resnets, conv_in/out), 1x1x1 (shortcuts, attention
  *                    qkv/proj, conv1/conv2 around the latent), 3x1x1 (time up/downsampling),
  *                    Conv2d 3x3 (spatial resampling: a 4-D weight, KT = 1)
+ *   SeedVR2 VAE      3x3x3 / 1x3x3 (causal, strided downsamplers), 1x1x1 (shortcuts, upsampler expand)
  *   RIFE 4.7         Conv2d 3x3 at widths 3..192, strides 1 and 2 (strides are arguments);
  *                    ConvTranspose2d(k4, s2, p1) */
 void wr_conv_kspecs(wr_kcheck_list *l)

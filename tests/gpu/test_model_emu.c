@@ -11,6 +11,7 @@
 #include "models/wan22/dit.h"
 #include "rife/rife.h"
 #include "vae/vae21.h"
+#include "upscale/svr_vae.h"
 #include "vae/vae22.h"
 #include "runtime/gpu/backend_gpu.h"
 #include "tests/common/testutil.h"
@@ -237,4 +238,37 @@ Test(model_emu, vae22_encode_decode_on_device, .timeout = 300)
     vae_api api = {"vae22", "golden/vae22/vae22_weights.safetensors", "golden/vae22/vae22_f5_32x32.safetensors",
                    v22_load, v22_encode, v22_decode, v22_free};
     vae_on_device(&api);
+}
+
+/* The SeedVR2 VAE (upscale/) on the golden 5x32x32 case with every convolution on the device,
+ * one pass (split 0): moments and the decode of the reference posterior mean against the
+ * upstream outputs within the CPU test's bound (README 3: max_abs 1e-4). */
+Test(model_emu, seedvr2_vae_on_device, .timeout = 300)
+{
+    wr_weightfile wf, cs;
+    wr_test_open(&wf, wr_test_shared("golden/post/seedvr2_vae_tiny_weights.safetensors"));
+    wr_test_open(&cs, wr_test_shared("golden/post/seedvr2_vae_5x32x32.safetensors"));
+    upscale_vae *m;
+    cr_assert_eq(upscale_vae_load(&m, &wf, 0), WR_OK, "%s", wr_last_error());
+    vae_vol video = load_vol(&cs, "video"), ref_m = load_vol(&cs, "moments"), mean = load_vol(&cs, "posterior_mean");
+    vae_vol ref_dec = load_vol(&cs, "decoded_from_mean"), got_m, dec;
+    wr_backend_select(wr_test_gpu_backend());
+    cr_assert_eq(upscale_vae_encode(m, &video, 0, &got_m), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(upscale_vae_decode(m, &mean, 0, &dec), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(vae_vol_size(&got_m), vae_vol_size(&ref_m));
+    cr_assert_eq(vae_vol_size(&dec), vae_vol_size(&ref_dec));
+    wr_test_err em = wr_test_compare(got_m.d, ref_m.d, (int64_t)vae_vol_size(&ref_m));
+    wr_test_err ed = wr_test_compare(dec.d, ref_dec.d, (int64_t)vae_vol_size(&ref_dec));
+    if (getenv("WANRT_TEST_VERBOSE"))
+        fprintf(stderr, "seedvr2 vae on the device: moments max abs %.3g, decoded max abs %.3g\n", em.max_abs,
+                ed.max_abs);
+    cr_assert(em.nan_mismatch == 0 && ed.nan_mismatch == 0);
+    cr_assert_leq(em.max_abs, 1e-4, "moments: max abs %g", em.max_abs);
+    cr_assert_leq(ed.max_abs, 1e-4, "decoded: max abs %g", ed.max_abs);
+    cr_assert_gt(wr_gpu_launch_count(wr_backend_gpu_device(), "conv3d_f32"), 0);
+    vae_vol_free(&got_m), vae_vol_free(&dec);
+    free(video.d), free(ref_m.d), free(mean.d), free(ref_dec.d);
+    upscale_vae_free(m);
+    wr_weightfile_close(&wf), wr_weightfile_close(&cs);
+    wr_backend_gpu_close();
 }
