@@ -128,6 +128,8 @@ wr_status wan22_generate(const wan22_gen *g, const wan22_hooks *hooks, vae_vol *
     vae21 *vae = NULL;
     vae22 *vae2 = NULL;
     const int ti2v = g->mode == WAN22_MODE_TI2V;
+    const int zc = ti2v ? 48 : 16, stride = ti2v ? 16 : 8;
+    const int lt = (g->frames - 1) / 4 + 1, lh = g->height / stride, lw = g->width / stride;
     float *z = NULL, *tok_t = NULL; /* TI2V: image latent [48, 1, h, w], per-token timesteps */
     wan22_expert ex = {0};
     wan22_solver solver = {0};
@@ -175,8 +177,6 @@ wr_status wan22_generate(const wan22_gen *g, const wan22_hooks *hooks, vae_vol *
                                            cfg.text_len, &ctx_neg, &len_neg));
         report(hooks, "text", 2, 2, t0);
     }
-    int zc = ti2v ? 48 : 16, stride = ti2v ? 16 : 8;
-    int lt = (g->frames - 1) / 4 + 1, lh = g->height / stride, lw = g->width / stride;
     size_t n = (size_t)zc * lt * lh * lw;
     int64_t tokens = (int64_t)lt * (lh / 2) * (lw / 2);
     x = malloc(n * sizeof *x);
