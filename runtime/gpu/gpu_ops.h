@@ -80,10 +80,18 @@ wr_status wr_gpu_attention_bias(wr_gpu *g, const wr_tensor *q, const wr_tensor *
                                 const wr_tensor *bias, const wr_tensor *key_mask, float scale, wr_tensor *o,
                                 wr_gpu_stream *s);
 
+/* Sage-style quantised attention (kernels/attention_sage.cu, sm_80+, HD 64 or 128): k smoothed by
+ * its mean over the Tk keys, q and k quantised to int8 per block of rows (kernels/sage_layout.h),
+ * int8 Q·Kᵀ, fp32 online softmax, P·V in fp16 with fp32 accumulation. Shapes as wr_gpu_attention;
+ * device temporaries for the codes and scales are allocated and freed inside (synchronises s). */
+wr_status wr_gpu_attention_sage(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
+                                wr_tensor *o, wr_gpu_stream *s);
+
 void wr_elementwise_kspecs(wr_kcheck_list *l);
 void wr_norm_kspecs(wr_kcheck_list *l);
 void wr_rope_kspecs(wr_kcheck_list *l);
 void wr_matmul_kspecs(wr_kcheck_list *l);
 void wr_attention_kspecs(wr_kcheck_list *l);
+void wr_attention_sage_kspecs(wr_kcheck_list *l);
 
 #endif
