@@ -34,8 +34,8 @@ static const char usage[] =
     VAE_TILING_HELP
     "lora:    --lora FILE[:STRENGTH][@high|@low] (repeatable; e.g. lightx2v.safetensors:3.0@high)\n"
     "Ctrl-C stops after the current step; with --save-latent the latent reached so far is kept.\n"
-    "attn:    --attention dense|sage (default dense; sage: SageAttention-style int8 Q.K, fp16 P.V; a CUDA\n"
-    "         kernel from sm_80, its CPU twin on --device cpu)\n"
+    "attn:    --attention dense|sage (default dense; sage: SageAttention-style int8 Q.K, fp16 P.V (fp8 from\n"
+    "         sm_89); a CUDA kernel from sm_80, its CPU twin on --device cpu)\n"
     "gpu:     --block-swap N (not implemented yet)\n"
     "other:   --threads N --text-len N --noise FILE.safetensors --text-cache DIR (reuse prompt encodings)\n"
     "         (and the global --device cpu|emu|cuda)\n";

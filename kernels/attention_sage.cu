@@ -14,6 +14,10 @@
  *                      (SAGE_K_ROWS keys per scale); each warp owns 16 query rows, keys stream in
  *                      tiles of SAGE_K_ROWS through shared memory (V rounded to fp16 there).
  *                      block 32 * WARPS threads, grid (ceil(Tq / (16 WARPS)), NH, B); sm_80+
+ *   sage_quant_v_f8    (v, v8, vscale, Tk, NH): e4m3 codes of v with one scale per channel over the
+ *                      Tk keys (vscale [B][NH][HD] = amax / 448); block HD threads, grid (NH, B)
+ *   attn_qk_i8_pv_f8   (q8, qs, k8, ks, v8, vscale, o, Tq, Tk, NH): attn_qk_i8_pv_f16 with P·V in
+ *                      e4m3 (P · 448) and a two-level fp32 accumulation (SageAttention2); sm_89+
  * Defines: HD (head dim: 64 or 128), WARPS (warps per block, 4). */
 #include "kernels/common.cuh"
 #include "kernels/ptx.cuh"
@@ -74,20 +78,49 @@ extern "C" __global__ void __launch_bounds__(128) sage_quant_i8(const float *__r
         scales[sage_scale_index(b, h, t0, NH, T, rows)] = sage_stored_scale(amax, extra);
 }
 
+extern "C" __global__ void __launch_bounds__(HD) sage_quant_v_f8(const float *__restrict__ v, uint8_t *__restrict__ v8,
+                                                                float *__restrict__ vscale, int Tk, int NH)
+{
+    int d = threadIdx.x, h = blockIdx.x, b = blockIdx.y;
+    float amax = 0.0f;
+    for (int j = 0; j < Tk; j++)
+        amax = fmaxf(amax, fabsf(v[(((size_t)b * Tk + j) * NH + h) * HD + d]));
+    float mul = sage_v_code_mul(amax);
+    for (int j = 0; j < Tk; j++) {
+        size_t at = (((size_t)b * Tk + j) * NH + h) * HD + d;
+        v8[at] = wr_f32_to_e4m3_bits(v[at] * mul);
+    }
+    vscale[((size_t)b * NH + h) * HD + d] = sage_v_stored_scale(amax);
+}
+
 __device__ __forceinline__ uint32_t sage_pack_f16(float lo, float hi)
 {
     return (uint32_t)wr_f32_to_f16_bits(lo) | ((uint32_t)wr_f32_to_f16_bits(hi) << 16);
 }
 
-extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) attn_qk_i8_pv_f16(const int8_t *__restrict__ q8,
-                                                                          const float *__restrict__ qs,
-                                                                          const int8_t *__restrict__ k8,
-                                                                          const float *__restrict__ ks,
-                                                                          const float *__restrict__ v,
-                                                                          float *__restrict__ o, int Tq, int Tk, int NH)
+__device__ __forceinline__ uint32_t sage_pack_e4m3(float a, float b, float c, float d)
+{
+    return (uint32_t)wr_f32_to_e4m3_bits(a) | ((uint32_t)wr_f32_to_e4m3_bits(b) << 8) |
+           ((uint32_t)wr_f32_to_e4m3_bits(c) << 16) | ((uint32_t)wr_f32_to_e4m3_bits(d) << 24);
+}
+
+#define VTP (SKT + 16) /* fp8 Vᵀ row pitch (bytes): rows g at banks 20g + t mod 32, distinct */
+
+/* The attention body. F8 = false: v f32, rounded to fp16 into Vs[key][dim], P·V by m16n8k16 f16.
+ * F8 = true: v8 e4m3 codes (sage_quant_v_f8) into Vᵀ[dim][slot] (sage_f8_slot order), P·448 in
+ * e4m3, P·V by m16n8k32 e4m3 into a per-tile fp32 accumulator added to the running one (the
+ * two-level accumulation of SageAttention2: the fp8 mma's internal accumulator is narrower than
+ * fp32 on sm_89/90, so it never carries more than one tile), output · vscale / 448. */
+template <bool F8>
+__device__ __forceinline__ void sage_attn_body(const int8_t *__restrict__ q8, const float *__restrict__ qs,
+                                               const int8_t *__restrict__ k8, const float *__restrict__ ks,
+                                               const void *__restrict__ vsrc, const float *__restrict__ vscale,
+                                               float *__restrict__ o, int Tq, int Tk, int NH)
 {
     __shared__ __align__(16) int8_t Ks[SKT][KP];
-    __shared__ __align__(16) uint16_t Vs[SKT][VP];
+    __shared__ __align__(16) uint8_t Vbuf[F8 ? HD * VTP : SKT * VP * 2];
+    uint16_t(*Vs)[VP] = (uint16_t(*)[VP])Vbuf; /* F16: [key][dim] */
+    uint8_t(*Vt)[VTP] = (uint8_t(*)[VTP])Vbuf; /* F8: [dim][slot] */
     int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     int h = blockIdx.y, b = blockIdx.z, row0 = (blockIdx.x * WARPS + warp) * 16;
 
@@ -120,7 +153,11 @@ extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) attn_qk_i8_pv_f16(co
         }
         for (int e = tid; e < SKT * HD; e += 32 * WARPS) {
             int j = e / HD, d = e % HD;
-            Vs[j][d] = wr_f32_to_f16_bits(j0 + j < Tk ? v[(((size_t)b * Tk + j0 + j) * NH + h) * HD + d] : 0.0f);
+            size_t at = (((size_t)b * Tk + j0 + j) * NH + h) * HD + d;
+            if (F8)
+                Vt[d][(j & ~31) + sage_f8_slot(j & 31)] = j0 + j < Tk ? ((const uint8_t *)vsrc)[at] : (uint8_t)0;
+            else
+                Vs[j][d] = wr_f32_to_f16_bits(j0 + j < Tk ? ((const float *)vsrc)[at] : 0.0f);
         }
         __syncthreads();
         /* S = Q Kᵀ in int32 (exact), then dequantised: 16 x SKT as SKT/8 C fragments */
@@ -172,20 +209,51 @@ extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) attn_qk_i8_pv_f16(co
 #pragma unroll
             for (int e = 0; e < 4; e++)
                 acc[i][e] *= corr[e / 2];
-        /* O += P V in fp16 with fp32 accumulation: P's C fragments are A fragments of k16 steps
-         * over the keys; V through ldmatrix.trans ([key][hd] rows -> the "col" operand) */
+        if (F8) {
+            /* O += P V in e4m3: per 32-key chunk, A = P·448 in slot order (a[0]: row g slots
+             * 4t..4t+3 = keys 2t, 2t+1, 8+2t, 9+2t; a[2]: the same + 16), B = Vᵀ rows */
+            uint32_t pa[SKT / 32][4];
 #pragma unroll
-        for (int kq = 0; kq < SKT / 16; kq++) {
-            uint32_t pa[4] = {sage_pack_f16(s[2 * kq][0], s[2 * kq][1]), sage_pack_f16(s[2 * kq][2], s[2 * kq][3]),
-                              sage_pack_f16(s[2 * kq + 1][0], s[2 * kq + 1][1]),
-                              sage_pack_f16(s[2 * kq + 1][2], s[2 * kq + 1][3])};
+            for (int kc = 0; kc < SKT / 32; kc++) {
+                const float(*c)[4] = &s[4 * kc];
+                pa[kc][0] = sage_pack_e4m3(c[0][0] * SAGE_F8_MAX, c[0][1] * SAGE_F8_MAX, c[1][0] * SAGE_F8_MAX,
+                                           c[1][1] * SAGE_F8_MAX);
+                pa[kc][1] = sage_pack_e4m3(c[0][2] * SAGE_F8_MAX, c[0][3] * SAGE_F8_MAX, c[1][2] * SAGE_F8_MAX,
+                                           c[1][3] * SAGE_F8_MAX);
+                pa[kc][2] = sage_pack_e4m3(c[2][0] * SAGE_F8_MAX, c[2][1] * SAGE_F8_MAX, c[3][0] * SAGE_F8_MAX,
+                                           c[3][1] * SAGE_F8_MAX);
+                pa[kc][3] = sage_pack_e4m3(c[2][2] * SAGE_F8_MAX, c[2][3] * SAGE_F8_MAX, c[3][2] * SAGE_F8_MAX,
+                                           c[3][3] * SAGE_F8_MAX);
+            }
 #pragma unroll
-            for (int nd = 0; nd < HD / 16; nd++) {
-                uint32_t r[4];
-                ldmatrix_x4_trans(r, &Vs[kq * 16 + ((lane / 8) % 2) * 8 + lane % 8][nd * 16 + (lane / 16) * 8]);
-                uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
-                mma_m16n8k16_f16f16f32(acc[2 * nd], pa, b0, acc[2 * nd]);
-                mma_m16n8k16_f16f16f32(acc[2 * nd + 1], pa, b1, acc[2 * nd + 1]);
+            for (int nd = 0; nd < HD / 8; nd++) {
+                float tile[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+                for (int kc = 0; kc < SKT / 32; kc++) {
+                    const uint8_t *vr = &Vt[nd * 8 + g][kc * 32 + 4 * t];
+                    uint32_t bf[2] = {*(const uint32_t *)vr, *(const uint32_t *)(vr + 16)};
+                    mma_m16n8k32_e4m3e4m3f32(tile, pa[kc], bf, tile);
+                }
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    acc[nd][e] += tile[e];
+            }
+        } else {
+            /* O += P V in fp16 with fp32 accumulation: P's C fragments are A fragments of k16
+             * steps over the keys; V through ldmatrix.trans ([key][hd] rows -> the "col" operand) */
+#pragma unroll
+            for (int kq = 0; kq < SKT / 16; kq++) {
+                uint32_t pa[4] = {sage_pack_f16(s[2 * kq][0], s[2 * kq][1]), sage_pack_f16(s[2 * kq][2], s[2 * kq][3]),
+                                  sage_pack_f16(s[2 * kq + 1][0], s[2 * kq + 1][1]),
+                                  sage_pack_f16(s[2 * kq + 1][2], s[2 * kq + 1][3])};
+#pragma unroll
+                for (int nd = 0; nd < HD / 16; nd++) {
+                    uint32_t r[4];
+                    ldmatrix_x4_trans(r, &Vs[kq * 16 + ((lane / 8) % 2) * 8 + lane % 8][nd * 16 + (lane / 16) * 8]);
+                    uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+                    mma_m16n8k16_f16f16f32(acc[2 * nd], pa, b0, acc[2 * nd]);
+                    mma_m16n8k16_f16f16f32(acc[2 * nd + 1], pa, b1, acc[2 * nd + 1]);
+                }
             }
         }
     }
@@ -199,8 +267,40 @@ extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) attn_qk_i8_pv_f16(co
     for (int i = 0; i < HD / 8; i++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            int tq = row0 + g + (e >= 2 ? 8 : 0);
-            if (tq < Tq)
-                o[(((size_t)b * Tq + tq) * NH + h) * HD + i * 8 + 2 * t + (e & 1)] = acc[i][e] / l[e / 2];
+            int tq = row0 + g + (e >= 2 ? 8 : 0), d = i * 8 + 2 * t + (e & 1);
+            if (tq < Tq) {
+                float y = acc[i][e] / l[e / 2];
+                if (F8)
+                    y *= vscale[((size_t)b * NH + h) * HD + d] / SAGE_F8_MAX;
+                o[(((size_t)b * Tq + tq) * NH + h) * HD + d] = y;
+            }
         }
+}
+
+extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) attn_qk_i8_pv_f16(const int8_t *__restrict__ q8,
+                                                                             const float *__restrict__ qs,
+                                                                             const int8_t *__restrict__ k8,
+                                                                             const float *__restrict__ ks,
+                                                                             const float *__restrict__ v,
+                                                                             float *__restrict__ o, int Tq, int Tk,
+                                                                             int NH)
+{
+    sage_attn_body<false>(q8, qs, k8, ks, v, nullptr, o, Tq, Tk, NH);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) attn_qk_i8_pv_f8(const int8_t *__restrict__ q8,
+                                                                            const float *__restrict__ qs,
+                                                                            const int8_t *__restrict__ k8,
+                                                                            const float *__restrict__ ks,
+                                                                            const uint8_t *__restrict__ v8,
+                                                                            const float *__restrict__ vscale,
+                                                                            float *__restrict__ o, int Tq, int Tk,
+                                                                            int NH)
+{
+#if defined(WR_EMU) || __CUDA_ARCH__ >= 890
+    sage_attn_body<true>(q8, qs, k8, ks, v8, vscale, o, Tq, Tk, NH);
+#else
+    (void)q8, (void)qs, (void)k8, (void)ks, (void)v8, (void)vscale, (void)o, (void)Tq, (void)Tk, (void)NH;
+    __trap(); /* the launcher picks the fp8 kernel from sm_89 only */
+#endif
 }

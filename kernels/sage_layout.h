@@ -12,7 +12,12 @@
  *     block never divides by zero (SageAttention fused.cu); scale = amax / 127.
  *   Q's stored scale also carries the softmax scale and log2(e): the logits come out in the
  *     log2 domain and the softmax uses exp2 (SageAttention qk_int_sv_f16).
- *   Scale tensors are f32 [B][NH][ceil(T / rows)]; codes int8 [B][T][NH][HD] like the inputs. */
+ *   Scale tensors are f32 [B][NH][ceil(T / rows)]; codes int8 [B][T][NH][HD] like the inputs.
+ *   The fp8 P·V variant (SageAttention2 sm_89/90): V in e4m3 with one scale per channel over the
+ *     kv keys (f32 [B][NH][HD], amax / 448; codes [B][T][NH][HD]); P = exp2(s − m) ∈ [0, 1] is
+ *     scaled by 448 before its e4m3 rounding (no subnormal flush for small probabilities) and
+ *     the output multiplied by v_scale / 448. Keys sit in the mma's k slots in the order
+ *     sage_f8_slot gives, so P's C fragments are A fragments without shuffles. */
 #ifndef WR_SAGE_LAYOUT_H
 #define WR_SAGE_LAYOUT_H
 
@@ -28,6 +33,17 @@
 #define SAGE_K_ROWS 64
 #define SAGE_AMAX_FLOOR 1e-12f
 #define SAGE_LOG2E 1.4426950408889634f
+
+#define SAGE_F8_MAX 448.0f
+
+/* V's per-channel fp8 scale and code multiplier from the channel's absmax. */
+SAGE_FN float sage_v_code_mul(float amax) { return SAGE_F8_MAX / fmaxf(amax, SAGE_AMAX_FLOOR); }
+SAGE_FN float sage_v_stored_scale(float amax) { return fmaxf(amax, SAGE_AMAX_FLOOR) / SAGE_F8_MAX; }
+
+/* The k slot of the fp8 m16n8k32 mma that key j (0..31) of a 32-key chunk occupies: the lane
+ * with t = (j % 8) / 2 holds scores of keys 2t, 2t+1 of each n8 block, and A wants slots
+ * 4t..4t+3 (and 16 + 4t..) there, so j = 16 hi + 8 q + 2 t + r goes to slot 16 hi + 4 t + 2 q + r. */
+SAGE_FN int sage_f8_slot(int j) { return (j & 16) | ((j & 6) << 1) | ((j & 8) >> 2) | (j & 1); }
 
 /* Number of scale blocks along T tokens for blocks of `rows`. */
 SAGE_FN int sage_nblocks(int T, int rows) { return (T + rows - 1) / rows; }

@@ -62,7 +62,8 @@ void wr_op_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v,
  * (`--attention dense|sage`): DENSE is the fp32 softmax attention above; SAGE is SageAttention's
  * int8 Q·Kᵀ with K smoothed by its mean over keys and per-block scales, fp32 softmax and fp16
  * P·V (kernels/sage_layout.h; the CPU backend runs the kernel's twin runtime/cpu/attention_sage.c,
- * a GPU backend the kernel from sm_80). Head dims that are not multiples of 32 stay dense.
+ * a GPU backend the kernel from sm_80, with SageAttention2's e4m3 P·V from sm_89). Head dims that
+ * are not multiples of 32 stay dense.
  * Process-wide: set it before a run, not while ops run. */
 typedef enum wr_attention_mode {
     WR_ATTENTION_DENSE,

@@ -48,9 +48,37 @@ void cpu_sage_quant_i8(const float *x, const float *mean, int8_t *x8, float *sca
         }
 }
 
+void cpu_sage_quant_v_f8(const float *v, uint8_t *v8, float *vscale, int B, int Tk, int NH, int HD)
+{
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int d = 0; d < HD; d++) {
+                float amax = 0.0f;
+                for (int j = 0; j < Tk; j++)
+                    amax = fmaxf(amax, fabsf(v[(((size_t)b * Tk + j) * NH + h) * HD + d]));
+                float mul = sage_v_code_mul(amax);
+                for (int j = 0; j < Tk; j++) {
+                    size_t at = (((size_t)b * Tk + j) * NH + h) * HD + (size_t)d;
+                    v8[at] = wr_f32_to_f8e4m3(v[at] * mul);
+                }
+                vscale[((size_t)b * NH + h) * HD + d] = sage_v_stored_scale(amax);
+            }
+}
+
+/* The key (0..31) in k slot `slot` of a 32-key chunk: the inverse of sage_f8_slot. */
+static int sage_key_of_slot(int slot)
+{
+    for (int j = 0; j < 32; j++)
+        if (sage_f8_slot(j) == slot)
+            return j;
+    return -1;
+}
+
 typedef struct sage_ctx {
     const int8_t *q8, *k8;
     const float *qs, *ks, *v;
+    const uint8_t *v8;     /* fp8 P·V: e4m3 codes of v (v unused) */
+    const float *vscale;   /* fp8 P·V: per-channel scales */
     float *o;
     int B, Tq, Tk, NH, HD;
     float *scratch; /* per thread: SAGE_K_ROWS probabilities + HD accumulators */
@@ -94,6 +122,22 @@ static void sage_rows(void *vc, int64_t begin, int64_t end, int thread)
             }
             for (int d = 0; d < HD; d++)
                 acc[d] *= corr;
+            if (c->v8) { /* e4m3 mma per 32 keys in slot order into a tile accumulator, then + acc */
+                for (int d = 0; d < HD; d++) {
+                    float tile = 0.0f;
+                    for (int j32 = 0; j32 < SAGE_K_ROWS; j32 += 32) {
+                        float s = 0.0f;
+                        for (int slot = 0; slot < 32; slot++) {
+                            int j = j32 + sage_key_of_slot(slot);
+                            uint8_t code = j0 + j < Tk ? c->v8[(((size_t)b * Tk + j0 + j) * NH + h) * HD + d] : 0;
+                            s += wr_f8e4m3_to_f32(wr_f32_to_f8e4m3(p[j] * SAGE_F8_MAX)) * wr_f8e4m3_to_f32(code);
+                        }
+                        tile = s + tile;
+                    }
+                    acc[d] = acc[d] + tile;
+                }
+                continue;
+            }
             for (int j16 = 0; j16 < SAGE_K_ROWS; j16 += 16) /* one mma k16 step: sum, then + C */
                 for (int d = 0; d < HD; d++) {
                     float s = 0.0f;
@@ -106,8 +150,11 @@ static void sage_rows(void *vc, int64_t begin, int64_t end, int thread)
         }
         float lsum = (l[0] + l[1]) + (l[2] + l[3]);
         float *orow = c->o + (((size_t)b * Tq + row) * NH + h) * HD;
-        for (int d = 0; d < HD; d++)
+        for (int d = 0; d < HD; d++) {
             orow[d] = acc[d] / lsum;
+            if (c->v8)
+                orow[d] *= c->vscale[((size_t)b * NH + h) * HD + d] / SAGE_F8_MAX;
+        }
     }
 }
 
@@ -115,6 +162,17 @@ void cpu_attn_qk_i8_pv_f16(const int8_t *q8, const float *qs, const int8_t *k8, 
                            float *o, int B, int Tq, int Tk, int NH, int HD)
 {
     sage_ctx c = {.q8 = q8, .k8 = k8, .qs = qs, .ks = ks, .v = v, .o = o, .B = B, .Tq = Tq, .Tk = Tk, .NH = NH, .HD = HD};
+    c.scratch = malloc((size_t)wr_threads_count() * (size_t)(SAGE_K_ROWS + HD) * sizeof(float));
+    WR_ASSERT(c.scratch, "sage attention: out of memory");
+    wr_parallel_for((int64_t)B * NH * Tq, 4, sage_rows, &c);
+    free(c.scratch);
+}
+
+void cpu_attn_qk_i8_pv_f8(const int8_t *q8, const float *qs, const int8_t *k8, const float *ks, const uint8_t *v8,
+                          const float *vscale, float *o, int B, int Tq, int Tk, int NH, int HD)
+{
+    sage_ctx c = {.q8 = q8, .k8 = k8, .qs = qs, .ks = ks, .v8 = v8, .vscale = vscale, .o = o, .B = B, .Tq = Tq,
+                  .Tk = Tk, .NH = NH, .HD = HD};
     c.scratch = malloc((size_t)wr_threads_count() * (size_t)(SAGE_K_ROWS + HD) * sizeof(float));
     WR_ASSERT(c.scratch, "sage attention: out of memory");
     wr_parallel_for((int64_t)B * NH * Tq, 4, sage_rows, &c);

@@ -72,7 +72,7 @@ static void run_case_tol(const char *weights_rel, const char *case_rel, const ch
         fprintf(stderr, "%s: output rel to max %.3g, worst intermediate %.3g\n", case_rel, e.rel_to_max, tc.worst);
     wr_gpu *g = wr_backend_gpu_device();
     cr_assert_gt(wr_gpu_launch_count(g, "attn_f32") + wr_gpu_launch_count(g, "attn_bf16_mma") +
-                     wr_gpu_launch_count(g, "attn_qk_i8_pv_f16"),
+                     wr_gpu_launch_count(g, "attn_qk_i8_pv_f16") + wr_gpu_launch_count(g, "attn_qk_i8_pv_f8"),
                  0,
                  "attention ran on the device");
     cr_assert_gt(wr_gpu_launch_count(g, "norm_f32"), 0);
