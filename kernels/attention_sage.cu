@@ -4,7 +4,9 @@
  * kernels/sage_layout.h. CPU twin: runtime/cpu/attention_sage.c (same block structure and
  * summation order as the emulated mma, so the emulator matches it to the bit).
  * Entry points (q, k, v, o are [B][T][NH][HD] f32; codes int8 in the same layout; B = gridDim.z):
- *   sage_k_mean        (k, mean, Tk, NH): mean[b][h][d] = (sum over the Tk keys, in order) / Tk
+ *   sage_k_sum_chunks  (k, part, Tk, NH): part[b][h][c][d] = in-order sum of k over the keys of chunk c
+ *                      (SAGE_SUM_CHUNK keys); block HD threads, grid (ceil(Tk / SAGE_SUM_CHUNK), NH, B)
+ *   sage_k_mean        (part, mean, Tk, NH): mean[b][h][d] = (in-order sum of the chunk sums) / Tk
  *                      block HD threads, grid (NH, B)
  *   sage_quant_i8      (x, mean, x8, scales, T, NH, rows, extra): x8 = codes of x − mean (mean
  *                      [B][NH][HD] or NULL) per block of `rows` tokens, scales [B][NH][ceil(T/rows)]
@@ -14,8 +16,10 @@
  *                      (SAGE_K_ROWS keys per scale); each warp owns 16 query rows, keys stream in
  *                      tiles of SAGE_K_ROWS through shared memory (V rounded to fp16 there).
  *                      block 32 * WARPS threads, grid (ceil(Tq / (16 WARPS)), NH, B); sm_80+
- *   sage_quant_v_f8    (v, v8, vscale, Tk, NH): e4m3 codes of v with one scale per channel over the
- *                      Tk keys (vscale [B][NH][HD] = amax / 448); block HD threads, grid (NH, B)
+ *   sage_v_amax        (v, amax, Tk, NH): amax[b][h][d] (f32 bits, zeroed before) = max |v| over the
+ *                      Tk keys by atomicMax; block HD threads, grid (ceil(Tk / SAGE_SUM_CHUNK), NH, B)
+ *   sage_quant_v_f8    (v, amax, v8, vscale, Tk, NH): e4m3 codes of v with one scale per channel
+ *                      (vscale [B][NH][HD] = amax / 448); block HD, grid as sage_v_amax
  *   attn_qk_i8_pv_f8   (q8, qs, k8, ks, v8, vscale, o, Tq, Tk, NH): attn_qk_i8_pv_f16 with P·V in
  *                      e4m3 (P · 448) and a two-level fp32 accumulation (SageAttention2); sm_89+
  * Defines: HD (head dim: 64 or 128), WARPS (warps per block, 4). */
@@ -38,13 +42,25 @@ static_assert(SAGE_K_ROWS % 16 == 0, "key tiles are whole k16 steps of P·V");
 #define KP (HD + 16)    /* int8 row pitch (bytes): 16-byte aligned, rows g at banks 4g + t */
 #define VP (HD + 8)     /* fp16 row pitch: 16-byte aligned rows, conflict-free ldmatrix */
 
-extern "C" __global__ void __launch_bounds__(HD) sage_k_mean(const float *__restrict__ k, float *__restrict__ mean,
+extern "C" __global__ void __launch_bounds__(HD) sage_k_sum_chunks(const float *__restrict__ k,
+                                                                  float *__restrict__ part, int Tk, int NH)
+{
+    int d = threadIdx.x, c = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    int j1 = min(Tk, (c + 1) * SAGE_SUM_CHUNK);
+    float s = 0.0f;
+#pragma unroll 8
+    for (int j = c * SAGE_SUM_CHUNK; j < j1; j++)
+        s += k[(((size_t)b * Tk + j) * NH + h) * HD + d];
+    part[(((size_t)b * NH + h) * gridDim.x + c) * HD + d] = s;
+}
+
+extern "C" __global__ void __launch_bounds__(HD) sage_k_mean(const float *__restrict__ part, float *__restrict__ mean,
                                                             int Tk, int NH)
 {
-    int d = threadIdx.x, h = blockIdx.x, b = blockIdx.y;
+    int d = threadIdx.x, h = blockIdx.x, b = blockIdx.y, nc = sage_nblocks(Tk, SAGE_SUM_CHUNK);
     float s = 0.0f;
-    for (int j = 0; j < Tk; j++)
-        s += k[(((size_t)b * Tk + j) * NH + h) * HD + d];
+    for (int c = 0; c < nc; c++)
+        s += part[(((size_t)b * NH + h) * nc + c) * HD + d];
     mean[((size_t)b * NH + h) * HD + d] = s / (float)Tk;
 }
 
@@ -78,19 +94,32 @@ extern "C" __global__ void __launch_bounds__(128) sage_quant_i8(const float *__r
         scales[sage_scale_index(b, h, t0, NH, T, rows)] = sage_stored_scale(amax, extra);
 }
 
-extern "C" __global__ void __launch_bounds__(HD) sage_quant_v_f8(const float *__restrict__ v, uint8_t *__restrict__ v8,
-                                                                float *__restrict__ vscale, int Tk, int NH)
+extern "C" __global__ void __launch_bounds__(HD) sage_v_amax(const float *__restrict__ v, unsigned *__restrict__ amax,
+                                                            int Tk, int NH)
 {
-    int d = threadIdx.x, h = blockIdx.x, b = blockIdx.y;
-    float amax = 0.0f;
-    for (int j = 0; j < Tk; j++)
-        amax = fmaxf(amax, fabsf(v[(((size_t)b * Tk + j) * NH + h) * HD + d]));
-    float mul = sage_v_code_mul(amax);
-    for (int j = 0; j < Tk; j++) {
+    int d = threadIdx.x, c = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    int j1 = min(Tk, (c + 1) * SAGE_SUM_CHUNK);
+    float m = 0.0f;
+#pragma unroll 8
+    for (int j = c * SAGE_SUM_CHUNK; j < j1; j++)
+        m = fmaxf(m, fabsf(v[(((size_t)b * Tk + j) * NH + h) * HD + d]));
+    atomicMax(&amax[((size_t)b * NH + h) * HD + d], __float_as_uint(m)); /* non-negative: ordered as ints */
+}
+
+extern "C" __global__ void __launch_bounds__(HD) sage_quant_v_f8(const float *__restrict__ v,
+                                                                const unsigned *__restrict__ amax,
+                                                                uint8_t *__restrict__ v8, float *__restrict__ vscale,
+                                                                int Tk, int NH)
+{
+    int d = threadIdx.x, c = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    float a = __uint_as_float(amax[((size_t)b * NH + h) * HD + d]), mul = sage_v_code_mul(a);
+    int j1 = min(Tk, (c + 1) * SAGE_SUM_CHUNK);
+    for (int j = c * SAGE_SUM_CHUNK; j < j1; j++) {
         size_t at = (((size_t)b * Tk + j) * NH + h) * HD + d;
         v8[at] = wr_f32_to_e4m3_bits(v[at] * mul);
     }
-    vscale[((size_t)b * NH + h) * HD + d] = sage_v_stored_scale(amax);
+    if (c == 0)
+        vscale[((size_t)b * NH + h) * HD + d] = sage_v_stored_scale(a);
 }
 
 __device__ __forceinline__ uint32_t sage_pack_f16(float lo, float hi)

@@ -35,6 +35,10 @@
 #define SAGE_LOG2E 1.4426950408889634f
 
 #define SAGE_F8_MAX 448.0f
+/* Tokens per partial sum of K's mean (and per block of V's absmax): the mean is
+ * (sum over chunks, in order, of the in-order chunk sums) / Tk, so the GPU reduces in parallel
+ * and the twin in the same order. */
+#define SAGE_SUM_CHUNK 256
 
 /* V's per-channel fp8 scale and code multiplier from the channel's absmax. */
 SAGE_FN float sage_v_code_mul(float amax) { return SAGE_F8_MAX / fmaxf(amax, SAGE_AMAX_FLOOR); }

@@ -19,8 +19,12 @@ void cpu_sage_k_mean(const float *k, float *mean, int B, int Tk, int NH, int HD)
         for (int h = 0; h < NH; h++)
             for (int d = 0; d < HD; d++) {
                 float s = 0.0f;
-                for (int j = 0; j < Tk; j++)
-                    s += k[(((size_t)b * Tk + j) * NH + h) * HD + d];
+                for (int j0 = 0; j0 < Tk; j0 += SAGE_SUM_CHUNK) { /* the kernels' chunk sums, in order */
+                    float part = 0.0f;
+                    for (int j = j0; j < Tk && j < j0 + SAGE_SUM_CHUNK; j++)
+                        part += k[(((size_t)b * Tk + j) * NH + h) * HD + d];
+                    s += part;
+                }
                 mean[((size_t)b * NH + h) * HD + d] = s / (float)Tk;
             }
 }

@@ -10,7 +10,7 @@
 
 #include "runtime/ops.h"
 
-/* mean[b][h][d] = (sum of k[b][0..Tk)[h][d] in float, in token order) / Tk. */
+/* mean[b][h][d] = (in-order float sum of the SAGE_SUM_CHUNK-key chunk sums of k[b][0..Tk)[h][d]) / Tk. */
 void cpu_sage_k_mean(const float *k, float *mean, int B, int Tk, int NH, int HD);
 /* int8 codes of x − mean (mean NULL: x) per block of `rows` tokens; scales = amax/127 · extra. */
 void cpu_sage_quant_i8(const float *x, const float *mean, int8_t *x8, float *scales, int B, int T, int NH, int HD,

@@ -1,4 +1,5 @@
-/* Launcher for kernels/attention_sage.cu (see gpu_ops.h): K mean, int8 quantisation of q and the
+/* Launcher for kernels/attention_sage.cu (see gpu_ops.h): K mean (chunk sums in parallel, then
+ * their in-order sum), int8 quantisation of q and the
  * smoothed k (and e4m3 codes of v for the fp8 P·V) into device temporaries (layout:
  * kernels/sage_layout.h), then the attention. */
 #include "runtime/gpu/ops_util.h"
@@ -23,7 +24,7 @@ static wr_status sage_jit(wr_gpu *g, const char *entry, int hd, wr_gpu_func **fn
 }
 
 typedef struct sage_tmp {
-    void *q8, *k8, *qs, *ks, *mean, *v8, *vs;
+    void *q8, *k8, *qs, *ks, *part, *mean, *v8, *vs, *vamax;
 } sage_tmp;
 
 static wr_status sage_run(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
@@ -34,20 +35,28 @@ static wr_status sage_run(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, con
     WR_TRY(wr_gpu_alloc(g, (size_t)HD * NH * Tk * B, &tmp->k8));
     WR_TRY(wr_gpu_alloc(g, (size_t)sage_scale_count(B, NH, Tq, SAGE_Q_ROWS) * sizeof(float), &tmp->qs));
     WR_TRY(wr_gpu_alloc(g, (size_t)sage_scale_count(B, NH, Tk, SAGE_K_ROWS) * sizeof(float), &tmp->ks));
+    int nc = sage_nblocks(Tk, SAGE_SUM_CHUNK);
+    WR_TRY(wr_gpu_alloc(g, (size_t)B * NH * nc * HD * sizeof(float), &tmp->part));
     WR_TRY(wr_gpu_alloc(g, (size_t)B * NH * HD * sizeof(float), &tmp->mean));
-    wr_gpu_func *f_mean, *f_quant, *f_attn, *f_v = NULL;
+    wr_gpu_func *f_sum, *f_mean, *f_quant, *f_attn, *f_vmax = NULL, *f_v = NULL;
+    WR_TRY(sage_jit(g, "sage_k_sum_chunks", HD, &f_sum));
     WR_TRY(sage_jit(g, "sage_k_mean", HD, &f_mean));
     WR_TRY(sage_jit(g, "sage_quant_i8", HD, &f_quant));
     WR_TRY(sage_jit(g, f8 ? "attn_qk_i8_pv_f8" : "attn_qk_i8_pv_f16", HD, &f_attn));
     if (f8) {
         WR_TRY(wr_gpu_alloc(g, (size_t)HD * NH * Tk * B, &tmp->v8));
         WR_TRY(wr_gpu_alloc(g, (size_t)B * NH * HD * sizeof(float), &tmp->vs));
+        WR_TRY(wr_gpu_alloc(g, (size_t)B * NH * HD * sizeof(unsigned), &tmp->vamax));
+        WR_TRY(sage_jit(g, "sage_v_amax", HD, &f_vmax));
         WR_TRY(sage_jit(g, "sage_quant_v_f8", HD, &f_v));
     }
     void *qp = q->data, *kp = k->data, *vp = v->data, *op = o->data, *nul = NULL;
     int rq = SAGE_Q_ROWS, rk = SAGE_K_ROWS;
     float extra_q = scale * SAGE_LOG2E, extra_k = 1.0f;
-    void *a_mean[] = {&kp, &tmp->mean, &Tk, &NH};
+    wr_dim3 chunks = wr_dim3_make((unsigned)nc, (unsigned)NH, (unsigned)B), per_dim = wr_dim3_make((unsigned)HD, 1, 1);
+    void *a_sum[] = {&kp, &tmp->part, &Tk, &NH};
+    WR_TRY(wr_gpu_launch(g, f_sum, chunks, per_dim, 0, s, a_sum));
+    void *a_mean[] = {&tmp->part, &tmp->mean, &Tk, &NH};
     WR_TRY(wr_gpu_launch(g, f_mean, wr_dim3_make((unsigned)NH, (unsigned)B, 1), wr_dim3_make((unsigned)HD, 1, 1), 0, s,
                          a_mean));
     void *a_q[] = {&qp, &nul, &tmp->q8, &tmp->qs, &Tq, &NH, &rq, &extra_q};
@@ -57,9 +66,11 @@ static wr_status sage_run(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, con
     WR_TRY(wr_gpu_launch(g, f_quant, wr_dim3_make((unsigned)sage_nblocks(Tk, rk), (unsigned)NH, (unsigned)B),
                          wr_dim3_make(128, 1, 1), 0, s, a_k));
     if (f8) {
-        void *a_v[] = {&vp, &tmp->v8, &tmp->vs, &Tk, &NH};
-        WR_TRY(wr_gpu_launch(g, f_v, wr_dim3_make((unsigned)NH, (unsigned)B, 1), wr_dim3_make((unsigned)HD, 1, 1), 0,
-                             s, a_v));
+        WR_TRY(wr_gpu_memset(g, tmp->vamax, 0, (size_t)B * NH * HD * sizeof(unsigned), s));
+        void *a_vmax[] = {&vp, &tmp->vamax, &Tk, &NH};
+        WR_TRY(wr_gpu_launch(g, f_vmax, chunks, per_dim, 0, s, a_vmax));
+        void *a_v[] = {&vp, &tmp->vamax, &tmp->v8, &tmp->vs, &Tk, &NH};
+        WR_TRY(wr_gpu_launch(g, f_v, chunks, per_dim, 0, s, a_v));
     }
     void *a_f16[] = {&tmp->q8, &tmp->qs, &tmp->k8, &tmp->ks, &vp, &op, &Tq, &Tk, &NH};
     void *a_f8[] = {&tmp->q8, &tmp->qs, &tmp->k8, &tmp->ks, &tmp->v8, &tmp->vs, &op, &Tq, &Tk, &NH};
@@ -103,7 +114,8 @@ wr_status wr_gpu_attention_sage_ex(wr_gpu *g, const wr_tensor *q, const wr_tenso
     sage_tmp tmp = {0};
     wr_status st = sage_run(g, q, k, v, scale, o, pv == WR_GPU_SAGE_PV_F8, s, &tmp);
     wr_gpu_free(g, tmp.q8), wr_gpu_free(g, tmp.k8), wr_gpu_free(g, tmp.qs), wr_gpu_free(g, tmp.ks);
-    wr_gpu_free(g, tmp.mean), wr_gpu_free(g, tmp.v8), wr_gpu_free(g, tmp.vs);
+    wr_gpu_free(g, tmp.part), wr_gpu_free(g, tmp.mean), wr_gpu_free(g, tmp.v8), wr_gpu_free(g, tmp.vs);
+    wr_gpu_free(g, tmp.vamax);
     return st;
 }
 
@@ -115,7 +127,9 @@ void wr_attention_sage_kspecs(wr_kcheck_list *l)
         const char *entry;
         bool hot;
         int min_arch;
-    } entries[] = {{"sage_k_mean", false, 80},
+    } entries[] = {{"sage_k_sum_chunks", false, 80},
+                   {"sage_k_mean", false, 80},
+                   {"sage_v_amax", false, 89},
                    {"sage_quant_i8", false, 80},
                    {"attn_qk_i8_pv_f16", true, 80},
                    {"sage_quant_v_f8", false, 89},

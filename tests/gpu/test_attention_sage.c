@@ -190,37 +190,45 @@ static double twin_bound(bool f8)
     return 1e-12;
 }
 
+static void launch3(wr_gpu *g, wr_gpu_func *fn, int gx, int gy, int gz, int bx, void **args, const char *what)
+{
+    gt_check(wr_gpu_launch(g, fn, wr_dim3_make((unsigned)gx, (unsigned)gy, (unsigned)gz), wr_dim3_make((unsigned)bx, 1, 1),
+                           0, NULL, args),
+             what);
+    gt_check(wr_gpu_sync(g), what);
+}
+
+/* K mean (chunk sums + their sum), int8 codes and scales, V absmax and e4m3 codes: all equal to
+ * the twin's bit for bit (T = 600 spans three partial-sum chunks, the last one partial). */
 Test(sage, quantiser_codes_equal_twin)
 {
     wr_gpu *g = gt_open(NULL);
-    int shapes[][4] = {{128, 2, 37, 16}, {128, 1, 130, 64}, {64, 3, 5, 64}}; /* HD NH T rows */
-    for (int si = 0; si < 3; si++) {
+    int shapes[][4] = {{128, 2, 37, 16}, {128, 1, 130, 64}, {64, 3, 5, 64}, {64, 1, 600, 64}}; /* HD NH T rows */
+    for (int si = 0; si < 4; si++) {
         int HD = shapes[si][0], NH = shapes[si][1], T = shapes[si][2], rows = shapes[si][3], B = 2;
+        int nc = sage_nblocks(T, SAGE_SUM_CHUNK);
         sage_inputs in = make_inputs(HD, NH, T, T, B, 40.0f, false, (uint64_t)si);
-        size_t n = (size_t)HD * NH * T * B, ns = (size_t)sage_scale_count(B, NH, T, rows);
+        size_t n = (size_t)HD * NH * T * B, ns = (size_t)sage_scale_count(B, NH, T, rows), nm = (size_t)B * NH * HD;
         int8_t *c_ref = malloc(n), *c_got = malloc(n);
-        float *s_ref = malloc(ns * 4), *s_got = malloc(ns * 4), *m_ref = malloc((size_t)B * NH * HD * 4),
-              *m_got = malloc((size_t)B * NH * HD * 4);
+        float *s_ref = malloc(ns * 4), *s_got = malloc(ns * 4), *m_ref = malloc(nm * 4), *m_got = malloc(nm * 4);
         cpu_sage_k_mean(in.k, m_ref, B, T, NH, HD);
         cpu_sage_quant_i8(in.k, m_ref, c_ref, s_ref, B, T, NH, HD, rows, 0.5f);
         char defs[64];
         snprintf(defs, sizeof defs, "HD=%d,WARPS=4", HD);
+        wr_gpu_func *f_sum = gt_jit(g, "kernels/attention_sage.cu", "sage_k_sum_chunks", defs);
         wr_gpu_func *f_mean = gt_jit(g, "kernels/attention_sage.cu", "sage_k_mean", defs);
         wr_gpu_func *f_quant = gt_jit(g, "kernels/attention_sage.cu", "sage_quant_i8", defs);
-        void *dk = gt_upload(g, in.k, n * 4), *dm = gt_upload(g, m_got, (size_t)B * NH * HD * 4);
-        void *dc = gt_upload(g, c_got, n), *ds = gt_upload(g, s_got, ns * 4);
+        void *dk = gt_upload(g, in.k, n * 4), *dp = gt_upload(g, NULL, nm * (size_t)nc * 4);
+        void *dm = gt_upload(g, NULL, nm * 4), *dc = gt_upload(g, NULL, n), *ds = gt_upload(g, NULL, ns * 4);
         float extra = 0.5f;
-        gt_launch(g, f_mean, (unsigned)NH, (unsigned)B, (unsigned)HD, 1, 0, (void *[]){&dk, &dm, &T, &NH});
-        /* grid z = B: through the device API (gt_launch has no grid z) */
-        void *args[] = {&dk, &dm, &dc, &ds, &T, &NH, &rows, &extra};
-        gt_check(wr_gpu_launch(g, f_quant, wr_dim3_make((unsigned)sage_nblocks(T, rows), (unsigned)NH, (unsigned)B),
-                               wr_dim3_make(128, 1, 1), 0, NULL, args),
-                 "sage_quant_i8");
-        gt_check(wr_gpu_sync(g), "sync");
-        gt_download(g, m_got, dm, (size_t)B * NH * HD * 4);
+        launch3(g, f_sum, nc, NH, B, HD, (void *[]){&dk, &dp, &T, &NH}, "sage_k_sum_chunks");
+        launch3(g, f_mean, NH, B, 1, HD, (void *[]){&dp, &dm, &T, &NH}, "sage_k_mean");
+        launch3(g, f_quant, sage_nblocks(T, rows), NH, B, 128, (void *[]){&dk, &dm, &dc, &ds, &T, &NH, &rows, &extra},
+                "sage_quant_i8");
+        gt_download(g, m_got, dm, nm * 4);
         gt_download(g, c_got, dc, n);
         gt_download(g, s_got, ds, ns * 4);
-        cr_assert(memcmp(m_got, m_ref, (size_t)B * NH * HD * 4) == 0, "k mean differs (shape %d)", si);
+        cr_assert(memcmp(m_got, m_ref, nm * 4) == 0, "k mean differs (shape %d)", si);
         cr_assert(memcmp(s_got, s_ref, ns * 4) == 0, "scales differ (shape %d)", si);
         size_t diff = 0;
         for (size_t i = 0; i < n; i++)
@@ -228,23 +236,27 @@ Test(sage, quantiser_codes_equal_twin)
         cr_assert_eq(diff, 0, "%zu of %zu codes differ (shape %d)", diff, n, si);
         /* V's e4m3 codes and per-channel scales */
         uint8_t *v_ref = malloc(n), *v_got = malloc(n);
-        float *vs_ref = malloc((size_t)B * NH * HD * 4), *vs_got = malloc((size_t)B * NH * HD * 4);
+        float *vs_ref = malloc(nm * 4), *vs_got = malloc(nm * 4);
         cpu_sage_quant_v_f8(in.v, v_ref, vs_ref, B, T, NH, HD);
+        wr_gpu_func *f_vmax = gt_jit(g, "kernels/attention_sage.cu", "sage_v_amax", defs);
         wr_gpu_func *f_v = gt_jit(g, "kernels/attention_sage.cu", "sage_quant_v_f8", defs);
-        void *dv = gt_upload(g, in.v, n * 4), *dv8 = gt_upload(g, NULL, n), *dvs = gt_upload(g, NULL, (size_t)B * NH * HD * 4);
-        gt_launch(g, f_v, (unsigned)NH, (unsigned)B, (unsigned)HD, 1, 0, (void *[]){&dv, &dv8, &dvs, &T, &NH});
+        void *dv = gt_upload(g, in.v, n * 4), *dva = gt_upload(g, NULL, nm * 4), *dv8 = gt_upload(g, NULL, n);
+        void *dvs = gt_upload(g, NULL, nm * 4);
+        launch3(g, f_vmax, nc, NH, B, HD, (void *[]){&dv, &dva, &T, &NH}, "sage_v_amax");
+        launch3(g, f_v, nc, NH, B, HD, (void *[]){&dv, &dva, &dv8, &dvs, &T, &NH}, "sage_quant_v_f8");
         gt_download(g, v_got, dv8, n);
-        gt_download(g, vs_got, dvs, (size_t)B * NH * HD * 4);
+        gt_download(g, vs_got, dvs, nm * 4);
         cr_assert(memcmp(v_got, v_ref, n) == 0, "v codes differ (shape %d)", si);
-        cr_assert(memcmp(vs_got, vs_ref, (size_t)B * NH * HD * 4) == 0, "v scales differ (shape %d)", si);
-        wr_gpu_free(g, dv), wr_gpu_free(g, dv8), wr_gpu_free(g, dvs);
+        cr_assert(memcmp(vs_got, vs_ref, nm * 4) == 0, "v scales differ (shape %d)", si);
+        wr_gpu_free(g, dv), wr_gpu_free(g, dva), wr_gpu_free(g, dv8), wr_gpu_free(g, dvs);
         free(v_ref), free(v_got), free(vs_ref), free(vs_got);
-        wr_gpu_free(g, dk), wr_gpu_free(g, dm), wr_gpu_free(g, dc), wr_gpu_free(g, ds);
+        wr_gpu_free(g, dk), wr_gpu_free(g, dp), wr_gpu_free(g, dm), wr_gpu_free(g, dc), wr_gpu_free(g, ds);
         free(c_ref), free(c_got), free(s_ref), free(s_got), free(m_ref), free(m_got);
         free_inputs(&in);
     }
-    cr_assert_gt(wr_gpu_launch_count(g, "sage_quant_i8"), 0);
-    cr_assert_gt(wr_gpu_launch_count(g, "sage_k_mean"), 0);
+    const char *entries[] = {"sage_k_sum_chunks", "sage_k_mean", "sage_quant_i8", "sage_v_amax", "sage_quant_v_f8"};
+    for (int e = 0; e < 5; e++)
+        cr_assert_gt(wr_gpu_launch_count(g, entries[e]), 0, "%s", entries[e]);
     wr_gpu_close(g);
 }
 

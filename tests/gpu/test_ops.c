@@ -33,7 +33,8 @@ const od_coverage od_covered[] = {
     {"kernels/attention.cu", "attn_bf16_mma"},
     {"kernels/attention.cu", "attn_bias_f32"} /* tests/gpu/test_backend.c */,
     /* tests/gpu/test_attention_sage.c */
-    {"kernels/attention_sage.cu", "sage_k_mean"}, {"kernels/attention_sage.cu", "sage_quant_i8"},
+    {"kernels/attention_sage.cu", "sage_k_sum_chunks"}, {"kernels/attention_sage.cu", "sage_k_mean"},
+    {"kernels/attention_sage.cu", "sage_v_amax"}, {"kernels/attention_sage.cu", "sage_quant_i8"},
     {"kernels/attention_sage.cu", "attn_qk_i8_pv_f16"}, {"kernels/attention_sage.cu", "sage_quant_v_f8"},
     {"kernels/attention_sage.cu", "attn_qk_i8_pv_f8"},
     /* tests/gpu/test_selftest.c and test_ptx.c */
