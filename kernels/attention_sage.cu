@@ -16,12 +16,15 @@
  *                      (SAGE_K_ROWS keys per scale); each warp owns 16 query rows, keys stream in
  *                      tiles of SAGE_K_ROWS through shared memory (V rounded to fp16 there).
  *                      block 32 * WARPS threads, grid (ceil(Tq / (16 WARPS)), NH, B); sm_80+
- *   sage_v_amax        (v, amax, Tk, NH): amax[b][h][d] (f32 bits, zeroed before) = max |v| over the
- *                      Tk keys by atomicMax; block HD threads, grid (ceil(Tk / SAGE_SUM_CHUNK), NH, B)
- *   sage_quant_v_f8    (v, amax, v8, vscale, Tk, NH): e4m3 codes of v with one scale per channel
- *                      (vscale [B][NH][HD] = amax / 448); block HD, grid as sage_v_amax
- *   attn_qk_i8_pv_f8   (q8, qs, k8, ks, v8, vscale, o, Tq, Tk, NH): attn_qk_i8_pv_f16 with P·V in
- *                      e4m3 (P · 448) and a two-level fp32 accumulation (SageAttention2); sm_89+
+ *   sage_v_amax        (v, mean, amax, Tk, NH): amax[b][h][d] (f32 bits, zeroed before) = max |v − mean|
+ *                      over the Tk keys by atomicMax (mean: V's, by the two K-mean kernels);
+ *                      block HD threads, grid (ceil(Tk / SAGE_SUM_CHUNK), NH, B)
+ *   sage_quant_v_f8    (v, mean, amax, v8, vscale, Tk, NH): e4m3 codes of v − mean with one scale per
+ *                      channel (vscale [B][NH][HD] = amax / 448); block HD, grid as sage_v_amax
+ *   attn_qk_i8_pv_f8   (q8, qs, k8, ks, v8, vscale, vmean, o, Tq, Tk, NH): attn_qk_i8_pv_f16 with P·V
+ *                      in e4m3 (P · 448) and a two-level fp32 accumulation, V smoothed by its channel
+ *                      mean, added back exactly at the end as the rows of P sum to 1
+ *                      (SageAttention2 smooth_v); sm_89+
  * Defines: HD (head dim: 64 or 128), WARPS (warps per block, 4). */
 #include "kernels/common.cuh"
 #include "kernels/ptx.cuh"
@@ -94,29 +97,31 @@ extern "C" __global__ void __launch_bounds__(128) sage_quant_i8(const float *__r
         scales[sage_scale_index(b, h, t0, NH, T, rows)] = sage_stored_scale(amax, extra);
 }
 
-extern "C" __global__ void __launch_bounds__(HD) sage_v_amax(const float *__restrict__ v, unsigned *__restrict__ amax,
-                                                            int Tk, int NH)
+extern "C" __global__ void __launch_bounds__(HD) sage_v_amax(const float *__restrict__ v, const float *__restrict__ mean,
+                                                            unsigned *__restrict__ amax, int Tk, int NH)
 {
     int d = threadIdx.x, c = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
     int j1 = min(Tk, (c + 1) * SAGE_SUM_CHUNK);
-    float m = 0.0f;
+    float mu = mean[((size_t)b * NH + h) * HD + d], m = 0.0f;
 #pragma unroll 8
     for (int j = c * SAGE_SUM_CHUNK; j < j1; j++)
-        m = fmaxf(m, fabsf(v[(((size_t)b * Tk + j) * NH + h) * HD + d]));
+        m = fmaxf(m, fabsf(v[(((size_t)b * Tk + j) * NH + h) * HD + d] - mu));
     atomicMax(&amax[((size_t)b * NH + h) * HD + d], __float_as_uint(m)); /* non-negative: ordered as ints */
 }
 
 extern "C" __global__ void __launch_bounds__(HD) sage_quant_v_f8(const float *__restrict__ v,
+                                                                const float *__restrict__ mean,
                                                                 const unsigned *__restrict__ amax,
                                                                 uint8_t *__restrict__ v8, float *__restrict__ vscale,
                                                                 int Tk, int NH)
 {
     int d = threadIdx.x, c = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
     float a = __uint_as_float(amax[((size_t)b * NH + h) * HD + d]), mul = sage_v_code_mul(a);
+    float mu = mean[((size_t)b * NH + h) * HD + d];
     int j1 = min(Tk, (c + 1) * SAGE_SUM_CHUNK);
     for (int j = c * SAGE_SUM_CHUNK; j < j1; j++) {
         size_t at = (((size_t)b * Tk + j) * NH + h) * HD + d;
-        v8[at] = wr_f32_to_e4m3_bits(v[at] * mul);
+        v8[at] = wr_f32_to_e4m3_bits((v[at] - mu) * mul);
     }
     if (c == 0)
         vscale[((size_t)b * NH + h) * HD + d] = sage_v_stored_scale(a);
@@ -144,7 +149,8 @@ template <bool F8>
 __device__ __forceinline__ void sage_attn_body(const int8_t *__restrict__ q8, const float *__restrict__ qs,
                                                const int8_t *__restrict__ k8, const float *__restrict__ ks,
                                                const void *__restrict__ vsrc, const float *__restrict__ vscale,
-                                               float *__restrict__ o, int Tq, int Tk, int NH)
+                                               const float *__restrict__ vmean, float *__restrict__ o, int Tq, int Tk,
+                                               int NH)
 {
     __shared__ __align__(16) int8_t Ks[SKT][KP];
     __shared__ __align__(16) uint8_t Vbuf[F8 ? HD * VTP : SKT * VP * 2];
@@ -300,7 +306,7 @@ __device__ __forceinline__ void sage_attn_body(const int8_t *__restrict__ q8, co
             if (tq < Tq) {
                 float y = acc[i][e] / l[e / 2];
                 if (F8)
-                    y *= vscale[((size_t)b * NH + h) * HD + d] / SAGE_F8_MAX;
+                    y = y * (vscale[((size_t)b * NH + h) * HD + d] / SAGE_F8_MAX) + vmean[((size_t)b * NH + h) * HD + d];
                 o[(((size_t)b * Tq + tq) * NH + h) * HD + d] = y;
             }
         }
@@ -314,7 +320,7 @@ extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) attn_qk_i8_pv_f16(co
                                                                              float *__restrict__ o, int Tq, int Tk,
                                                                              int NH)
 {
-    sage_attn_body<false>(q8, qs, k8, ks, v, nullptr, o, Tq, Tk, NH);
+    sage_attn_body<false>(q8, qs, k8, ks, v, nullptr, nullptr, o, Tq, Tk, NH);
 }
 
 extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) attn_qk_i8_pv_f8(const int8_t *__restrict__ q8,
@@ -323,13 +329,14 @@ extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) attn_qk_i8_pv_f8(con
                                                                             const float *__restrict__ ks,
                                                                             const uint8_t *__restrict__ v8,
                                                                             const float *__restrict__ vscale,
+                                                                            const float *__restrict__ vmean,
                                                                             float *__restrict__ o, int Tq, int Tk,
                                                                             int NH)
 {
 #if defined(WR_EMU) || __CUDA_ARCH__ >= 890
-    sage_attn_body<true>(q8, qs, k8, ks, v8, vscale, o, Tq, Tk, NH);
+    sage_attn_body<true>(q8, qs, k8, ks, v8, vscale, vmean, o, Tq, Tk, NH);
 #else
-    (void)q8, (void)qs, (void)k8, (void)ks, (void)v8, (void)vscale, (void)o, (void)Tq, (void)Tk, (void)NH;
+    (void)q8, (void)qs, (void)k8, (void)ks, (void)v8, (void)vscale, (void)vmean, (void)o, (void)Tq, (void)Tk, (void)NH;
     __trap(); /* the launcher picks the fp8 kernel from sm_89 only */
 #endif
 }

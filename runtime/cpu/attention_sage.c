@@ -52,18 +52,19 @@ void cpu_sage_quant_i8(const float *x, const float *mean, int8_t *x8, float *sca
         }
 }
 
-void cpu_sage_quant_v_f8(const float *v, uint8_t *v8, float *vscale, int B, int Tk, int NH, int HD)
+void cpu_sage_quant_v_f8(const float *v, const float *mean, uint8_t *v8, float *vscale, int B, int Tk, int NH,
+                         int HD)
 {
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
             for (int d = 0; d < HD; d++) {
-                float amax = 0.0f;
+                float amax = 0.0f, mu = mean[((size_t)b * NH + h) * HD + d];
                 for (int j = 0; j < Tk; j++)
-                    amax = fmaxf(amax, fabsf(v[(((size_t)b * Tk + j) * NH + h) * HD + d]));
+                    amax = fmaxf(amax, fabsf(v[(((size_t)b * Tk + j) * NH + h) * HD + d] - mu));
                 float mul = sage_v_code_mul(amax);
                 for (int j = 0; j < Tk; j++) {
                     size_t at = (((size_t)b * Tk + j) * NH + h) * HD + (size_t)d;
-                    v8[at] = wr_f32_to_f8e4m3(v[at] * mul);
+                    v8[at] = wr_f32_to_f8e4m3((v[at] - mu) * mul);
                 }
                 vscale[((size_t)b * NH + h) * HD + d] = sage_v_stored_scale(amax);
             }
@@ -83,6 +84,7 @@ typedef struct sage_ctx {
     const float *qs, *ks, *v;
     const uint8_t *v8;     /* fp8 P·V: e4m3 codes of v (v unused) */
     const float *vscale;   /* fp8 P·V: per-channel scales */
+    const float *vmean;    /* fp8 P·V: V's channel means, added to the output */
     float *o;
     int B, Tq, Tk, NH, HD;
     float *scratch; /* per thread: SAGE_K_ROWS probabilities + HD accumulators */
@@ -157,7 +159,8 @@ static void sage_rows(void *vc, int64_t begin, int64_t end, int thread)
         for (int d = 0; d < HD; d++) {
             orow[d] = acc[d] / lsum;
             if (c->v8)
-                orow[d] *= c->vscale[((size_t)b * NH + h) * HD + d] / SAGE_F8_MAX;
+                orow[d] = orow[d] * (c->vscale[((size_t)b * NH + h) * HD + d] / SAGE_F8_MAX) +
+                          c->vmean[((size_t)b * NH + h) * HD + d];
         }
     }
 }
@@ -173,10 +176,10 @@ void cpu_attn_qk_i8_pv_f16(const int8_t *q8, const float *qs, const int8_t *k8, 
 }
 
 void cpu_attn_qk_i8_pv_f8(const int8_t *q8, const float *qs, const int8_t *k8, const float *ks, const uint8_t *v8,
-                          const float *vscale, float *o, int B, int Tq, int Tk, int NH, int HD)
+                          const float *vscale, const float *vmean, float *o, int B, int Tq, int Tk, int NH, int HD)
 {
-    sage_ctx c = {.q8 = q8, .k8 = k8, .qs = qs, .ks = ks, .v8 = v8, .vscale = vscale, .o = o, .B = B, .Tq = Tq,
-                  .Tk = Tk, .NH = NH, .HD = HD};
+    sage_ctx c = {.q8 = q8, .k8 = k8, .qs = qs, .ks = ks, .v8 = v8, .vscale = vscale, .vmean = vmean, .o = o, .B = B,
+                  .Tq = Tq, .Tk = Tk, .NH = NH, .HD = HD};
     c.scratch = malloc((size_t)wr_threads_count() * (size_t)(SAGE_K_ROWS + HD) * sizeof(float));
     WR_ASSERT(c.scratch, "sage attention: out of memory");
     wr_parallel_for((int64_t)B * NH * Tq, 4, sage_rows, &c);

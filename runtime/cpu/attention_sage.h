@@ -18,12 +18,14 @@ void cpu_sage_quant_i8(const float *x, const float *mean, int8_t *x8, float *sca
 /* o = softmax(Q Kᵀ) V (log2-domain logits from the codes and scales; P and V rounded to fp16). */
 void cpu_attn_qk_i8_pv_f16(const int8_t *q8, const float *qs, const int8_t *k8, const float *ks, const float *v,
                            float *o, int B, int Tq, int Tk, int NH, int HD);
-/* e4m3 codes of v with one scale per channel over the Tk keys (vscale [B][NH][HD] = amax / 448). */
-void cpu_sage_quant_v_f8(const float *v, uint8_t *v8, float *vscale, int B, int Tk, int NH, int HD);
+/* e4m3 codes of v − mean (mean [B][NH][HD]: V's, from cpu_sage_k_mean) with one scale per channel
+ * over the Tk keys (vscale [B][NH][HD] = amax / 448). */
+void cpu_sage_quant_v_f8(const float *v, const float *mean, uint8_t *v8, float *vscale, int B, int Tk, int NH,
+                         int HD);
 /* cpu_attn_qk_i8_pv_f16 with P·V in e4m3: P · 448 and the V codes, summed per 32 keys in the
- * mma's slot order into a per-tile accumulator, output · vscale / 448 (SageAttention2). */
+ * mma's slot order into a per-tile accumulator, output · vscale / 448 + vmean (SageAttention2). */
 void cpu_attn_qk_i8_pv_f8(const int8_t *q8, const float *qs, const int8_t *k8, const float *ks, const uint8_t *v8,
-                          const float *vscale, float *o, int B, int Tq, int Tk, int NH, int HD);
+                          const float *vscale, const float *vmean, float *o, int B, int Tq, int Tk, int NH, int HD);
 /* The whole op on host tensors, shapes as wr_op_attention (HD a multiple of 32): smoothing and
  * quantisation of q and k[:kv_len], then the attention over the first kv_len keys. */
 void cpu_attention_sage(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,

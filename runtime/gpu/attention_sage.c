@@ -24,7 +24,7 @@ static wr_status sage_jit(wr_gpu *g, const char *entry, int hd, wr_gpu_func **fn
 }
 
 typedef struct sage_tmp {
-    void *q8, *k8, *qs, *ks, *part, *mean, *v8, *vs, *vamax;
+    void *q8, *k8, *qs, *ks, *part, *mean, *v8, *vs, *vamax, *vmean;
 } sage_tmp;
 
 static wr_status sage_run(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
@@ -47,6 +47,7 @@ static wr_status sage_run(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, con
         WR_TRY(wr_gpu_alloc(g, (size_t)HD * NH * Tk * B, &tmp->v8));
         WR_TRY(wr_gpu_alloc(g, (size_t)B * NH * HD * sizeof(float), &tmp->vs));
         WR_TRY(wr_gpu_alloc(g, (size_t)B * NH * HD * sizeof(unsigned), &tmp->vamax));
+        WR_TRY(wr_gpu_alloc(g, (size_t)B * NH * HD * sizeof(float), &tmp->vmean));
         WR_TRY(sage_jit(g, "sage_v_amax", HD, &f_vmax));
         WR_TRY(sage_jit(g, "sage_quant_v_f8", HD, &f_v));
     }
@@ -66,14 +67,19 @@ static wr_status sage_run(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, con
     WR_TRY(wr_gpu_launch(g, f_quant, wr_dim3_make((unsigned)sage_nblocks(Tk, rk), (unsigned)NH, (unsigned)B),
                          wr_dim3_make(128, 1, 1), 0, s, a_k));
     if (f8) {
+        /* V's channel mean with the K-mean kernels (the chunk buffer is free again in stream order) */
+        void *a_vsum[] = {&vp, &tmp->part, &Tk, &NH};
+        WR_TRY(wr_gpu_launch(g, f_sum, chunks, per_dim, 0, s, a_vsum));
+        void *a_vmean[] = {&tmp->part, &tmp->vmean, &Tk, &NH};
+        WR_TRY(wr_gpu_launch(g, f_mean, wr_dim3_make((unsigned)NH, (unsigned)B, 1), per_dim, 0, s, a_vmean));
         WR_TRY(wr_gpu_memset(g, tmp->vamax, 0, (size_t)B * NH * HD * sizeof(unsigned), s));
-        void *a_vmax[] = {&vp, &tmp->vamax, &Tk, &NH};
+        void *a_vmax[] = {&vp, &tmp->vmean, &tmp->vamax, &Tk, &NH};
         WR_TRY(wr_gpu_launch(g, f_vmax, chunks, per_dim, 0, s, a_vmax));
-        void *a_v[] = {&vp, &tmp->vamax, &tmp->v8, &tmp->vs, &Tk, &NH};
+        void *a_v[] = {&vp, &tmp->vmean, &tmp->vamax, &tmp->v8, &tmp->vs, &Tk, &NH};
         WR_TRY(wr_gpu_launch(g, f_v, chunks, per_dim, 0, s, a_v));
     }
     void *a_f16[] = {&tmp->q8, &tmp->qs, &tmp->k8, &tmp->ks, &vp, &op, &Tq, &Tk, &NH};
-    void *a_f8[] = {&tmp->q8, &tmp->qs, &tmp->k8, &tmp->ks, &tmp->v8, &tmp->vs, &op, &Tq, &Tk, &NH};
+    void *a_f8[] = {&tmp->q8, &tmp->qs, &tmp->k8, &tmp->ks, &tmp->v8, &tmp->vs, &tmp->vmean, &op, &Tq, &Tk, &NH};
     void **a_attn = f8 ? a_f8 : a_f16;
     unsigned rows = 16 * SAGE_WARPS;
     WR_TRY(wr_gpu_launch(g, f_attn, wr_dim3_make((unsigned)(Tq + rows - 1) / rows, (unsigned)NH, (unsigned)B),
@@ -115,7 +121,7 @@ wr_status wr_gpu_attention_sage_ex(wr_gpu *g, const wr_tensor *q, const wr_tenso
     wr_status st = sage_run(g, q, k, v, scale, o, pv == WR_GPU_SAGE_PV_F8, s, &tmp);
     wr_gpu_free(g, tmp.q8), wr_gpu_free(g, tmp.k8), wr_gpu_free(g, tmp.qs), wr_gpu_free(g, tmp.ks);
     wr_gpu_free(g, tmp.part), wr_gpu_free(g, tmp.mean), wr_gpu_free(g, tmp.v8), wr_gpu_free(g, tmp.vs);
-    wr_gpu_free(g, tmp.vamax);
+    wr_gpu_free(g, tmp.vamax), wr_gpu_free(g, tmp.vmean);
     return st;
 }
 

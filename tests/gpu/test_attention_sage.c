@@ -47,9 +47,11 @@ typedef struct sage_inputs {
 } sage_inputs;
 
 /* Wan-like q/k/v: per-channel gains in [0.5, 2) (RMSNorm weights), K with 4 outlier channels per
- * head offset by `offset` (a constant over tokens, as Wan's K bias makes it); `peaky` makes each
+ * head offset by `offset` (a constant over tokens, as Wan's K bias makes it), V with 4 channels
+ * offset by v_offset; `peaky` makes each
  * query lean towards one key (0.3 k + noise), so each row's softmax has a clear peak. */
-static sage_inputs make_inputs(int HD, int NH, int Tq, int Tk, int B, float offset, bool peaky, uint64_t seed)
+static sage_inputs make_inputs(int HD, int NH, int Tq, int Tk, int B, float offset, float v_offset, bool peaky,
+                               uint64_t seed)
 {
     sage_inputs in = {HD, NH, Tq, Tk, B, NULL, NULL, NULL};
     size_t nq = (size_t)HD * NH * Tq * B, nk = (size_t)HD * NH * Tk * B;
@@ -71,9 +73,11 @@ static sage_inputs make_inputs(int HD, int NH, int Tq, int Tk, int B, float offs
     for (int b = 0; b < B; b++) /* outliers after q copied k: the offset is K's alone */
         for (int j = 0; j < Tk; j++)
             for (int h = 0; h < NH; h++)
-                for (int c = 0; c < 4; c++)
-                    in.k[(((size_t)b * Tk + j) * NH + h) * HD + (size_t)(17 + 29 * c + 5 * h) % (size_t)HD] +=
-                        offset * (c % 2 ? -1.0f : 1.0f);
+                for (int c = 0; c < 4; c++) {
+                    size_t row = (((size_t)b * Tk + j) * NH + h) * HD;
+                    in.k[row + (size_t)(17 + 29 * c + 5 * h) % (size_t)HD] += offset * (c % 2 ? -1.0f : 1.0f);
+                    in.v[row + (size_t)(3 + 41 * c + 7 * h) % (size_t)HD] += v_offset * (c % 2 ? 1.0f : -1.0f);
+                }
     free(gain);
     return in;
 }
@@ -124,10 +128,11 @@ static void twin_pv(const sage_inputs *in, float scale, bool smooth, bool f8, fl
     cpu_sage_quant_i8(in->k, smooth ? mean : NULL, k8, ks, B, Tk, NH, HD, SAGE_K_ROWS, 1.0f);
     if (f8) {
         uint8_t *v8 = malloc((size_t)HD * NH * Tk * B);
-        float *vs = malloc((size_t)B * NH * HD * sizeof(float));
-        cpu_sage_quant_v_f8(in->v, v8, vs, B, Tk, NH, HD);
-        cpu_attn_qk_i8_pv_f8(q8, qs, k8, ks, v8, vs, o, B, Tq, Tk, NH, HD);
-        free(v8), free(vs);
+        float *vs = malloc((size_t)B * NH * HD * sizeof(float)), *vm = malloc((size_t)B * NH * HD * sizeof(float));
+        cpu_sage_k_mean(in->v, vm, B, Tk, NH, HD);
+        cpu_sage_quant_v_f8(in->v, vm, v8, vs, B, Tk, NH, HD);
+        cpu_attn_qk_i8_pv_f8(q8, qs, k8, ks, v8, vs, vm, o, B, Tq, Tk, NH, HD);
+        free(v8), free(vs), free(vm);
     } else {
         cpu_attn_qk_i8_pv_f16(q8, qs, k8, ks, in->v, o, B, Tq, Tk, NH, HD);
     }
@@ -207,7 +212,7 @@ Test(sage, quantiser_codes_equal_twin)
     for (int si = 0; si < 4; si++) {
         int HD = shapes[si][0], NH = shapes[si][1], T = shapes[si][2], rows = shapes[si][3], B = 2;
         int nc = sage_nblocks(T, SAGE_SUM_CHUNK);
-        sage_inputs in = make_inputs(HD, NH, T, T, B, 40.0f, false, (uint64_t)si);
+        sage_inputs in = make_inputs(HD, NH, T, T, B, 40.0f, 5.0f, false, (uint64_t)si);
         size_t n = (size_t)HD * NH * T * B, ns = (size_t)sage_scale_count(B, NH, T, rows), nm = (size_t)B * NH * HD;
         int8_t *c_ref = malloc(n), *c_got = malloc(n);
         float *s_ref = malloc(ns * 4), *s_got = malloc(ns * 4), *m_ref = malloc(nm * 4), *m_got = malloc(nm * 4);
@@ -237,13 +242,18 @@ Test(sage, quantiser_codes_equal_twin)
         /* V's e4m3 codes and per-channel scales */
         uint8_t *v_ref = malloc(n), *v_got = malloc(n);
         float *vs_ref = malloc(nm * 4), *vs_got = malloc(nm * 4);
-        cpu_sage_quant_v_f8(in.v, v_ref, vs_ref, B, T, NH, HD);
+        cpu_sage_k_mean(in.v, m_ref, B, T, NH, HD);
+        cpu_sage_quant_v_f8(in.v, m_ref, v_ref, vs_ref, B, T, NH, HD);
         wr_gpu_func *f_vmax = gt_jit(g, "kernels/attention_sage.cu", "sage_v_amax", defs);
         wr_gpu_func *f_v = gt_jit(g, "kernels/attention_sage.cu", "sage_quant_v_f8", defs);
         void *dv = gt_upload(g, in.v, n * 4), *dva = gt_upload(g, NULL, nm * 4), *dv8 = gt_upload(g, NULL, n);
         void *dvs = gt_upload(g, NULL, nm * 4);
-        launch3(g, f_vmax, nc, NH, B, HD, (void *[]){&dv, &dva, &T, &NH}, "sage_v_amax");
-        launch3(g, f_v, nc, NH, B, HD, (void *[]){&dv, &dva, &dv8, &dvs, &T, &NH}, "sage_quant_v_f8");
+        launch3(g, f_sum, nc, NH, B, HD, (void *[]){&dv, &dp, &T, &NH}, "sage_k_sum_chunks (v)");
+        launch3(g, f_mean, NH, B, 1, HD, (void *[]){&dp, &dm, &T, &NH}, "sage_k_mean (v)");
+        gt_download(g, m_got, dm, nm * 4);
+        cr_assert(memcmp(m_got, m_ref, nm * 4) == 0, "v mean differs (shape %d)", si);
+        launch3(g, f_vmax, nc, NH, B, HD, (void *[]){&dv, &dm, &dva, &T, &NH}, "sage_v_amax");
+        launch3(g, f_v, nc, NH, B, HD, (void *[]){&dv, &dm, &dva, &dv8, &dvs, &T, &NH}, "sage_quant_v_f8");
         gt_download(g, v_got, dv8, n);
         gt_download(g, vs_got, dvs, nm * 4);
         cr_assert(memcmp(v_got, v_ref, n) == 0, "v codes differ (shape %d)", si);
@@ -272,7 +282,8 @@ Test(sage, kernel_matches_twin, .timeout = 300)
         char what[128];
         snprintf(what, sizeof what, "sage %s HD=%d NH=%d Tq=%d Tk=%d B=%d", f8 ? "pv_f8" : "pv_f16", sh[0], sh[1],
                  sh[2], sh[3], sh[4]);
-        sage_inputs in = make_inputs(sh[0], sh[1], sh[2], sh[3], sh[4], 30.0f, si / 2 % 2 == 1, (uint64_t)si / 2 + 100);
+        sage_inputs in = make_inputs(sh[0], sh[1], sh[2], sh[3], sh[4], 30.0f, (float)(si / 2 % 3), si / 2 % 2 == 1,
+                                     (uint64_t)si / 2 + 100);
         size_t nq = (size_t)sh[0] * sh[1] * sh[2] * sh[4];
         float *ref = malloc(nq * 4), *got = malloc(nq * 4), scale = 1.0f / sqrtf((float)sh[0]);
         twin_pv(&in, scale, true, f8, ref);
@@ -303,17 +314,18 @@ Test(sage, accuracy_vs_fp32_with_k_outliers, .timeout = 300)
     struct {
         const char *name;
         int HD, NH, Tq, Tk;
-        float offset;
+        float offset, v_offset;
         bool peaky;
     } cases[] = {
-        {"gaussian, K outliers +-20", 128, 2, 160, 160, 20.0f, false},
-        {"peaky rows, K outliers +-20", 128, 2, 160, 160, 20.0f, true},
-        {"gaussian, K outliers +-60", 128, 1, 96, 200, 60.0f, false},
-        {"peaky rows, K outliers +-60, HD 64", 64, 2, 70, 150, 60.0f, true},
+        {"gaussian, K outliers +-20", 128, 2, 160, 160, 20.0f, 0.0f, false},
+        {"peaky rows, K outliers +-20", 128, 2, 160, 160, 20.0f, 0.0f, true},
+        {"gaussian, K outliers +-60", 128, 1, 96, 200, 60.0f, 0.0f, false},
+        {"peaky rows, K outliers +-60, HD 64", 64, 2, 70, 150, 60.0f, 0.0f, true},
+        {"peaky, K +-60, V channels +-6", 128, 2, 100, 170, 60.0f, 6.0f, true},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         sage_inputs in = make_inputs(cases[ci].HD, cases[ci].NH, cases[ci].Tq, cases[ci].Tk, 1, cases[ci].offset,
-                                     cases[ci].peaky, ci + 200);
+                                     cases[ci].v_offset, cases[ci].peaky, ci + 200);
         size_t nq = (size_t)in.HD * in.NH * in.Tq;
         float scale = 1.0f / sqrtf((float)in.HD);
         float *ref = malloc(nq * 4), *tw = malloc(nq * 4), *emu = malloc(nq * 4), *raw = malloc(nq * 4);
@@ -354,7 +366,7 @@ Test(sage, op_mode_with_masked_keys, .timeout = 300)
 {
     const wr_backend *gpu = wr_test_gpu_backend();
     int HD = 128, NH = 2, Tq = 50, Tk = 192, kv = 150;
-    sage_inputs in = make_inputs(HD, NH, Tq, Tk, 1, 30.0f, true, 300);
+    sage_inputs in = make_inputs(HD, NH, Tq, Tk, 1, 30.0f, 0.0f, true, 300);
     size_t nq = (size_t)HD * NH * Tq;
     float *ref = malloc(nq * 4), *got = malloc(nq * 4), *dense = malloc(nq * 4), scale = 1.0f / sqrtf((float)HD);
     wr_tensor tq, tk, tv, tr, tg;
