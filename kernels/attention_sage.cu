@@ -1,6 +1,6 @@
 /* Sage-style quantised attention (SageAttention 1/2, Zhang et al.; non-causal, as Wan's
  * attention): INT8 Q·Kᵀ on the tensor cores, fp32 online softmax in the log2 domain, P·V in fp16
- * with fp32 accumulators. The quantisation contract (K smoothing, block scales, codes) is
+ * (or e4m3 from sm_89) with fp32 accumulators. The quantisation contract (K smoothing, block scales, codes) is
  * kernels/sage_layout.h. CPU twin: runtime/cpu/attention_sage.c (same block structure and
  * summation order as the emulated mma, so the emulator matches it to the bit).
  * Entry points (q, k, v, o are [B][T][NH][HD] f32; codes int8 in the same layout; B = gridDim.z):
@@ -39,7 +39,7 @@
 static_assert(HD == 64 || HD == 128, "HD is 64 or 128");
 static_assert(WARPS >= 1 && WARPS <= 8, "WARPS is 1..8");
 static_assert(SAGE_Q_ROWS == 16, "one Q scale per warp's 16 rows");
-static_assert(SAGE_K_ROWS % 16 == 0, "key tiles are whole k16 steps of P·V");
+static_assert(SAGE_K_ROWS % 32 == 0, "key tiles are whole k16 (fp16) and k32 (e4m3) steps of P·V");
 
 #define SKT SAGE_K_ROWS /* keys per tile = keys per K scale */
 #define KP (HD + 16)    /* int8 row pitch (bytes): 16-byte aligned, rows g at banks 4g + t */

@@ -2,10 +2,13 @@
  * torch.nn.functional.scaled_dot_product_attention with q and k quantised as SageAttention's
  * per_block_int8 (smooth_k = True) and P·V in fp16 with fp32 accumulation (sageattn_qk_int8_pv_fp16):
  * one query row at a time, keys in tiles of SAGE_K_ROWS with the online softmax, the row sum
- * kept as the kernel's four per-lane partials and P·V summed per 16 keys as its mma does. */
+ * kept as the kernel's four per-lane partials and P·V summed per 16 keys as its mma does (the fp8
+ * variant, sageattn_qk_int8_pv_fp8 with smooth_v: per 32 keys in the mma's slot order, into a
+ * per-tile accumulator). */
 #include "runtime/cpu/attention_sage.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "kernels/sage_layout.h"
@@ -70,31 +73,27 @@ void cpu_sage_quant_v_f8(const float *v, const float *mean, uint8_t *v8, float *
             }
 }
 
-/* The key (0..31) in k slot `slot` of a 32-key chunk: the inverse of sage_f8_slot. */
-static int sage_key_of_slot(int slot)
-{
-    for (int j = 0; j < 32; j++)
-        if (sage_f8_slot(j) == slot)
-            return j;
-    return -1;
-}
-
 typedef struct sage_ctx {
     const int8_t *q8, *k8;
-    const float *qs, *ks, *v;
-    const uint8_t *v8;     /* fp8 P·V: e4m3 codes of v (v unused) */
-    const float *vscale;   /* fp8 P·V: per-channel scales */
-    const float *vmean;    /* fp8 P·V: V's channel means, added to the output */
+    const float *qs, *ks;
+    const float *vr;     /* V as the P·V mma sees it: fp16-rounded v, or decoded e4m3 codes (f8) */
+    bool f8;             /* P·V in e4m3 (P · 448, 32-key slot order, per-tile accumulator) */
+    const float *vscale; /* f8: per-channel scales */
+    const float *vmean;  /* f8: V's channel means, added to the output */
     float *o;
     int B, Tq, Tk, NH, HD;
-    float *scratch; /* per thread: SAGE_K_ROWS probabilities + HD accumulators */
+    int key_of_slot[32]; /* f8: the key (0..31) in k slot s of a 32-key chunk (inverse of sage_f8_slot) */
+    float *scratch;      /* per thread: 2 SAGE_K_ROWS probabilities + 3 HD accumulators */
 } sage_ctx;
+
+#define SAGE_SCRATCH(HD) ((size_t)(2 * SAGE_K_ROWS + 3 * (HD)))
 
 static void sage_rows(void *vc, int64_t begin, int64_t end, int thread)
 {
     const sage_ctx *c = vc;
     int HD = c->HD, NH = c->NH, Tq = c->Tq, Tk = c->Tk;
-    float *p = c->scratch + (size_t)thread * (size_t)(SAGE_K_ROWS + HD), *acc = p + SAGE_K_ROWS;
+    float *p = c->scratch + (size_t)thread * SAGE_SCRATCH(HD), *pr = p + SAGE_K_ROWS, *acc = pr + SAGE_K_ROWS;
+    float *tile = acc + HD, *step = tile + HD;
     for (int64_t item = begin; item < end; item++) { /* item = (b * NH + h) * Tq + row */
         int row = (int)(item % Tq), h = (int)(item / Tq % NH), b = (int)(item / Tq / NH);
         const int8_t *qr = c->q8 + (((size_t)b * Tq + row) * NH + h) * HD;
@@ -125,65 +124,81 @@ static void sage_rows(void *vc, int64_t begin, int64_t end, int thread)
             for (int j = 0; j < SAGE_K_ROWS; j++) {
                 p[j] = exp2f(p[j] - m); /* 0 for masked keys */
                 l[(j % 8) / 2] += p[j];  /* key j of the tile sits in lane t = (j % 8) / 2 */
+                pr[j] = c->f8 ? wr_f8e4m3_to_f32(wr_f32_to_f8e4m3(p[j] * SAGE_F8_MAX))
+                              : wr_f16_to_f32(wr_f32_to_f16(p[j]));
             }
             for (int d = 0; d < HD; d++)
                 acc[d] *= corr;
-            if (c->v8) { /* e4m3 mma per 32 keys in slot order into a tile accumulator, then + acc */
-                for (int d = 0; d < HD; d++) {
-                    float tile = 0.0f;
-                    for (int j32 = 0; j32 < SAGE_K_ROWS; j32 += 32) {
-                        float s = 0.0f;
-                        for (int slot = 0; slot < 32; slot++) {
-                            int j = j32 + sage_key_of_slot(slot);
-                            uint8_t code = j0 + j < Tk ? c->v8[(((size_t)b * Tk + j0 + j) * NH + h) * HD + d] : 0;
-                            s += wr_f8e4m3_to_f32(wr_f32_to_f8e4m3(p[j] * SAGE_F8_MAX)) * wr_f8e4m3_to_f32(code);
-                        }
-                        tile = s + tile;
-                    }
-                    acc[d] = acc[d] + tile;
+            /* one mma k step (16 keys fp16, 32 keys e4m3 in slot order): products summed in
+             * increasing k from 0, then + C. Masked keys add exact zeros and are skipped. */
+            int kstep = c->f8 ? 32 : 16;
+            for (int d = 0; d < HD; d++)
+                tile[d] = 0.0f;
+            for (int js = 0; js < SAGE_K_ROWS; js += kstep) {
+                for (int d = 0; d < HD; d++)
+                    step[d] = 0.0f;
+                for (int k = 0; k < kstep; k++) {
+                    int j = js + (c->f8 ? c->key_of_slot[k] : k);
+                    if (j0 + j >= Tk)
+                        continue;
+                    const float *vrow = c->vr + (((size_t)b * Tk + j0 + j) * NH + h) * HD;
+                    for (int d = 0; d < HD; d++)
+                        step[d] += pr[j] * vrow[d];
                 }
-                continue;
+                float *into = c->f8 ? tile : acc; /* f8: the per-tile accumulator, added below */
+                for (int d = 0; d < HD; d++)
+                    into[d] = step[d] + into[d];
             }
-            for (int j16 = 0; j16 < SAGE_K_ROWS; j16 += 16) /* one mma k16 step: sum, then + C */
-                for (int d = 0; d < HD; d++) {
-                    float s = 0.0f;
-                    for (int j = j16; j < j16 + 16; j++) {
-                        float vv = j0 + j < Tk ? c->v[(((size_t)b * Tk + j0 + j) * NH + h) * HD + d] : 0.0f;
-                        s += wr_f16_to_f32(wr_f32_to_f16(p[j])) * wr_f16_to_f32(wr_f32_to_f16(vv));
-                    }
-                    acc[d] = s + acc[d];
-                }
+            if (c->f8)
+                for (int d = 0; d < HD; d++)
+                    acc[d] = acc[d] + tile[d];
         }
         float lsum = (l[0] + l[1]) + (l[2] + l[3]);
         float *orow = c->o + (((size_t)b * Tq + row) * NH + h) * HD;
         for (int d = 0; d < HD; d++) {
             orow[d] = acc[d] / lsum;
-            if (c->v8)
+            if (c->f8)
                 orow[d] = orow[d] * (c->vscale[((size_t)b * NH + h) * HD + d] / SAGE_F8_MAX) +
                           c->vmean[((size_t)b * NH + h) * HD + d];
         }
     }
 }
 
+static void sage_run_rows(sage_ctx *c, float *vr)
+{
+    c->vr = vr;
+    for (int j = 0; j < 32; j++)
+        c->key_of_slot[sage_f8_slot(j)] = j;
+    c->scratch = malloc((size_t)wr_threads_count() * SAGE_SCRATCH(c->HD) * sizeof(float));
+    WR_ASSERT(c->scratch, "sage attention: out of memory");
+    wr_parallel_for((int64_t)c->B * c->NH * c->Tq, 4, sage_rows, c);
+    free(c->scratch);
+    free(vr);
+}
+
 void cpu_attn_qk_i8_pv_f16(const int8_t *q8, const float *qs, const int8_t *k8, const float *ks, const float *v,
                            float *o, int B, int Tq, int Tk, int NH, int HD)
 {
-    sage_ctx c = {.q8 = q8, .k8 = k8, .qs = qs, .ks = ks, .v = v, .o = o, .B = B, .Tq = Tq, .Tk = Tk, .NH = NH, .HD = HD};
-    c.scratch = malloc((size_t)wr_threads_count() * (size_t)(SAGE_K_ROWS + HD) * sizeof(float));
-    WR_ASSERT(c.scratch, "sage attention: out of memory");
-    wr_parallel_for((int64_t)B * NH * Tq, 4, sage_rows, &c);
-    free(c.scratch);
+    sage_ctx c = {.q8 = q8, .k8 = k8, .qs = qs, .ks = ks, .o = o, .B = B, .Tq = Tq, .Tk = Tk, .NH = NH, .HD = HD};
+    size_t n = (size_t)B * Tk * NH * HD;
+    float *vr = malloc(n * sizeof(float));
+    WR_ASSERT(vr, "sage attention: out of memory");
+    for (size_t i = 0; i < n; i++)
+        vr[i] = wr_f16_to_f32(wr_f32_to_f16(v[i]));
+    sage_run_rows(&c, vr);
 }
 
 void cpu_attn_qk_i8_pv_f8(const int8_t *q8, const float *qs, const int8_t *k8, const float *ks, const uint8_t *v8,
                           const float *vscale, const float *vmean, float *o, int B, int Tq, int Tk, int NH, int HD)
 {
-    sage_ctx c = {.q8 = q8, .k8 = k8, .qs = qs, .ks = ks, .v8 = v8, .vscale = vscale, .vmean = vmean, .o = o, .B = B,
-                  .Tq = Tq, .Tk = Tk, .NH = NH, .HD = HD};
-    c.scratch = malloc((size_t)wr_threads_count() * (size_t)(SAGE_K_ROWS + HD) * sizeof(float));
-    WR_ASSERT(c.scratch, "sage attention: out of memory");
-    wr_parallel_for((int64_t)B * NH * Tq, 4, sage_rows, &c);
-    free(c.scratch);
+    sage_ctx c = {.q8 = q8, .k8 = k8, .qs = qs, .ks = ks, .f8 = true, .vscale = vscale, .vmean = vmean, .o = o,
+                  .B = B, .Tq = Tq, .Tk = Tk, .NH = NH, .HD = HD};
+    size_t n = (size_t)B * Tk * NH * HD;
+    float *vr = malloc(n * sizeof(float));
+    WR_ASSERT(vr, "sage attention: out of memory");
+    for (size_t i = 0; i < n; i++)
+        vr[i] = wr_f8e4m3_to_f32(v8[i]);
+    sage_run_rows(&c, vr);
 }
 
 void cpu_attention_sage(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,
