@@ -9,6 +9,7 @@
 #include "models/wan22/lora.h"
 #include "models/wan22/pipeline.h"
 #include "runtime/io/safetensors_write.h"
+#include "runtime/ops.h"
 #include "runtime/quant.h"
 #include "runtime/threadpool.h"
 
@@ -16,7 +17,7 @@
 
 static const char usage[] =
     "usage: wanrt dit --model FILE [--lora FILE[:STRENGTH]]... --inputs CASE.safetensors --out OUT.safetensors\n"
-    "                 [--threads N] [--text-len N]   (--device is global)\n"
+    "                 [--threads N] [--text-len N] [--attention dense|sage]   (--device is global)\n"
     "Reads input.x.N, input.y.N (i2v), input.context.N, input.t ([B] or [B, seq_len]) and\n"
     "writes output.N [C_out, F, H, W] for every sample N.\n";
 
@@ -92,6 +93,7 @@ int cmd_dit(int argc, char **argv)
 {
     const char *model = NULL, *inputs = NULL, *outp = NULL;
     long long threads = 0, text_len = 0;
+    wr_attention_mode attention = WR_ATTENTION_DENSE;
     wan22_lora_ref loras[WAN22_MAX_LORAS];
     int n_loras = 0;
     for (int i = 1; i < argc; i++) {
@@ -113,6 +115,11 @@ int cmd_dit(int argc, char **argv)
         } else if (!strcmp(a, "--threads") && v) {
             if (!cli_parse_int("--threads", argv[++i], 1, 256, &threads))
                 return 2;
+        } else if (!strcmp(a, "--attention") && v) {
+            if (!wr_attention_mode_parse(argv[++i], &attention)) {
+                fprintf(stderr, "wanrt dit: --attention takes dense or sage, not '%s'\n", argv[i]);
+                return 2;
+            }
         } else if (!strcmp(a, "--text-len") && v) {
             if (!cli_parse_int("--text-len", argv[++i], 1, 4096, &text_len))
                 return 2;
@@ -160,8 +167,13 @@ int cmd_dit(int argc, char **argv)
                                "only expands [B] for B = 1)", inputs);
         goto fail;
     }
-    for (; n < batch; n++)
-        WR_TRY_GOTO(run_sample(&w, &cs, n, t_all, t_info, &outs[n], &entries[n], names[n]));
+    wr_attention_mode_set(attention);
+    st = WR_OK;
+    for (; n < batch && st == WR_OK; n++)
+        st = run_sample(&w, &cs, n, t_all, t_info, &outs[n], &entries[n], names[n]);
+    wr_attention_mode_set(WR_ATTENTION_DENSE); /* process-wide: the setting ends with the run */
+    if (st != WR_OK)
+        goto fail;
     char tl[16];
     snprintf(tl, sizeof tl, "%d", w.cfg.text_len);
     const char *meta[2][2] = {{"model", model}, {"text_len", tl}};

@@ -14,6 +14,7 @@
 #include "models/wan22/pipeline.h"
 #include "runtime/interrupt.h"
 #include "runtime/io/safetensors_write.h"
+#include "runtime/ops.h"
 #include "runtime/threadpool.h"
 
 static const char usage[] =
@@ -33,7 +34,9 @@ static const char usage[] =
     VAE_TILING_HELP
     "lora:    --lora FILE[:STRENGTH][@high|@low] (repeatable; e.g. lightx2v.safetensors:3.0@high)\n"
     "Ctrl-C stops after the current step; with --save-latent the latent reached so far is kept.\n"
-    "gpu:     --attention dense (sage: not implemented yet) --block-swap N (not implemented yet)\n"
+    "attn:    --attention dense|sage (default dense; sage: SageAttention-style int8 Q.K, fp16 P.V (fp8 from\n"
+    "         sm_89); a CUDA kernel from sm_80, its CPU twin on --device cpu)\n"
+    "gpu:     --block-swap N (not implemented yet)\n"
     "other:   --threads N --text-len N --noise FILE.safetensors --text-cache DIR (reuse prompt encodings)\n"
     "         (and the global --device cpu|emu|cuda)\n";
 
@@ -65,6 +68,7 @@ typedef struct gen_cli {
     long long crf, threads, segments, preview_every;
     cli_progress progress;
     wr_color_match color;
+    wr_attention_mode attention;
     char last_default[4096];
 } gen_cli;
 
@@ -106,9 +110,8 @@ static int parse_args(const char *cmd, int argc, char **argv, gen_cli *c, int ex
         else if (FLAG("--save-latent")) c->save_latent = val;
         else if (FLAG("--preview")) c->preview = val;
         else if (FLAG("--attention")) {
-            if (strcmp(val, "dense")) {
-                fprintf(stderr, "wanrt %s: --attention %s: only dense attention exists so far (int8 Sage-style "
-                                "attention is a planned CUDA kernel, issue #7)\n", cmd, val);
+            if (!wr_attention_mode_parse(val, &c->attention)) {
+                fprintf(stderr, "wanrt %s: --attention takes dense or sage, not '%s'\n", cmd, val);
                 return 2;
             }
         } else if (FLAG("--block-swap") || FLAG("--vram")) {
@@ -192,6 +195,7 @@ static int parse_args(const char *cmd, int argc, char **argv, gen_cli *c, int ex
 /* Exit codes: 0, 130 after Ctrl-C (the shell's convention for SIGINT), else 1. */
 static int finish(const char *cmd, wr_status st)
 {
+    wr_attention_mode_set(WR_ATTENTION_DENSE); /* the mode is process-wide: a run's setting ends with it */
     if (st == WR_E_INTERRUPTED) {
         fprintf(stderr, "wanrt %s: %s; no video was written\n", cmd, wr_last_error());
         return 130;
@@ -213,6 +217,7 @@ static wr_status prepare(gen_cli *c)
         c->last_frame = c->last_default;
     }
     WR_TRY(wan22_gen_validate(&c->g));
+    wr_attention_mode_set(c->attention);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", c->out);
     char *slash = strrchr(dir, '/');
@@ -221,9 +226,10 @@ static wr_status prepare(gen_cli *c)
         if (access(dir, W_OK) != 0)
             return wr_fail(WR_E_IO, "%s: the output folder %s does not exist or is not writable", c->out, dir);
     }
-    fprintf(stderr, "wanrt: %s %dx%d, %d frames, %d steps (%s, shift %g), seed %llu, %d threads\n",
+    fprintf(stderr, "wanrt: %s %dx%d, %d frames, %d steps (%s, shift %g), seed %llu, %d threads, %s attention\n",
             wan22_mode_name(c->g.mode), c->g.width, c->g.height, c->g.frames, c->g.steps,
-            wan22_sampler_name(c->g.sampler), c->g.shift, (unsigned long long)c->g.seed, wr_threads_count());
+            wan22_sampler_name(c->g.sampler), c->g.shift, (unsigned long long)c->g.seed, wr_threads_count(),
+            wr_attention_mode_name(c->attention));
     return WR_OK;
 }
 

@@ -45,5 +45,8 @@ __device__ __forceinline__ float wr_warp_max(float v)
 __device__ __forceinline__ float wr_bf16_bits_to_f32(uint16_t b) { return __uint_as_float((uint32_t)b << 16); }
 __device__ __forceinline__ float wr_f16_bits_to_f32(uint16_t b) { return __half2float(__ushort_as_half(b)); }
 __device__ __forceinline__ uint16_t wr_f32_to_bf16_bits(float f) { return __bfloat16_as_ushort(__float2bfloat16(f)); }
+__device__ __forceinline__ uint16_t wr_f32_to_f16_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }
+/* float -> fp8 e4m3 (round to nearest even, saturating at 448 as __NV_SATFINITE) */
+__device__ __forceinline__ uint8_t wr_f32_to_e4m3_bits(float f) { return (uint8_t)__nv_fp8_e4m3(f).__x; }
 
 #endif

@@ -4,7 +4,7 @@
  * layouts of the PTX ISA ("Matrix Fragments for mma.m16n8k16 / m16n8k32", "ldmatrix").
  *
  * Fragment layouts (groupID g = lane / 4, thread-in-group t = lane % 4):
- *   m16n8k16 bf16  A 16x16 row-major, 4 regs of 2 bf16 (low half first):
+ *   m16n8k16 bf16/f16  A 16x16 row-major, 4 regs of 2 bf16 (low half first):
  *                    a[0]: (g, 2t..2t+1)  a[1]: (g+8, 2t..)  a[2]: (g, 2t+8..)  a[3]: (g+8, 2t+8..)
  *                  B 16x8 ("col": k fastest), 2 regs: b[0]: (k=2t..2t+1, n=g)  b[1]: (k=2t+8.., n=g)
  *                  C/D 16x8 f32: c[0],c[1]: (g, 2t..2t+1)  c[2],c[3]: (g+8, 2t..2t+1)
@@ -13,7 +13,7 @@
  *                    b[1]: (k=4t+16.., n=g);  C/D as above (s32 or f32)
  *   ldmatrix.x4    lanes 8j..8j+7 give the row addresses of 8x8 b16 matrix j; lane l receives
  *                  r[j] = M_j[l/4][2(l%4)..2(l%4)+1] (.trans: M_j[2(l%4)][l/4], M_j[2(l%4)+1][l/4])
- * Requirements: mma bf16/s8 and cp.async need sm_80; mma e4m3 needs sm_89. */
+ * Requirements: mma bf16/f16/s8 and cp.async need sm_80; mma e4m3 needs sm_89. */
 #ifndef WR_PTX_CUH
 #define WR_PTX_CUH
 
@@ -27,6 +27,16 @@ __device__ __forceinline__ void mma_m16n8k16_bf16bf16f32(float d[4], const uint3
                                                          const float c[4])
 {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
+                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]),
+                   "f"(c[2]), "f"(c[3]));
+}
+
+__device__ __forceinline__ void mma_m16n8k16_f16f16f32(float d[4], const uint32_t a[4], const uint32_t b[2],
+                                                       const float c[4])
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
                  "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
                  : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]),

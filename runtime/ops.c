@@ -1,12 +1,15 @@
 /* Op entry points: argument validation once for all backends, then dispatch (see ops.h). */
 #include "runtime/ops.h"
 
-#include "runtime/backend.h"
-
 #include <math.h>
+#include <string.h>
+
+#include "runtime/backend.h"
+#include "runtime/cpu/attention_sage.h"
 #include "runtime/quant.h"
 
 static const wr_backend *current = &wr_backend_cpu;
+static wr_attention_mode attention_mode = WR_ATTENTION_DENSE;
 
 const wr_backend *wr_backend_current(void) { return current; }
 void wr_backend_select(const wr_backend *b) { current = b ? b : &wr_backend_cpu; }
@@ -126,7 +129,35 @@ void wr_op_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v,
               (long long)kv_len, (long long)k->ne[2]);
     WR_ASSERT(out->data != q->data && out->data != k->data && out->data != v->data,
               "attention out must not alias its inputs");
-    current->attention(q, k, v, kv_len, scale, out);
+    if (attention_mode == WR_ATTENTION_SAGE && q->ne[0] % 32 == 0)
+        (current->attention_sage ? current->attention_sage : cpu_attention_sage)(q, k, v, kv_len, scale, out);
+    else
+        current->attention(q, k, v, kv_len, scale, out);
+}
+
+static const char *const attention_mode_names[WR_ATTENTION_MODE_COUNT] = {"dense", "sage"};
+
+void wr_attention_mode_set(wr_attention_mode mode)
+{
+    WR_ASSERT((unsigned)mode < WR_ATTENTION_MODE_COUNT, "attention mode %d", (int)mode);
+    attention_mode = mode;
+}
+
+wr_attention_mode wr_attention_mode_get(void) { return attention_mode; }
+
+bool wr_attention_mode_parse(const char *name, wr_attention_mode *mode)
+{
+    for (int i = 0; name && i < WR_ATTENTION_MODE_COUNT; i++)
+        if (strcmp(name, attention_mode_names[i]) == 0) {
+            *mode = (wr_attention_mode)i;
+            return true;
+        }
+    return false;
+}
+
+const char *wr_attention_mode_name(wr_attention_mode mode)
+{
+    return (unsigned)mode < WR_ATTENTION_MODE_COUNT ? attention_mode_names[mode] : "?";
 }
 
 void wr_op_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, const wr_tensor *bias,

@@ -58,6 +58,24 @@ void wr_op_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w);
 void wr_op_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len,
                      float scale, wr_tensor *out);
 
+/* The arithmetic of wr_op_attention for a run, chosen once like the GPU precision
+ * (`--attention dense|sage`): DENSE is the fp32 softmax attention above; SAGE is SageAttention's
+ * int8 Q·Kᵀ with K smoothed by its mean over keys and per-block scales, fp32 softmax and fp16
+ * P·V (kernels/sage_layout.h; the CPU backend runs the kernel's twin runtime/cpu/attention_sage.c,
+ * a GPU backend the kernel from sm_80, with SageAttention2's e4m3 P·V from sm_89). Head dims that
+ * are not multiples of 32 stay dense.
+ * Process-wide: set it before a run, not while ops run. */
+typedef enum wr_attention_mode {
+    WR_ATTENTION_DENSE,
+    WR_ATTENTION_SAGE,
+    WR_ATTENTION_MODE_COUNT
+} wr_attention_mode;
+void wr_attention_mode_set(wr_attention_mode mode);
+wr_attention_mode wr_attention_mode_get(void);
+/* "dense" / "sage" -> mode; false for anything else. */
+bool wr_attention_mode_parse(const char *name, wr_attention_mode *mode);
+const char *wr_attention_mode_name(wr_attention_mode mode);
+
 /* Attention with an additive bias and a key mask (T5): per head,
  * out = softmax(q·kᵀ·scale + bias[h] + mask) · v, where bias is F32 [NH, Tq, Tk] (ne = {Tk,
  * Tq, NH}) or NULL, and key_mask (int32 [Tk], 0 = masked) adds float's lowest value to the

@@ -77,6 +77,12 @@ static inline void mma_m16n8k16_bf16bf16f32(float d[4], const uint32_t a[4], con
                     [](uint32_t v, int e) { return wr_bf16_to_f32((uint16_t)(v >> (16 * e))); });
 }
 
+static inline void mma_m16n8k16_f16f16f32(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4])
+{
+    wr_emu::mma_f32(d, a, b, c, 16, 2,
+                    [](uint32_t v, int e) { return wr_f16_to_f32((uint16_t)(v >> (16 * e))); });
+}
+
 static inline void mma_m16n8k32_e4m3e4m3f32(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4])
 {
 #if __CUDA_ARCH__ < 890

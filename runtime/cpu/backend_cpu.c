@@ -1,5 +1,6 @@
 /* The CPU backend: plain threaded C, the reference for every other backend. */
 #include "runtime/backend.h"
+#include "runtime/cpu/attention_sage.h"
 #include "runtime/cpu/cpu_ops.h"
 #include "runtime/quant.h"
 
@@ -20,6 +21,7 @@ const wr_backend wr_backend_cpu = {
     .add = cpu_add,
     .rope_wan = cpu_rope_wan,
     .attention = cpu_attention,
+    .attention_sage = cpu_attention_sage,
     .attention_bias = cpu_attention_bias,
     .timestep_embedding = cpu_timestep_embedding,
     .activate = cpu_activate,

@@ -295,6 +295,29 @@ static void gpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tenso
     stage_out(&sv, false);
 }
 
+/* Sage attention on the device from sm_80 (head dims 64/128); elsewhere the CPU twin. */
+static void gpu_attention_sage(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len,
+                               float scale, wr_tensor *out)
+{
+    if ((q->ne[0] != 64 && q->ne[0] != 128) || wr_gpu_arch(g_dev) < 80) {
+        note_cpu_fallback(4, "sage attention (head dim other than 64/128, or a device below sm_80)");
+        wr_backend_cpu.attention_sage(q, k, v, kv_len, scale, out);
+        return;
+    }
+    wr_tensor kk = wr_tensor_slice(k, 2, 0, kv_len), vv = wr_tensor_slice(v, 2, 0, kv_len);
+    stage sq, sk, sv, so;
+    stage_in(&sq, q, true);
+    stage_in(&sk, &kk, true);
+    stage_in(&sv, &vv, true);
+    stage_in(&so, out, false);
+    CHECK(wr_gpu_attention_sage(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, NULL));
+    finish();
+    stage_out(&so, true);
+    stage_out(&sq, false);
+    stage_out(&sk, false);
+    stage_out(&sv, false);
+}
+
 static void gpu_activate(wr_tensor *x, wr_act act)
 {
     if (act == WR_ACT_NONE)
@@ -428,6 +451,7 @@ static wr_backend g_backend = {
     .add = gpu_add,
     .rope_wan = gpu_rope_wan,
     .attention = gpu_attention,
+    .attention_sage = gpu_attention_sage,
     .attention_bias = gpu_attention_bias,
     .timestep_embedding = gpu_timestep_embedding,
     .activate = gpu_activate,

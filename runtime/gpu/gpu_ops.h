@@ -105,6 +105,18 @@ bool wr_gpu_conv_transpose2d_supports(int kh, int kw, int stride, int pad);
 wr_status wr_gpu_resize_bilinear(wr_gpu *g, const wr_tensor *x, double f, wr_tensor *y, wr_gpu_stream *s);
 /* RIFE's backward warp of x ne {W, H, planes...} by flow ne {W, H, 2} into y (as wr_op_warp). */
 wr_status wr_gpu_warp(wr_gpu *g, const wr_tensor *x, const wr_tensor *flow, wr_tensor *y, wr_gpu_stream *s);
+/* Sage-style quantised attention (kernels/attention_sage.cu, sm_80+, HD 64 or 128): k smoothed by
+ * its mean over the Tk keys, q and k quantised to int8 per block of rows (kernels/sage_layout.h),
+ * int8 Q·Kᵀ, fp32 online softmax, P·V in fp16 (fp8 from sm_89) with fp32 accumulation. Shapes as wr_gpu_attention;
+ * device temporaries for the codes and scales are allocated and freed inside (synchronises s). */
+wr_status wr_gpu_attention_sage(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
+                                wr_tensor *o, wr_gpu_stream *s);
+/* The P·V arithmetic of Sage attention: fp16 (attn_qk_i8_pv_f16, sm_80+) or e4m3 with per-channel V
+ * scales (attn_qk_i8_pv_f8, sm_89+). wr_gpu_attention_sage picks F8 from sm_89, as SageAttention2's
+ * dispatcher does. */
+typedef enum wr_gpu_sage_pv { WR_GPU_SAGE_PV_F16, WR_GPU_SAGE_PV_F8 } wr_gpu_sage_pv;
+wr_status wr_gpu_attention_sage_ex(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
+                                   wr_tensor *o, wr_gpu_sage_pv pv, wr_gpu_stream *s);
 
 void wr_elementwise_kspecs(wr_kcheck_list *l);
 void wr_norm_kspecs(wr_kcheck_list *l);
@@ -113,5 +125,6 @@ void wr_matmul_kspecs(wr_kcheck_list *l);
 void wr_attention_kspecs(wr_kcheck_list *l);
 void wr_conv_kspecs(wr_kcheck_list *l);
 void wr_resample_kspecs(wr_kcheck_list *l);
+void wr_attention_sage_kspecs(wr_kcheck_list *l);
 
 #endif

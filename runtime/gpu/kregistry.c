@@ -48,6 +48,7 @@ void wr_kcheck_list_free(wr_kcheck_list *l)
 static void (*const contributors[])(wr_kcheck_list *) = {
     wr_selftest_kspecs, wr_elementwise_kspecs, wr_norm_kspecs, wr_rope_kspecs, wr_matmul_kspecs, wr_attention_kspecs,
     wr_conv_kspecs,     wr_resample_kspecs,
+    wr_attention_sage_kspecs,
 };
 
 void wr_kregistry_all(wr_kcheck_list *out)

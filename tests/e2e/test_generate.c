@@ -2,6 +2,7 @@
  * and flf2v; the video is checked with ffprobe (codec, frames, fps, size) and the last-frame
  * PNG must equal the last decoded frame exactly. */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,8 @@ Test(e2e, bad_inputs_fail_before_work_and_leave_nothing)
     cr_assert_neq(run_generate(a, "x.mp4"), 0); /* a per-step list and per-expert values conflict */
     snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --sampler dpm3", dir);
     cr_assert_neq(run_generate(a, "x.mp4"), 0);
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --attention int4", dir);
+    cr_assert_neq(run_generate(a, "x.mp4"), 0);
     snprintf(a, sizeof a, "--high-noise %s/m/missing.safetensors", dir);
     cr_assert_neq(run_generate(a, "x.mp4"), 0);
     snprintf(a, sizeof a, "--high-noise %s/m/wan22_i2v_high_noise.safetensors --image %s/m/nope.png", dir, dir);
@@ -120,6 +123,27 @@ Test(e2e, bad_inputs_fail_before_work_and_leave_nothing)
     char path[512];
     snprintf(path, sizeof path, "%s/x.mp4", dir);
     cr_assert_neq(access(path, F_OK), 0, "no output may be left behind");
+}
+
+/* --attention sage runs (the CPU twin on the CPU backend, the kernel on the emulator) and says so;
+ * its video differs from dense attention's only by the quantisation (same frame count and size). */
+Test(e2e, sage_attention_generates)
+{
+    char a[1024], log[512], line[512];
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --attention sage", dir);
+    cr_assert_eq(run_generate(a, "sage.mkv"), 0, "generate --attention sage failed (see %s/log.txt)", dir);
+    check_video("sage.mkv", "ffv1");
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    FILE *f = fopen(log, "r");
+    cr_assert_not_null(f);
+    bool said = false;
+    while (fgets(line, sizeof line, f))
+        said |= strstr(line, "sage attention") != NULL;
+    fclose(f);
+    cr_assert(said, "the run names its attention");
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --attention sage --device emu", dir);
+    cr_assert_eq(run_generate(a, "sage_emu.mkv"), 0, "generate --attention sage --device emu failed");
+    check_video("sage_emu.mkv", "ffv1");
 }
 
 #include <dirent.h>

@@ -35,6 +35,11 @@ const od_coverage od_covered[] = {
     /* tests/gpu/test_ops_conv.c */
     {"kernels/conv.cu", "conv3d_f32"},             {"kernels/conv.cu", "conv3d_bf16_mma"},             {"kernels/resample.cu", "resize_bilinear_f32"},
     {"kernels/resample.cu", "warp_f32"},           {"kernels/conv_transpose.cu", "conv_transpose2d_f32"},
+    /* tests/gpu/test_attention_sage.c */
+    {"kernels/attention_sage.cu", "sage_k_sum_chunks"}, {"kernels/attention_sage.cu", "sage_k_mean"},
+    {"kernels/attention_sage.cu", "sage_v_amax"}, {"kernels/attention_sage.cu", "sage_quant_i8"},
+    {"kernels/attention_sage.cu", "attn_qk_i8_pv_f16"}, {"kernels/attention_sage.cu", "sage_quant_v_f8"},
+    {"kernels/attention_sage.cu", "attn_qk_i8_pv_f8"},
     /* tests/gpu/test_selftest.c and test_ptx.c */
     {"kernels/selftest.cu", "selftest_axpy"},      {"kernels/selftest.cu", "selftest_row_sum"},
     {"kernels/selftest.cu", "selftest_matmul_tiled"}, {"kernels/selftest.cu", "selftest_reverse_dyn"},
