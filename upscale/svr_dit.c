@@ -222,11 +222,11 @@ static void time_embed(fwd *f)
 }
 
 /* (T, H, W, C) -> (T, H/2, W/2, 4·C) with feature (dh·2 + dw)·C + c, then vid_in.proj. */
-static void patch_in(fwd *f, const float *vid)
+/* Between the packed latent grids (channel last) and f->patches, 2x2 patches of C channels with
+ * feature (dh·2 + dw)·C + c: patchify (to_grid 0) or unpatchify (1). */
+static void patches_move(fwd *f, float *grid, int C, int to_grid)
 {
-    const upscale_dit_config *c = &f->m->cfg;
-    int C = c->vid_in;
-    int64_t tok = 0, in_off = 0;
+    int64_t tok = 0, off = 0;
     for (int s = 0; s < f->batch; s++) {
         const upscale_dit_sample *sp = &f->samples[s];
         int hp = sp->h / 2, wp = sp->w / 2;
@@ -234,12 +234,20 @@ static void patch_in(fwd *f, const float *vid)
             for (int i = 0; i < hp; i++)
                 for (int j = 0; j < wp; j++, tok++)
                     for (int dh = 0; dh < 2; dh++)
-                        for (int dw = 0; dw < 2; dw++)
-                            memcpy(f->patches + (tok * 4 + dh * 2 + dw) * C,
-                                   vid + (in_off + ((int64_t)t * sp->h + 2 * i + dh) * sp->w + 2 * j + dw) * C,
-                                   (size_t)C * sizeof(float));
-        in_off += (int64_t)sp->t * sp->h * sp->w;
+                        for (int dw = 0; dw < 2; dw++) {
+                            float *g = grid + (off + ((int64_t)t * sp->h + 2 * i + dh) * sp->w + 2 * j + dw) * C;
+                            float *p = f->patches + (tok * 4 + dh * 2 + dw) * C;
+                            memcpy(to_grid ? g : p, to_grid ? p : g, (size_t)C * sizeof(float));
+                        }
+        off += (int64_t)sp->t * sp->h * sp->w;
     }
+}
+
+static void patch_in(fwd *f, const float *vid)
+{
+    const upscale_dit_config *c = &f->m->cfg;
+    int C = c->vid_in;
+    patches_move(f, (float *)vid, C, 0);
     wr_tensor p = mat(f->patches, f->vid.n, 4 * (int64_t)C), x = mat(f->vid.x, f->vid.n, c->dim);
     wr_op_matmul(&p, &f->m->vid_in, &f->m->vid_in_b, WR_ACT_NONE, &x);
 }
@@ -263,19 +271,7 @@ static void patch_out(fwd *f, float *out)
     trace(f, "vid_before_patch_out", y, f->vid.n * D); /* upstream's name: the vid_out.proj input */
     wr_tensor yt = mat(y, f->vid.n, D), o = mat(f->patches, f->vid.n, 4 * C);
     wr_op_matmul(&yt, &m->vid_out, &m->vid_out_b, WR_ACT_NONE, &o);
-    int64_t tok = 0, out_off = 0;
-    for (int s = 0; s < f->batch; s++) {
-        const upscale_dit_sample *sp = &f->samples[s];
-        int hp = sp->h / 2, wp = sp->w / 2;
-        for (int t = 0; t < sp->t; t++)
-            for (int i = 0; i < hp; i++)
-                for (int j = 0; j < wp; j++, tok++)
-                    for (int dh = 0; dh < 2; dh++)
-                        for (int dw = 0; dw < 2; dw++)
-                            memcpy(out + (out_off + ((int64_t)t * sp->h + 2 * i + dh) * sp->w + 2 * j + dw) * C,
-                                   f->patches + (tok * 4 + dh * 2 + dw) * C, (size_t)C * sizeof(float));
-        out_off += (int64_t)sp->t * sp->h * sp->w;
-    }
+    patches_move(f, out, (int)C, 1);
 }
 
 static wr_status check_samples(const upscale_dit_sample *samples, int batch, int64_t *L, int64_t *Lt)
