@@ -84,7 +84,7 @@ static int noisy_runs; /* cells where no run was clean (printed with '~') */
 
 /* Best time of the clean runs: like the ggml measurement (sdcpp.md §4.1), a run counts only
  * when other processes used at most 0.15 cores during it (from /proc/stat minus our own
- * ticks); up to 8 runs until 3 are clean, else the best of all, flagged. */
+ * ticks); up to 8 runs (BENCH_MAX_RUNS) until 3 are clean, else the best of all, flagged. */
 static double cpu_now(void)
 {
     struct timespec ts;
@@ -108,8 +108,8 @@ static double run(wr_dtype dt, int64_t m, int64_t n, int64_t k, const float *x, 
     wr_op_matmul(&tx, &tw, NULL, WR_ACT_NONE, &ty); /* warm-up */
     double best = 1e30, best_any = 1e30, hz = (double)sysconf(_SC_CLK_TCK);
     double best_cpu = 1e30;
-    int nclean = 0;
-    for (int rep = 0; rep < 8 && nclean < 3; rep++) {
+    int nclean = 0, max_runs = getenv("BENCH_MAX_RUNS") ? atoi(getenv("BENCH_MAX_RUNS")) : 8;
+    for (int rep = 0; rep < (max_runs > 0 ? max_runs : 1) && nclean < 3; rep++) {
         long long a0, s0, a1, s1;
         cpu_ticks(&a0, &s0);
         double t0 = now(), c0 = cpu_now();
