@@ -15,11 +15,13 @@
  *      accumulating into y from the second K block on.
  *   3. After the last K block each finished tile gets the epilogue: · scale, + bias, act.
  * Every output is one float32 FMA chain over k in order, whatever M, the tile it falls in, the
- * thread split or the path (AVX2 and AVX-512 give the same bits): a row of y does not depend
- * on the other rows of x, so banded or batched callers get identical results. For M <= 4 the
- * path's 4-row kernel is used, so one x row is not padded to 12.
- * Sizes: GEMM_KC = 256 keeps a panel (32 KiB) plus an x tile (≤ 12 KiB) in L1, and is a
- * multiple of every block size (32, 256) so quantised rows convert block-aligned. */
+ * thread split or the path (AVX2 and AVX-512 give the same bits before the activation): a row
+ * of y does not depend on the other rows of x, so banded or batched callers get identical
+ * results. For M <= 4 the path's 4-row kernel is used, so one x row is not padded to 12.
+ * Sizes: with GEMM_KC = 256 an x tile (12 KiB) stays in L1 while the chunk's 8 panels (32 KiB
+ * each, 256 KiB) stream from L2; y is read and written once per K block (K/256 times, about
+ * 1/64 byte per flop). 256 is a multiple of every block size (32, 256), so quantised rows
+ * convert block-aligned. KC 512 and NC 128/512 measured within noise of 256/256. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
