@@ -4,6 +4,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "media/concat.h"
 #include "media/png_io.h"
 #include "media/video.h"
 
@@ -113,54 +114,37 @@ int cmd_encode(int argc, char **argv)
     return st == WR_OK ? 0 : cli_report("encode", st);
 }
 
+/* wanrt concat: media/concat.h, with its two options on top of the common ones. */
 int cmd_concat(int argc, char **argv)
 {
+    static const char usage[] = "A B [C...] -o OUT [--fps N] [--crf N] [--color-match none|lab|histogram]\n"
+                                "       [--drop-joint-repeats]  (skip a clip's first frame when it repeats the last one)";
+    wr_concat_opts o = {.color = WR_COLOR_MATCH_NONE};
+    char *rest[130];
+    int n = 0;
+    for (int i = 0; i < argc && n < 128; i++) { /* take concat's own flags out, the rest is common */
+        if (!strcmp(argv[i], "--drop-joint-repeats")) {
+            o.drop_joint_repeats = true;
+        } else if (!strcmp(argv[i], "--color-match") && i + 1 < argc) {
+            if (!wr_color_match_parse(argv[++i], &o.color)) {
+                fprintf(stderr, "wanrt concat: --color-match takes none, lab or histogram\n");
+                return 2;
+            }
+        } else {
+            rest[n++] = argv[i];
+        }
+    }
+    rest[n] = NULL;
     media_args a;
-    int rc = parse_media_args("concat", argc, argv, &a, "A B [C...] -o OUT [--fps N] [--crf N]");
+    int rc = parse_media_args("concat", n, rest, &a, usage);
     if (rc >= 0)
         return rc;
-    wr_frames all = {0}, clip = {0};
-    wr_status st = WR_OK;
-    int total = 0;
-    for (int i = 0; i < a.n_inputs && st == WR_OK; i++) {
-        st = wr_video_read(a.inputs[i], &clip);
-        if (st != WR_OK)
-            break;
-        if (i == 0) {
-            all = clip;
-            total = clip.count;
-            memset(&clip, 0, sizeof clip);
-            continue;
-        }
-        if (clip.width != all.width || clip.height != all.height) {
-            st = wr_fail(WR_E_ARG, "%s: clip is %dx%d but %s is %dx%d: concat needs equal sizes",
-                         a.inputs[i], clip.width, clip.height, a.inputs[0], all.width, all.height);
-        } else if (a.fps <= 0 && clip.fps > 0 && all.fps > 0 && (clip.fps - all.fps > 1e-3 || all.fps - clip.fps > 1e-3)) {
-            st = wr_fail(WR_E_ARG, "%s: %g fps but %s is %g fps (give --fps to override)",
-                         a.inputs[i], clip.fps, a.inputs[0], all.fps);
-        } else {
-            wr_frames grown;
-            st = wr_frames_alloc(&grown, all.width, all.height, total + clip.count, all.fps);
-            if (st == WR_OK) {
-                size_t fb = (size_t)all.width * (size_t)all.height * 3;
-                memcpy(grown.rgb, all.rgb, fb * (size_t)total);
-                memcpy(grown.rgb + fb * (size_t)total, clip.rgb, fb * (size_t)clip.count);
-                total += clip.count;
-                wr_frames_free(&all);
-                all = grown;
-            }
-        }
-        wr_frames_free(&clip);
-    }
-    if (st == WR_OK) {
-        if (a.fps > 0)
-            all.fps = a.fps;
-        wr_video_opts o = {.crf = a.crf};
-        st = wr_video_write(a.out, &all, &o);
-        if (st == WR_OK)
-            printf("wrote %d frames from %d clips to %s\n", all.count, a.n_inputs, a.out);
-    }
-    wr_frames_free(&all);
+    o.fps = a.fps;
+    o.video.crf = a.crf;
+    int frames = 0;
+    wr_status st = wr_concat(a.inputs, a.n_inputs, a.out, &o, &frames);
+    if (st == WR_OK)
+        printf("wrote %d frames from %d clips to %s\n", frames, a.n_inputs, a.out);
     return st == WR_OK ? 0 : cli_report("concat", st);
 }
 
