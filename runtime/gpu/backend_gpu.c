@@ -272,6 +272,28 @@ static void gpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
     free(sn);
 }
 
+/* Attention on staged operands; keys at or past kv_len are masked, so only the first kv_len rows
+ * of k and v go to the device. */
+static void staged_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,
+                             wr_tensor *out, bool sage)
+{
+    wr_tensor kk = wr_tensor_slice(k, 2, 0, kv_len), vv = wr_tensor_slice(v, 2, 0, kv_len);
+    stage sq, sk, sv, so;
+    stage_in(&sq, q, true);
+    stage_in(&sk, &kk, true);
+    stage_in(&sv, &vv, true);
+    stage_in(&so, out, false);
+    if (sage)
+        CHECK(wr_gpu_attention_sage(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, NULL));
+    else
+        CHECK(wr_gpu_attention_ex(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, g_prec, NULL));
+    finish();
+    stage_out(&so, true);
+    stage_out(&sq, false);
+    stage_out(&sk, false);
+    stage_out(&sv, false);
+}
+
 static void gpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,
                           wr_tensor *out)
 {
@@ -280,19 +302,7 @@ static void gpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tenso
         wr_backend_cpu.attention(q, k, v, kv_len, scale, out);
         return;
     }
-    /* keys at or past kv_len are masked: attend over the first kv_len rows of k and v */
-    wr_tensor kk = wr_tensor_slice(k, 2, 0, kv_len), vv = wr_tensor_slice(v, 2, 0, kv_len);
-    stage sq, sk, sv, so;
-    stage_in(&sq, q, true);
-    stage_in(&sk, &kk, true);
-    stage_in(&sv, &vv, true);
-    stage_in(&so, out, false);
-    CHECK(wr_gpu_attention_ex(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, g_prec, NULL));
-    finish();
-    stage_out(&so, true);
-    stage_out(&sq, false);
-    stage_out(&sk, false);
-    stage_out(&sv, false);
+    staged_attention(q, k, v, kv_len, scale, out, false);
 }
 
 /* Sage attention on the device from sm_80 (head dims 64/128); elsewhere the CPU twin. */
@@ -304,18 +314,7 @@ static void gpu_attention_sage(const wr_tensor *q, const wr_tensor *k, const wr_
         wr_backend_cpu.attention_sage(q, k, v, kv_len, scale, out);
         return;
     }
-    wr_tensor kk = wr_tensor_slice(k, 2, 0, kv_len), vv = wr_tensor_slice(v, 2, 0, kv_len);
-    stage sq, sk, sv, so;
-    stage_in(&sq, q, true);
-    stage_in(&sk, &kk, true);
-    stage_in(&sv, &vv, true);
-    stage_in(&so, out, false);
-    CHECK(wr_gpu_attention_sage(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, NULL));
-    finish();
-    stage_out(&so, true);
-    stage_out(&sq, false);
-    stage_out(&sk, false);
-    stage_out(&sv, false);
+    staged_attention(q, k, v, kv_len, scale, out, true);
 }
 
 static void gpu_activate(wr_tensor *x, wr_act act)
