@@ -19,9 +19,10 @@
  *                      (w_scale the per-tensor scale) × the e4m3 codes, mma.m16n8k32 e4m3 with fp32
  *                      accumulation over all of K, then y = acc · sx[m] · w_scale + bias. sm_89+
  * The two mma kernels: 128 threads (4 warps, each a 32x32 sub-tile of the 64x64 output tile),
- * grid (ceil(N / 64), ceil(M / 64)); int8 codes in shared memory with a 48-byte row pitch (the
- * fragment words of rows g = 0..7 fall in banks 12g + t: conflict-free). M, N, K are arguments:
- * one module serves every Wan 2.2 linear layer.
+ * grid (ceil(N / 64), ceil(M / 64)); each shared-memory stage holds QSB = 4 k steps of 32 (one
+ * barrier pair per 128 of K) as 8-bit codes with a 144-byte row pitch (the fragment words of rows
+ * g = 0..7 fall in banks 4g + t: conflict-free). M, N, K are arguments: one module serves every
+ * Wan 2.2 linear layer.
  * Defines: HAS_BIAS 0/1. */
 #include "kernels/common.cuh"
 #include "kernels/ptx.cuh"
@@ -34,9 +35,12 @@ static_assert(HAS_BIAS == 0 || HAS_BIAS == 1, "HAS_BIAS is 0 or 1");
 
 #define QBM 64
 #define QBN 64
-#define QBK 32
-#define QP 48 /* bytes per shared row of codes */
+#define QBK 32              /* one mma k step = one Q8_0 block */
+#define QSB 4               /* k steps per shared-memory stage */
+#define QSK (QSB * QBK)     /* codes per row per stage */
+#define QP (QSK + 16)       /* bytes per shared row: fragment words of rows g = 0..7 in banks 4g + t */
 static_assert(QBK == QK8_0, "one Q8_0 block per k step");
+static_assert(QBM * QSK % (16 * 128) == 0, "the code tiles are whole 16-byte rounds of 128 threads");
 
 extern "C" __global__ void __launch_bounds__(128) mmq_quant_i8(const float *__restrict__ x, int8_t *__restrict__ xq,
                                                               float *__restrict__ dx, int M, int K)
@@ -78,31 +82,35 @@ extern "C" __global__ void __launch_bounds__(128) mmq_quant_i8(const float *__re
 }
 
 /* The A fragment (rows r0 + g, r0 + g + 8; k 4t.., 4t + 16..) and the two B fragments of n-tile
- * rows n0 + g from codes in shared memory ([row][k], QP pitch). */
-__device__ __forceinline__ void mmq_frag_a(uint32_t a[4], const int8_t (*As)[QP], int r0, int g, int t)
+ * rows n0 + g from codes in shared memory ([row][k], QP pitch), at column k0. */
+__device__ __forceinline__ void mmq_frag_a(uint32_t a[4], const int8_t (*As)[QP], int r0, int k0, int g, int t)
 {
-    a[0] = *(const uint32_t *)&As[r0 + g][4 * t];
-    a[1] = *(const uint32_t *)&As[r0 + g + 8][4 * t];
-    a[2] = *(const uint32_t *)&As[r0 + g][4 * t + 16];
-    a[3] = *(const uint32_t *)&As[r0 + g + 8][4 * t + 16];
+    a[0] = *(const uint32_t *)&As[r0 + g][k0 + 4 * t];
+    a[1] = *(const uint32_t *)&As[r0 + g + 8][k0 + 4 * t];
+    a[2] = *(const uint32_t *)&As[r0 + g][k0 + 4 * t + 16];
+    a[3] = *(const uint32_t *)&As[r0 + g + 8][k0 + 4 * t + 16];
 }
 
-__device__ __forceinline__ void mmq_frag_b(uint32_t b[2], const int8_t (*Bs)[QP], int n0, int g, int t)
+__device__ __forceinline__ void mmq_frag_b(uint32_t b[2], const int8_t (*Bs)[QP], int n0, int k0, int g, int t)
 {
-    b[0] = *(const uint32_t *)&Bs[n0 + g][4 * t];
-    b[1] = *(const uint32_t *)&Bs[n0 + g][4 * t + 16];
+    b[0] = *(const uint32_t *)&Bs[n0 + g][k0 + 4 * t];
+    b[1] = *(const uint32_t *)&Bs[n0 + g][k0 + 4 * t + 16];
 }
 
-/* 64 rows x 32 codes of a row-major int8 matrix (pitch `pitch` bytes, 16-byte aligned rows) at
- * column k0 into shared memory; rows past `rows` are 0. 128 threads, 16 bytes each. */
+/* 64 rows x QSK codes of a row-major int8 matrix (pitch `pitch` bytes, 16-byte aligned rows) from
+ * column k0 into shared memory; rows past `rows` and 16-byte chunks at or past `cols` are 0.
+ * 128 threads, 16 bytes each per round. */
 __device__ __forceinline__ void mmq_load_codes(int8_t (*S)[QP], const int8_t *src, long long pitch, int r0, int rows,
-                                               int k0)
+                                               int k0, int cols)
 {
-    int r = threadIdx.x / 2, h = threadIdx.x % 2;
-    uint4 v = {0u, 0u, 0u, 0u};
-    if (r0 + r < rows)
-        v = *(const uint4 *)(src + (size_t)(r0 + r) * pitch + k0 + 16 * h);
-    *(uint4 *)&S[r][16 * h] = v;
+#pragma unroll
+    for (int i = 0; i < QBM * QSK / 16 / 128; i++) {
+        int e = threadIdx.x + 128 * i, r = e / (QSK / 16), c = 16 * (e % (QSK / 16));
+        uint4 v = {0u, 0u, 0u, 0u};
+        if (r0 + r < rows && k0 + c < cols)
+            v = *(const uint4 *)(src + (size_t)(r0 + r) * pitch + k0 + c);
+        *(uint4 *)&S[r][c] = v;
+    }
 }
 
 /* y tile store: acc (the C fragment layout of kernels/ptx.cuh) times the row's and the tensor's
@@ -143,7 +151,7 @@ extern "C" __global__ void __launch_bounds__(128) matmul_q8_0_i8_mma(const int8_
 {
     __shared__ __align__(16) int8_t As[QBM][QP]; /* [m][k] activation codes */
     __shared__ __align__(16) int8_t Bs[QBN][QP]; /* [n][k] weight codes: the "col" operand */
-    __shared__ float Dx[QBM], Dw[QBN];
+    __shared__ float Dx[QSB][QBM], Dw[QSB][QBN];
     const unsigned char *wb = (const unsigned char *)w;
     int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wm = warp / 2, wn = warp % 2, g = lane / 4, t = lane % 4;
     int m0 = blockIdx.y * QBM, n0 = blockIdx.x * QBN, nb = K / QBK;
@@ -157,50 +165,51 @@ extern "C" __global__ void __launch_bounds__(128) matmul_q8_0_i8_mma(const int8_
                 acc[i][j][e] = 0.0f;
     const int zero[4] = {0, 0, 0, 0};
 
-    for (int kb = 0; kb < nb; kb++) {
-        mmq_load_codes(As, xq, K, m0, M, kb * QBK);
-        /* weight blocks are 34 bytes (d, then 32 codes): 2-byte aligned, copied 2 bytes at a time */
-        for (int e = tid; e < QBN * QBK / 2; e += 128) {
-            int r = e / (QBK / 2), c = e % (QBK / 2), n = n0 + r;
+    for (int kb0 = 0; kb0 < nb; kb0 += QSB) {
+        mmq_load_codes(As, xq, K, m0, M, kb0 * QBK, K);
+        /* the stage's QSB weight blocks of a row are 17 * QSB contiguous 2-byte words (d, then 16
+         * pairs of codes; blocks are only 2-byte aligned); blocks past nb and rows past N read 0 */
+        for (int e = tid; e < QBN * QSB * 17; e += 128) {
+            int r = e / (QSB * 17), j = e % (QSB * 17), sb = j / 17, c = j % 17, n = n0 + r;
             uint16_t v = 0;
-            if (n < N)
-                v = ((const uint16_t *)(wb + (size_t)n * w_row_bytes + (size_t)kb * sizeof(block_q8_0) + 2))[c];
-            ((uint16_t *)&Bs[r][0])[c] = v;
+            if (n < N && kb0 + sb < nb)
+                v = ((const uint16_t *)(wb + (size_t)n * w_row_bytes + (size_t)kb0 * sizeof(block_q8_0)))[j];
+            if (c == 0)
+                Dw[sb][r] = wr_f16_bits_to_f32(v);
+            else
+                ((uint16_t *)&Bs[r][sb * QBK])[c - 1] = v;
         }
-        if (tid < QBM) {
-            int m = m0 + tid;
-            Dx[tid] = m < M ? dx[(size_t)m * nb + kb] : 0.0f;
-        } else {
-            int r = tid - QBM, n = n0 + r;
-            Dw[r] = n < N ? wr_f16_bits_to_f32(*(const uint16_t *)(wb + (size_t)n * w_row_bytes +
-                                                                   (size_t)kb * sizeof(block_q8_0)))
-                          : 0.0f;
+        for (int e = tid; e < QSB * QBM; e += 128) {
+            int sb = e / QBM, r = e % QBM, m = m0 + r;
+            Dx[sb][r] = m < M && kb0 + sb < nb ? dx[(size_t)m * nb + kb0 + sb] : 0.0f;
         }
         __syncthreads();
-        uint32_t a[2][4], b[4][2];
+#pragma unroll 1 /* unrolled: 168 registers at sm_80 instead of ~100 */
+        for (int sb = 0; sb < QSB; sb++) {
+            uint32_t a[2][4], b[4][2];
 #pragma unroll
-        for (int mi = 0; mi < 2; mi++)
-            mmq_frag_a(a[mi], As, wm * 32 + mi * 16, g, t);
+            for (int mi = 0; mi < 2; mi++)
+                mmq_frag_a(a[mi], As, wm * 32 + mi * 16, sb * QBK, g, t);
 #pragma unroll
-        for (int ni = 0; ni < 4; ni++)
-            mmq_frag_b(b[ni], Bs, wn * 32 + ni * 8, g, t);
+            for (int ni = 0; ni < 4; ni++)
+                mmq_frag_b(b[ni], Bs, wn * 32 + ni * 8, sb * QBK, g, t);
 #pragma unroll
-        for (int mi = 0; mi < 2; mi++)
+            for (int mi = 0; mi < 2; mi++)
 #pragma unroll
-            for (int ni = 0; ni < 4; ni++) {
-                int s[4];
-                mma_m16n8k32_s8s8s32(s, a[mi], b[ni], zero);
+                for (int ni = 0; ni < 4; ni++) {
+                    int s[4];
+                    mma_m16n8k32_s8s8s32(s, a[mi], b[ni], zero);
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    float sx = (float)s[e] * Dx[wm * 32 + mi * 16 + g + (e >= 2 ? 8 : 0)];
-                    acc[mi][ni][e] = fmaf(sx, Dw[wn * 32 + ni * 8 + 2 * t + (e & 1)], acc[mi][ni][e]);
+                    for (int e = 0; e < 4; e++) {
+                        float sx = (float)s[e] * Dx[sb][wm * 32 + mi * 16 + g + (e >= 2 ? 8 : 0)];
+                        acc[mi][ni][e] = fmaf(sx, Dw[sb][wn * 32 + ni * 8 + 2 * t + (e & 1)], acc[mi][ni][e]);
+                    }
                 }
-            }
+        }
         __syncthreads();
     }
     mmq_store(acc, NULL, bias, y, M, N, m0, n0, w_scale);
 }
-
 /* ---- fp8 e4m3 ----------------------------------------------------------------------------- */
 
 extern "C" __global__ void __launch_bounds__(128) mmq_quant_f8(const float *__restrict__ x, uint8_t *__restrict__ xq,
@@ -246,7 +255,7 @@ extern "C" __global__ void __launch_bounds__(128) matmul_f8_e4m3_mma(const uint8
     const unsigned char *wb = (const unsigned char *)w;
     int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wm = warp / 2, wn = warp % 2, g = lane / 4, t = lane % 4;
     int m0 = blockIdx.y * QBM, n0 = blockIdx.x * QBN;
-    bool wvec = w_row_bytes % 16 == 0 && K % 16 == 0;
+    bool wvec = w_row_bytes % 16 == 0 && K % 16 == 0; /* 16-byte chunks: wholly inside K or past it */
     float acc[2][4][4];
 #pragma unroll
     for (int i = 0; i < 2; i++)
@@ -256,33 +265,32 @@ extern "C" __global__ void __launch_bounds__(128) matmul_f8_e4m3_mma(const uint8
             for (int e = 0; e < 4; e++)
                 acc[i][j][e] = 0.0f;
 
-    for (int k0 = 0; k0 < Kp; k0 += QBK) {
-        mmq_load_codes(As, (const int8_t *)xq, Kp, m0, M, k0);
+    for (int k0 = 0; k0 < Kp; k0 += QSK) {
+        mmq_load_codes(As, (const int8_t *)xq, Kp, m0, M, k0, Kp);
         if (wvec) {
-            int r = tid / 2, h = tid % 2, n = n0 + r, k = k0 + 16 * h;
-            uint4 v = {0u, 0u, 0u, 0u};
-            if (n < N && k < K)
-                v = *(const uint4 *)(wb + (size_t)n * w_row_bytes + k);
-            *(uint4 *)&Bs[r][16 * h] = v;
+            mmq_load_codes(Bs, (const int8_t *)wb, w_row_bytes, n0, N, k0, K);
         } else {
-            for (int e = tid; e < QBN * QBK; e += 128) {
-                int r = e / QBK, c = e % QBK, n = n0 + r, k = k0 + c;
+            for (int e = tid; e < QBN * QSK; e += 128) {
+                int r = e / QSK, c = e % QSK, n = n0 + r, k = k0 + c;
                 Bs[r][c] = (int8_t)(n < N && k < K ? wb[(size_t)n * w_row_bytes + k] : 0);
             }
         }
         __syncthreads();
-        uint32_t a[2][4], b[4][2];
 #pragma unroll
-        for (int mi = 0; mi < 2; mi++)
-            mmq_frag_a(a[mi], As, wm * 32 + mi * 16, g, t);
+        for (int kk = 0; kk < QSK; kk += QBK) {
+            uint32_t a[2][4], b[4][2];
 #pragma unroll
-        for (int ni = 0; ni < 4; ni++)
-            mmq_frag_b(b[ni], Bs, wn * 32 + ni * 8, g, t);
-#pragma unroll
-        for (int mi = 0; mi < 2; mi++)
+            for (int mi = 0; mi < 2; mi++)
+                mmq_frag_a(a[mi], As, wm * 32 + mi * 16, kk, g, t);
 #pragma unroll
             for (int ni = 0; ni < 4; ni++)
-                mma_m16n8k32_e4m3e4m3f32(acc[mi][ni], a[mi], b[ni], acc[mi][ni]);
+                mmq_frag_b(b[ni], Bs, wn * 32 + ni * 8, kk, g, t);
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                for (int ni = 0; ni < 4; ni++)
+                    mma_m16n8k32_e4m3e4m3f32(acc[mi][ni], a[mi], b[ni], acc[mi][ni]);
+        }
         __syncthreads();
     }
     mmq_store(acc, sx, bias, y, M, N, m0, n0, w_scale);
