@@ -255,7 +255,8 @@ extern "C" __global__ void __launch_bounds__(128) matmul_f8_e4m3_mma(const uint8
     const unsigned char *wb = (const unsigned char *)w;
     int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wm = warp / 2, wn = warp % 2, g = lane / 4, t = lane % 4;
     int m0 = blockIdx.y * QBM, n0 = blockIdx.x * QBN;
-    bool wvec = w_row_bytes % 16 == 0 && K % 16 == 0; /* 16-byte chunks: wholly inside K or past it */
+    /* 16-byte chunks, wholly inside K or past it, from 16-byte aligned rows */
+    bool wvec = w_row_bytes % 16 == 0 && K % 16 == 0 && (size_t)w % 16 == 0;
     float acc[2][4][4];
 #pragma unroll
     for (int i = 0; i < 2; i++)

@@ -162,6 +162,8 @@ wr_status wr_gpu_matmul_q(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, con
         return WR_OK;
     if (!f8 && K % 32)
         return wr_fail(WR_E_ARG, "matmul: Q8_0 needs K %% 32 == 0, K = %lld", (long long)K);
+    if (!f8 && (uintptr_t)x->data % 16)
+        return wr_fail(WR_E_UNSUPPORTED, "matmul: int8 activations: x must be 16-byte aligned (float4 loads)");
     if (M * ((K + 31) / 32) > INT32_MAX / 32 || M > 2147483647 / 128)
         return wr_fail(WR_E_UNSUPPORTED, "matmul: M=%lld K=%lld exceed the quantisation grid", (long long)M,
                        (long long)K);

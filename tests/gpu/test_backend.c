@@ -206,8 +206,8 @@ Test(backend, every_op_has_an_entry)
 /* WANRT_GPU_PRECISION=int8 / fp8 through wr_op_matmul on the emulator: Q8_0 weights take
  * matmul_q8_0_i8_mma from sm_80, fp8 weights matmul_f8_e4m3_mma from sm_89 and the fp32 kernel
  * below (warned once); other weights stay fp32. Against the CPU's fp32 route (the kernels' own
- * accuracy is tests/gpu/test_matmul_q.c): nmse bound 1e-3 for the quantised routes (measured:
- * int8 1.6e-5, fp8 6.6e-4 from e4m3's 3-bit mantissa), 1e-10 for fp32. */
+ * accuracy is tests/gpu/test_matmul_q.c): nmse bounds 1e-3 for int8 (measured 1.6e-5), 3e-3
+ * for fp8 (measured 6.6e-4: e4m3 keeps 3 mantissa bits), 1e-10 for fp32. */
 static void precision_case(int arch, wr_dtype dt, const char *want, double bound)
 {
     wr_gpu_options opts = {.arch = arch};
@@ -237,7 +237,7 @@ Test(backend, precision_int8_fp8_selection)
     precision_case(89, WR_DTYPE_F8_E4M3FN, "matmul_f32_w", 1e-10); /* int8 leaves fp8 weights exact */
     precision_case(80, WR_DTYPE_BF16, "matmul_f32_w", 1e-10);
     setenv("WANRT_GPU_PRECISION", "fp8", 1);
-    precision_case(89, WR_DTYPE_F8_E4M3FN, "matmul_f8_e4m3_mma", 1e-3);
+    precision_case(89, WR_DTYPE_F8_E4M3FN, "matmul_f8_e4m3_mma", 3e-3);
     precision_case(89, WR_DTYPE_Q8_0, "matmul_q8_0_i8_mma", 1e-3);
     precision_case(80, WR_DTYPE_F8_E4M3FN, "matmul_f32_w", 1e-10); /* below sm_89: fp32, warned once */
     setenv("WANRT_GPU_PRECISION", "int4", 1);
