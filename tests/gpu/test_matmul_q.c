@@ -5,7 +5,9 @@
  *     blocks ascending, then · scale + bias); the s32 partials are exact on both sides, so the
  *     emulated kernel matches it to the bit (bound nmse 1e-14: zero in practice, the margin only
  *     for a device whose division rounds differently). On an AVX512-VNNI CPU the runtime's
- *     cpu_matmul_q8_0_w8a8 itself is compared too (same bound).
+ *     cpu_matmul_q8_0_w8a8 itself is compared too (same bound). Both kernels are also compared
+ *     with the runtime's portable twins (runtime/cpu/matmul_qact.c), whose summation order is the
+ *     emulated one: exact on the emulator (measured 0), the bounds above on a device.
  *     For FP8 the twin quantises x per row to e4m3 (round to nearest even, as __nv_fp8_e4m3) and
  *     sums the exact e4m3 products in double; the kernel sums them in fp32: nmse 1e-11 (as the
  *     fp32 matmul's bound: fp32 sums of <= 160 products).
@@ -151,6 +153,16 @@ static double mmq_case(wr_gpu *g, wr_gpu_mmq q, int64_t M, int64_t N, int64_t K,
     od_download_free(g, &dy, y, what);
     od_free(g, &dx, what), od_free(g, &dw, what), od_free(g, &db, what);
     od_expect(y, twin, M * N, f8 ? 1e-11 : 1e-14, what);
+    { /* the runtime's portable twin: the emulator's order exactly (fp8: fp32 sums per 32 in k order) */
+        float *yc = fbuf(M * N);
+        wr_tensor tx, tw, tb, ty;
+        cr_assert(wr_tensor_init(&tx, WR_DTYPE_F32, 2, nx, x) && wr_tensor_init(&tw, dt, 2, nw, wbytes) &&
+                  wr_tensor_init(&tb, WR_DTYPE_F32, 1, &N, bias) && wr_tensor_init(&ty, WR_DTYPE_F32, 2, ny, yc));
+        tw.scale = wscale;
+        (f8 ? cpu_matmul_f8_a8_ref : cpu_matmul_q8_0_a8_ref)(&tx, &tw, with_bias ? &tb : NULL, &ty);
+        od_expect(y, yc, M * N, wr_gpu_get_kind(g) == WR_GPU_EMU ? 0.0 : f8 ? 1e-11 : 1e-14, what);
+        free(yc);
+    }
     if (!f8 && !with_nan && cpu_gemm_has_vnni()) { /* the runtime's own CPU twin */
         float *yc = fbuf(M * N);
         wr_tensor tx, tw, tb, ty;
@@ -184,16 +196,17 @@ Test(ops, matmul_quantised_activations)
         wr_gpu_close(g);
         cr_skip_test("int8 tensor cores need sm_80");
     }
-    int64_t shapes[][3] = {{1, 1, 32}, {37, 67, 96}, {67, 5, 64}, {2, 70, 160}}; /* M, N, K */
+    /* M, N, K; the last two with the real K of Wan 2.2 A14B (5120) and TI2V-5B (3072) */
+    int64_t shapes[][3] = {{1, 1, 32}, {37, 67, 96}, {67, 5, 64}, {2, 70, 160}, {1, 64, 5120}, {3, 33, 3072}};
     int64_t f8_extra[][3] = {{3, 5, 40}, {2, 13, 7}};
     double worst[2] = {0, 0};
     for (int qi = 0; qi < 2; qi++) {
         if (qi == WR_GPU_MMQ_FP8 && wr_gpu_arch(g) < 89)
             continue;
-        for (int si = 0; si < 6; si++) {
-            if (si >= 4 && qi != WR_GPU_MMQ_FP8)
+        for (int si = 0; si < 8; si++) {
+            if (si >= 6 && qi != WR_GPU_MMQ_FP8)
                 continue;
-            const int64_t *s = si < 4 ? shapes[si] : f8_extra[si - 4];
+            const int64_t *s = si < 6 ? shapes[si] : f8_extra[si - 6];
             double e = mmq_case(g, (wr_gpu_mmq)qi, s[0], s[1], s[2], si % 2 == 0, si == 1, (uint64_t)(si * 11 + qi));
             worst[qi] = fmax(worst[qi], e);
         }
