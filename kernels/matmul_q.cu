@@ -23,6 +23,9 @@
  * barrier pair per 128 of K) as 8-bit codes with a 144-byte row pitch (the fragment words of rows
  * g = 0..7 fall in banks 4g + t: conflict-free). M, N, K are arguments: one module serves every
  * Wan 2.2 linear layer.
+ * CPU twins: runtime/cpu/matmul_qact.c (portable loops, the emulated summation order: the
+ * emulator matches both to the bit) and, for int8, the AVX512-VNNI route runtime/cpu/matmul_q8.c
+ * (WANRT_Q8_ACT=int8). Tests: tests/gpu/test_matmul_q.c.
  * Defines: HAS_BIAS 0/1. */
 #include "kernels/common.cuh"
 #include "kernels/ptx.cuh"
