@@ -75,6 +75,10 @@ bool cpu_gemm_has_vnni(void);
  * activations: exact products of the stored weights, the same numbers as every other path. */
 bool cpu_matmul_q8_int8_activations(void);
 void cpu_matmul_q8_0_w8a8(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y);
+/* Portable single-threaded twins of kernels/matmul_q.cu (runtime/cpu/matmul_qact.c): Q8_0 ×
+ * int8 activations with the arithmetic above, and F8_E4M3FN × per-row e4m3 activations. */
+void cpu_matmul_q8_0_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y);
+void cpu_matmul_f8_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y);
 
 /* cpu_matmul on a chosen path (tests and the bench compare paths with it). */
 void cpu_matmul_path(const cpu_gemm_path *path, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,

@@ -10,6 +10,9 @@
 
 static wr_gpu *g_dev;
 static wr_gpu_matmul_precision g_prec;
+/* WANRT_GPU_PRECISION=int8: Q8_0 matmuls take int8 activations; =fp8: F8_E4M3FN ones take e4m3
+ * activations as well (wr_gpu_matmul_q); everything else keeps g_prec (fp32). */
+static bool g_act_i8, g_act_f8;
 
 #define CHECK(expr)                                                                        \
     do {                                                                                   \
@@ -134,7 +137,21 @@ static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *
     if (bias)
         stage_in(&sb, bias, true);
     stage_in(&sy, y, false);
-    CHECK(wr_gpu_matmul_ex(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, &sy.t, g_prec, NULL));
+    wr_gpu_mmq q = w->dtype == WR_DTYPE_Q8_0 ? WR_GPU_MMQ_INT8 : WR_GPU_MMQ_FP8;
+    bool quant = (q == WR_GPU_MMQ_INT8 && g_act_i8) || (w->dtype == WR_DTYPE_F8_E4M3FN && g_act_f8);
+    int need = q == WR_GPU_MMQ_INT8 ? 80 : 89;
+    if (quant && wr_gpu_arch(g_dev) < need) {
+        static _Atomic int warned[2];
+        if (!warned[q]++)
+            wr_log_warn("WANRT_GPU_PRECISION: %s tensor cores need sm_%d, the device is sm_%d: those matmuls stay "
+                        "on the %s path", q == WR_GPU_MMQ_INT8 ? "int8" : "fp8", need, wr_gpu_arch(g_dev),
+                        g_prec == WR_GPU_MATMUL_FP32 ? "fp32" : "bf16");
+        quant = false;
+    }
+    if (quant)
+        CHECK(wr_gpu_matmul_q(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, &sy.t, q, NULL));
+    else
+        CHECK(wr_gpu_matmul_ex(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, &sy.t, g_prec, NULL));
     activate_staged(&sy.t, act);
     finish();
     stage_out(&sy, true);
@@ -468,16 +485,24 @@ wr_status wr_backend_gpu_open(wr_gpu_kind kind, const wr_gpu_options *opts, cons
     WR_TRY(wr_gpu_open(&g_dev, kind, opts));
     const char *prec = getenv("WANRT_GPU_PRECISION");
     g_prec = WR_GPU_MATMUL_FP32;
+    g_act_i8 = g_act_f8 = false;
     if (prec && strcmp(prec, "bf16") == 0) {
         g_prec = WR_GPU_MATMUL_BF16_MMA;
+    } else if (prec && strcmp(prec, "int8") == 0) {
+        g_act_i8 = true;
+    } else if (prec && strcmp(prec, "fp8") == 0) {
+        g_act_i8 = g_act_f8 = true;
     } else if (prec && *prec && strcmp(prec, "fp32") != 0) {
         wr_gpu_close(g_dev);
         g_dev = NULL;
-        return wr_fail(WR_E_ARG, "WANRT_GPU_PRECISION: '%s' (fp32 or bf16)", prec);
+        return wr_fail(WR_E_ARG, "WANRT_GPU_PRECISION: '%s' (fp32, bf16, int8 or fp8)", prec);
     }
     g_backend.name = wr_gpu_kind_name(kind);
     wr_log_debug("backend: %s (%s, %s matmul/attention/conv)", g_backend.name, wr_gpu_name(g_dev),
-                g_prec == WR_GPU_MATMUL_FP32 ? "fp32" : "bf16 tensor-core");
+                g_prec == WR_GPU_MATMUL_FP32 ? (g_act_f8 ? "fp32 (int8/fp8 activations for Q8_0/fp8 weights)"
+                                                 : g_act_i8 ? "fp32 (int8 activations for Q8_0 weights)"
+                                                            : "fp32")
+                                             : "bf16 tensor-core");
     *out = &g_backend;
     return WR_OK;
 }

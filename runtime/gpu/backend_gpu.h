@@ -11,7 +11,9 @@
  * attention head dims other than 64/128) run on the CPU backend on the host tensors.
  * Device failures abort with the device's message (the op interface returns no status).
  * WANRT_GPU_PRECISION=bf16 runs matmul and attention on the bf16 tensor-core kernels
- * (default fp32, which matches the CPU backend to fp32 rounding). In sage attention mode
+ * (default fp32, which matches the CPU backend to fp32 rounding); =int8 runs Q8_0 matmuls with
+ * int8 activations (kernels/matmul_q.cu, the CPU's WANRT_Q8_ACT=int8 arithmetic), =fp8 also
+ * fp8-e4m3 weights with e4m3 activations; below sm_80 / sm_89 those stay fp32 (warned once). In sage attention mode
  * (wr_attention_mode_set) attention runs kernels/attention_sage.cu: fp16 P·V on sm_80/86, e4m3
  * P·V from sm_89; below sm_80 or for other head dims the CPU twin. */
 #ifndef WR_BACKEND_GPU_H

@@ -67,6 +67,17 @@ typedef enum wr_gpu_matmul_precision {
 wr_status wr_gpu_matmul_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
                            wr_gpu_matmul_precision prec, wr_gpu_stream *s);
 
+/* Matmul with quantised activations on the tensor cores (kernels/matmul_q.cu), the weight read in
+ * its file format:
+ *   INT8  Q8_0 weights; x quantised per row and 32-column block (d = max|x| / 127, int8 codes),
+ *         s8 mma per block, fp32 accumulation: the arithmetic of runtime/cpu/matmul_q8.c. sm_80+
+ *   FP8   F8_E4M3FN weights (w->scale per tensor); x quantised per row to e4m3 (scale max|x| / 448),
+ *         e4m3 mma with fp32 accumulation. sm_89+
+ * A NaN in a row of x makes that row of y NaN (as the fp32 matmul). */
+typedef enum wr_gpu_mmq { WR_GPU_MMQ_INT8, WR_GPU_MMQ_FP8 } wr_gpu_mmq;
+wr_status wr_gpu_matmul_q(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
+                          wr_gpu_mmq q, wr_gpu_stream *s);
+
 /* o = softmax(scale q k^T) v per head: q, o ne {HD, NH, Tq, B}; k, v ne {HD, NH, Tk, B}. */
 wr_status wr_gpu_attention(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
                            wr_tensor *o, wr_gpu_stream *s);
@@ -122,6 +133,7 @@ void wr_elementwise_kspecs(wr_kcheck_list *l);
 void wr_norm_kspecs(wr_kcheck_list *l);
 void wr_rope_kspecs(wr_kcheck_list *l);
 void wr_matmul_kspecs(wr_kcheck_list *l);
+void wr_matmul_q_kspecs(wr_kcheck_list *l);
 void wr_attention_kspecs(wr_kcheck_list *l);
 void wr_conv_kspecs(wr_kcheck_list *l);
 void wr_resample_kspecs(wr_kcheck_list *l);

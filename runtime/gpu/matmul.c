@@ -31,25 +31,12 @@ static void mm_spec(wr_kspec *s, wr_gpu_matmul_precision prec, int wtype, int bi
     wr_kspec_define_int(s, "HAS_BIAS", bias);
 }
 
-wr_status wr_gpu_matmul(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
-                        wr_gpu_stream *s)
+/* The shape and dtype checks every matmul launcher shares; *M, *N, *K the problem size. */
+static wr_status mm_check(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_tensor *y,
+                          int64_t *Mo, int64_t *No, int64_t *Ko)
 {
-    return wr_gpu_matmul_ex(g, x, w, bias, y, WR_GPU_MATMUL_FP32, s);
-}
-
-wr_status wr_gpu_matmul_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
-                           wr_gpu_matmul_precision prec, wr_gpu_stream *s)
-{
-    if ((unsigned)prec >= WR_GPU_MATMUL_PRECISION_COUNT)
-        return wr_fail(WR_E_ARG, "matmul: unknown precision %d", (int)prec);
-    if (prec == WR_GPU_MATMUL_BF16_MMA && wr_gpu_arch(g) < 80)
-        return wr_fail(WR_E_UNSUPPORTED, "matmul: bf16 tensor-core path needs sm_80, device is sm_%d", wr_gpu_arch(g));
     WR_TRY(ops_need_f32("matmul", "x", x));
     WR_TRY(ops_need_f32("matmul", "y", y));
-    int wt = wtype_of(w->dtype);
-    if (wt < 0)
-        return wr_fail(WR_E_UNSUPPORTED, "matmul: weight dtype %s has no GPU kernel yet (F32, BF16, F8_E4M3FN, Q8_0)",
-                       wr_dtype_name(w->dtype));
     int64_t K = x->ne[0], M = wr_tensor_nrows(x), N = w->ne[1];
     if (w->ne[0] != K || wr_tensor_nrows(w) != N || y->ne[0] != N || wr_tensor_nrows(y) != M)
         return wr_fail(WR_E_ARG, "matmul: x {K=%lld, M=%lld}, w {%lld, %lld}, y {%lld, %lld} do not agree", (long long)K,
@@ -66,6 +53,29 @@ wr_status wr_gpu_matmul_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, co
     if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || (M + 63) / 64 > 65535)
         return wr_fail(WR_E_UNSUPPORTED, "matmul: M=%lld N=%lld K=%lld exceed the kernel's grid", (long long)M,
                        (long long)N, (long long)K);
+    *Mo = M, *No = N, *Ko = K;
+    return WR_OK;
+}
+
+wr_status wr_gpu_matmul(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
+                        wr_gpu_stream *s)
+{
+    return wr_gpu_matmul_ex(g, x, w, bias, y, WR_GPU_MATMUL_FP32, s);
+}
+
+wr_status wr_gpu_matmul_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
+                           wr_gpu_matmul_precision prec, wr_gpu_stream *s)
+{
+    if ((unsigned)prec >= WR_GPU_MATMUL_PRECISION_COUNT)
+        return wr_fail(WR_E_ARG, "matmul: unknown precision %d", (int)prec);
+    if (prec == WR_GPU_MATMUL_BF16_MMA && wr_gpu_arch(g) < 80)
+        return wr_fail(WR_E_UNSUPPORTED, "matmul: bf16 tensor-core path needs sm_80, device is sm_%d", wr_gpu_arch(g));
+    int wt = wtype_of(w->dtype);
+    if (wt < 0)
+        return wr_fail(WR_E_UNSUPPORTED, "matmul: weight dtype %s has no GPU kernel yet (F32, BF16, F8_E4M3FN, Q8_0)",
+                       wr_dtype_name(w->dtype));
+    int64_t M, N, K;
+    WR_TRY(mm_check(x, w, bias, y, &M, &N, &K));
     wr_kspec spec;
     mm_spec(&spec, prec, wt, bias != NULL);
     wr_gpu_func *fn;
@@ -89,4 +99,97 @@ void wr_matmul_kspecs(wr_kcheck_list *l)
                 mm_spec(&s, (wr_gpu_matmul_precision)p, wt, b);
                 wr_kcheck_add(l, &s, 0, true, 0);
             }
+}
+
+/* ---- quantised activations (kernels/matmul_q.cu) ---------------------------------------------- */
+
+#define FILE_MMQ "kernels/matmul_q.cu"
+
+static void mmq_spec(wr_kspec *s, const char *entry, int bias)
+{
+    wr_kspec_init(s, FILE_MMQ, entry);
+    wr_kspec_define_int(s, "HAS_BIAS", bias);
+}
+
+static wr_status mmq_run(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
+                         bool f8, int64_t M, int64_t N, int64_t K, wr_gpu_stream *s, void **xq, void **xs)
+{
+    int64_t Kp = (K + 31) / 32 * 32;
+    WR_TRY(wr_gpu_alloc(g, (size_t)(M * Kp), xq));
+    WR_TRY(wr_gpu_alloc(g, (size_t)(f8 ? M : M * (K / 32)) * sizeof(float), xs));
+    wr_kspec spec;
+    wr_gpu_func *f_quant, *f_mm;
+    mmq_spec(&spec, f8 ? "mmq_quant_f8" : "mmq_quant_i8", 0);
+    WR_TRY(wr_gpu_jit(g, &spec, &f_quant));
+    mmq_spec(&spec, f8 ? "matmul_f8_e4m3_mma" : "matmul_q8_0_i8_mma", bias != NULL);
+    WR_TRY(wr_gpu_jit(g, &spec, &f_mm));
+    void *xp = x->data, *wp = w->data, *bp = bias ? bias->data : NULL, *yp = y->data;
+    int m = (int)M, n = (int)N, k = (int)K, kp = (int)Kp;
+    long long row_bytes = (long long)w->nb[1];
+    float scale = w->scale;
+    if (f8) {
+        void *aq[] = {&xp, xq, xs, &m, &k, &kp};
+        WR_TRY(wr_gpu_launch(g, f_quant, wr_dim3_make((unsigned)M, 1, 1), wr_dim3_make(128, 1, 1), 0, s, aq));
+    } else {
+        void *aq[] = {&xp, xq, xs, &m, &k};
+        WR_TRY(wr_gpu_launch(g, f_quant, wr_dim3_make((unsigned)((M * (K / 32) + 127) / 128), 1, 1),
+                             wr_dim3_make(128, 1, 1), 0, s, aq));
+    }
+    void *a_i8[] = {xq, xs, &wp, &bp, &yp, &m, &n, &k, &row_bytes, &scale};
+    void *a_f8[] = {xq, xs, &wp, &bp, &yp, &m, &n, &k, &kp, &row_bytes, &scale};
+    WR_TRY(wr_gpu_launch(g, f_mm, wr_dim3_make((unsigned)((N + 63) / 64), (unsigned)((M + 63) / 64), 1),
+                         wr_dim3_make(128, 1, 1), 0, s, f8 ? a_f8 : a_i8));
+    return s ? wr_gpu_stream_sync(g, s) : wr_gpu_sync(g); /* the temporaries are freed next */
+}
+
+wr_status wr_gpu_matmul_q(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
+                          wr_gpu_mmq q, wr_gpu_stream *s)
+{
+    if (q != WR_GPU_MMQ_INT8 && q != WR_GPU_MMQ_FP8)
+        return wr_fail(WR_E_ARG, "matmul: unknown activation quantisation %d", (int)q);
+    bool f8 = q == WR_GPU_MMQ_FP8;
+    int need = f8 ? 89 : 80;
+    if (wr_gpu_arch(g) < need)
+        return wr_fail(WR_E_UNSUPPORTED, "matmul: %s tensor cores need sm_%d, device is sm_%d", f8 ? "fp8" : "int8",
+                       need, wr_gpu_arch(g));
+    wr_dtype want = f8 ? WR_DTYPE_F8_E4M3FN : WR_DTYPE_Q8_0;
+    if (w->dtype != want)
+        return wr_fail(WR_E_UNSUPPORTED, "matmul: %s activations take %s weights, not %s", f8 ? "fp8" : "int8",
+                       wr_dtype_name(want), wr_dtype_name(w->dtype));
+    int64_t M, N, K;
+    WR_TRY(mm_check(x, w, bias, y, &M, &N, &K));
+    if (M == 0 || N == 0)
+        return WR_OK;
+    if (!f8 && K % 32)
+        return wr_fail(WR_E_ARG, "matmul: Q8_0 needs K %% 32 == 0, K = %lld", (long long)K);
+    if (!f8 && (uintptr_t)x->data % 16)
+        return wr_fail(WR_E_UNSUPPORTED, "matmul: int8 activations: x must be 16-byte aligned (float4 loads)");
+    if (M * ((K + 31) / 32) > INT32_MAX / 32 || M > 2147483647 / 128)
+        return wr_fail(WR_E_UNSUPPORTED, "matmul: M=%lld K=%lld exceed the quantisation grid", (long long)M,
+                       (long long)K);
+    void *xq = NULL, *xs = NULL;
+    wr_status st = mmq_run(g, x, w, bias, y, f8, M, N, K, s, &xq, &xs);
+    wr_gpu_free(g, xq), wr_gpu_free(g, xs);
+    return st;
+}
+
+/* Every Wan 2.2 linear layer: A14B (dim 5120, ffn 13824), TI2V-5B (dim 3072, ffn 14336), K one of
+ * those (all multiples of 32); M, N, K are kernel arguments, so one module per bias setting
+ * serves them all. int8 from sm_80, fp8 from sm_89. */
+void wr_matmul_q_kspecs(wr_kcheck_list *l)
+{
+    static const struct {
+        const char *entry;
+        bool hot;
+        int min_arch;
+    } entries[] = {{"mmq_quant_i8", false, 80},
+                   {"matmul_q8_0_i8_mma", true, 80},
+                   {"mmq_quant_f8", false, 89},
+                   {"matmul_f8_e4m3_mma", true, 89}};
+    wr_kspec s;
+    for (size_t e = 0; e < sizeof entries / sizeof entries[0]; e++)
+        for (int b = 0; b < (entries[e].hot ? 2 : 1); b++) { /* the quantisers: HAS_BIAS=0 only */
+            mmq_spec(&s, entries[e].entry, b);
+            wr_kcheck_add(l, &s, 0, entries[e].hot, entries[e].min_arch);
+        }
 }

@@ -202,3 +202,47 @@ Test(backend, every_op_has_an_entry)
         cr_assert_not_null(members[i], "wr_backend member %zu of the GPU backend is NULL", i);
     wr_backend_gpu_close();
 }
+
+/* WANRT_GPU_PRECISION=int8 / fp8 through wr_op_matmul on the emulator: Q8_0 weights take
+ * matmul_q8_0_i8_mma from sm_80, fp8 weights matmul_f8_e4m3_mma from sm_89 and the fp32 kernel
+ * below (warned once); other weights stay fp32. Against the CPU's fp32 route (the kernels' own
+ * accuracy is tests/gpu/test_matmul_q.c): nmse bounds 1e-3 for int8 (measured 1.6e-5), 3e-3
+ * for fp8 (measured 6.6e-4: e4m3 keeps 3 mantissa bits), 1e-10 for fp32. */
+static void precision_case(int arch, wr_dtype dt, const char *want, double bound)
+{
+    wr_gpu_options opts = {.arch = arch};
+    const wr_backend *gpu = NULL;
+    cr_assert_eq(wr_backend_gpu_open(WR_GPU_EMU, &opts, &gpu), WR_OK, "%s", wr_last_error());
+    int64_t M = 37, N = 67, K = 96;
+    float *x = rnd(M * K, -1, 1, 11), *wf = rnd(N * K, -1, 1, 12), *bias = rnd(N, -1, 1, 13);
+    float *ref = calloc((size_t)(M * N), 4), *got = calloc((size_t)(M * N), 4);
+    size_t rb = 0;
+    void *wq = od_encode_weight(dt, wf, N, K, &rb);
+    wr_tensor tx = t2(x, K, M), tb = t2(bias, N, 1), tr = t2(ref, N, M), tg = t2(got, N, M), tw;
+    int64_t nw[2] = {K, N};
+    cr_assert(wr_tensor_init(&tw, dt, 2, nw, wq));
+    BOTH(gpu, wr_op_matmul(&tx, &tw, &tb, WR_ACT_GELU_TANH, &tr), wr_op_matmul(&tx, &tw, &tb, WR_ACT_GELU_TANH, &tg));
+    char what[96];
+    snprintf(what, sizeof what, "%s sm_%d %s", getenv("WANRT_GPU_PRECISION"), arch, wr_dtype_name(dt));
+    od_expect(got, ref, M * N, bound, what);
+    cr_assert_gt(wr_gpu_launch_count(wr_backend_gpu_device(), want), 0, "%s: %s ran", what, want);
+    free(x), free(wf), free(bias), free(ref), free(got), free(wq);
+    wr_backend_gpu_close();
+}
+
+Test(backend, precision_int8_fp8_selection)
+{
+    setenv("WANRT_GPU_PRECISION", "int8", 1);
+    precision_case(80, WR_DTYPE_Q8_0, "matmul_q8_0_i8_mma", 1e-3);
+    precision_case(89, WR_DTYPE_F8_E4M3FN, "matmul_f32_w", 1e-10); /* int8 leaves fp8 weights exact */
+    precision_case(80, WR_DTYPE_BF16, "matmul_f32_w", 1e-10);
+    setenv("WANRT_GPU_PRECISION", "fp8", 1);
+    precision_case(89, WR_DTYPE_F8_E4M3FN, "matmul_f8_e4m3_mma", 3e-3);
+    precision_case(89, WR_DTYPE_Q8_0, "matmul_q8_0_i8_mma", 1e-3);
+    precision_case(80, WR_DTYPE_F8_E4M3FN, "matmul_f32_w", 1e-10); /* below sm_89: fp32, warned once */
+    setenv("WANRT_GPU_PRECISION", "int4", 1);
+    wr_gpu_options opts = {.arch = 80};
+    const wr_backend *gpu = NULL;
+    cr_assert_eq(wr_backend_gpu_open(WR_GPU_EMU, &opts, &gpu), WR_E_ARG);
+    cr_assert(strstr(wr_last_error(), "int8"), "%s", wr_last_error());
+}

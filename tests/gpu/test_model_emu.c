@@ -44,6 +44,7 @@ static void compare_trace(void *vctx, const char *name, const float *data, int64
 #define SAGE_F16_TOL 3e-2
 #define SAGE_F8_TOL 6e-2
 
+static const char *expect_kernel; /* non-NULL: run_case_tol asserts this entry was launched */
 static int emu_arch; /* nonzero: the emulated arch (unless WANRT_TEST_DEVICE=cuda picks a real device) */
 
 static const wr_backend *open_backend(void)
@@ -102,6 +103,8 @@ static void run_case_tol(const char *weights_rel, const char *case_rel, const ch
         cr_assert_gt(wr_gpu_launch_count(g, "attn_qk_i8_pv_f8"), 0, "sm_89 takes the fp8 P.V kernel");
     cr_assert_gt(wr_gpu_launch_count(g, "norm_f32"), 0);
     cr_assert_gt(wr_gpu_launch_count(g, "rope_f32"), 0);
+    if (expect_kernel)
+        cr_assert_gt(wr_gpu_launch_count(g, expect_kernel), 0, "%s ran", expect_kernel);
     free(x), free(ctx), free(t), free(y), free(want), free(got);
     wan22_weights_free(&w);
     wr_weightfile_close(&wf), wr_weightfile_close(&cs), wr_weightfile_close(&ref);
@@ -131,6 +134,21 @@ Test(model_emu, dit_gguf_q8_0_and_q4_0_fallback, .timeout = 300)
              "golden/gguf/dit_t2v_Q8_0_ref.safetensors", 32, 0);
     run_case("golden/gguf/dit_t2v_Q4_0.gguf", "golden/dit/dit_t2v_case1.safetensors",
              "golden/gguf/dit_t2v_Q4_0_ref.safetensors", 32, 0);
+}
+
+/* The int8-activation route for Q8_0 weights (WANRT_GPU_PRECISION=int8: kernels/matmul_q.cu,
+ * per-32-block int8 activations, s8 tensor cores) through the GGUF DiT against the
+ * float32-activation reference. Per matmul the kernel equals the CPU's WANRT_Q8_ACT=int8
+ * arithmetic to the bit (tests/gpu/test_matmul_q.c). Measured: output 6.3e-3 of max|ref| (the
+ * fp32 path: 4.2e-7); the CPU route measures 6.1e-3 (tests/models/test_dit.c, on a VNNI host):
+ * the other ops differ by fp32 rounding, which moves a few activations across code boundaries.
+ * Bound 1.5e-2 as the CPU test: a wrong block scale or a dropped block gives errors of order 1. */
+Test(model_emu, dit_gguf_q8_0_int8_activations, .timeout = 300)
+{
+    setenv("WANRT_GPU_PRECISION", "int8", 1);
+    expect_kernel = "matmul_q8_0_i8_mma";
+    run_case_tol("golden/gguf/dit_t2v_Q8_0.gguf", "golden/dit/dit_t2v_case1.safetensors",
+                 "golden/gguf/dit_t2v_Q8_0_ref.safetensors", 32, 0, 1.5e-2);
 }
 
 /* The bf16 tensor-core matmul and attention (WANRT_GPU_PRECISION=bf16) through the whole DiT:
