@@ -31,7 +31,6 @@
 #include "runtime/quant.h"
 #include "runtime/threadpool.h"
 
-#define GEMM_KC 256
 #define GEMM_NC 256 /* weight rows per job chunk: 8 panels */
 
 typedef struct gemm_ctx {
@@ -45,6 +44,7 @@ typedef struct gemm_ctx {
     float *y;
     int64_t m, n, k, mtiles, mpad, nchunks, mchunks, tiles_per_mchunk;
     wr_dequant_fn convert; /* NULL for F32 weights (panels read the rows in place) */
+    cpu_gemm_pack_conv_fn pack_conv; /* converts and packs in one pass; NULL: convert, then pack */
     size_t row_bytes;
     int64_t block_elems;
     size_t block_bytes;
@@ -110,6 +110,19 @@ static void pack_x(void *vctx, int64_t begin, int64_t end, int thread)
  * (32 rows × GEMM_KC floats) by the path's converter (cpu_gemm_converter). */
 static void pack_w(const gemm_ctx *c, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float *panels, float *rowbuf)
 {
+    if (c->pack_conv) {
+        for (int64_t p = 0; p * GEMM_NR < nc; p++) {
+            const void *rows[GEMM_NR];
+            for (int j = 0; j < GEMM_NR; j++) {
+                int64_t row = n0 + p * GEMM_NR + j;
+                rows[j] = row >= c->n ? NULL
+                                      : (const unsigned char *)c->w->data + (size_t)row * c->row_bytes +
+                                            (size_t)(k0 / c->block_elems) * c->block_bytes;
+            }
+            c->pack_conv(rows, kc, panels + p * GEMM_NR * kc);
+        }
+        return;
+    }
     for (int64_t p = 0; p * GEMM_NR < nc; p++) {
         const float *rows[GEMM_NR];
         for (int j = 0; j < GEMM_NR; j++) {
@@ -199,7 +212,7 @@ void cpu_matmul_path(const cpu_gemm_path *path, const wr_tensor *x, const wr_ten
     gemm_ctx c = {.p = path, .x = x, .w = w, .bias = bias ? bias->data : NULL, .act = act, .scale = w->scale,
                   .y = y->data, .m = wr_tensor_nrows(x), .n = wr_tensor_nrows(w), .k = x->ne[0],
                   .convert = w->dtype == WR_DTYPE_F32 ? NULL : cpu_gemm_converter(path->kind, w->dtype),
-                  .block_elems = ti->block_elems, .block_bytes = ti->block_bytes};
+                  .pack_conv = cpu_gemm_pack_converter(path->kind, w->dtype), .block_elems = ti->block_elems, .block_bytes = ti->block_bytes};
     WR_ASSERT(wr_dtype_row_bytes(w->dtype, c.k, &c.row_bytes), "matmul: K=%lld is not a whole number of %s blocks",
               (long long)c.k, ti->name);
     if (c.m == 0 || c.n == 0)
