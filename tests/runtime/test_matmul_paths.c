@@ -211,7 +211,8 @@ Test(matmul_paths, rows_do_not_depend_on_m_and_simd_paths_agree_bitwise)
 
 /* The AVX2 path's fused converting packers (gemm_pack_avx2.c) and the AVX-512 path's
  * convert-then-pack give the same bits for every converted weight dtype, with a K tail past
- * the 256 K block and off 8 (Q8_0: whole blocks), N off the 32-row panel, bias and scale. */
+ * the 256 K block and off 8 (Q8_0: whole blocks), N off the 32-row panel, bias and scale,
+ * and after each activation too (epilogue_avx2 computes what epilogue_avx512 does). */
 Test(matmul_paths, simd_paths_agree_bitwise_for_every_weight_dtype)
 {
     const cpu_gemm_path *a2 = cpu_gemm_path_get(CPU_GEMM_AVX2), *a5 = cpu_gemm_path_get(CPU_GEMM_AVX512);
@@ -234,9 +235,9 @@ Test(matmul_paths, simd_paths_agree_bitwise_for_every_weight_dtype)
         tw.scale = 0.375f;
         wr_tensor_init(&tb, WR_DTYPE_F32, 1, (int64_t[]){n}, bias);
         wr_tensor_init(&ty, WR_DTYPE_F32, 2, (int64_t[]){n, m}, ya);
-        cpu_matmul_path(a2, &tx, &tw, &tb, WR_ACT_NONE, &ty);
+        cpu_matmul_path(a2, &tx, &tw, &tb, (wr_act)(d % WR_ACT_COUNT), &ty);
         wr_tensor_init(&ty, WR_DTYPE_F32, 2, (int64_t[]){n, m}, yb);
-        cpu_matmul_path(a5, &tx, &tw, &tb, WR_ACT_NONE, &ty);
+        cpu_matmul_path(a5, &tx, &tw, &tb, (wr_act)(d % WR_ACT_COUNT), &ty);
         cr_assert(memcmp(ya, yb, sizeof(float) * m * n) == 0, "%s: AVX2 and AVX-512 paths differ", wr_dtype_name(dts[d]));
         free(x), free(ref), free(bias), free(ya), free(yb), free(w);
     }
