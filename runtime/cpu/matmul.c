@@ -45,6 +45,7 @@ typedef struct gemm_ctx {
     int64_t m, n, k, mtiles, mpad, nchunks, mchunks, tiles_per_mchunk;
     wr_dequant_fn convert; /* NULL for F32 weights (panels read the rows in place) */
     cpu_gemm_pack_conv_fn pack_conv; /* converts and packs in one pass; NULL: convert, then pack */
+    int prefetch; /* prefetch the next K block's weight bytes into L2 during the kernels (AVX2) */
     size_t row_bytes;
     int64_t block_elems;
     size_t block_bytes;
@@ -166,6 +167,25 @@ void cpu_gemm_epilogue(float *y, int64_t ldy, int rows, int cols, float scale, c
     }
 }
 
+/* Weight rows are read 256 at a time in short runs (kc elements each: 8 lines of F16), too
+ * short and too many for the hardware prefetchers, so packing waits on memory. While the
+ * kernels of one K block run, the bytes of the job's next K block are brought into L2, a
+ * few lines per kernel call (lines [from, to) of that block's nc × lines_per_row lines). */
+typedef struct next_block {
+    const unsigned char *base; /* row n0 at the next block's first byte */
+    size_t row_bytes;
+    int64_t lines_per_row, lines, done, per_call;
+} next_block;
+
+static inline void prefetch_some(next_block *nb)
+{
+    int64_t end = nb->done + nb->per_call < nb->lines ? nb->done + nb->per_call : nb->lines;
+    for (; nb->done < end; nb->done++)
+        __builtin_prefetch(nb->base + (size_t)(nb->done / nb->lines_per_row) * nb->row_bytes +
+                               (size_t)(nb->done % nb->lines_per_row) * 64,
+                           0, 2);
+}
+
 static void run_jobs(void *vctx, int64_t begin, int64_t end, int thread)
 {
     gemm_ctx *c = vctx;
@@ -181,6 +201,18 @@ static void run_jobs(void *vctx, int64_t begin, int64_t end, int thread)
             int64_t kc = c->k - k0 < GEMM_KC ? c->k - k0 : GEMM_KC;
             int acc = k0 > 0, last = k0 + kc == c->k;
             pack_w(c, n0, nc, k0, kc, panels, rowbuf);
+            next_block nb = {0};
+            if (c->prefetch && !last) {
+                int64_t k1 = k0 + kc, kc1 = c->k - k1 < GEMM_KC ? c->k - k1 : GEMM_KC;
+                size_t bytes = (size_t)(kc1 / c->block_elems) * c->block_bytes;
+                nb.base = (const unsigned char *)c->w->data + (size_t)n0 * c->row_bytes +
+                          (size_t)(k1 / c->block_elems) * c->block_bytes;
+                nb.row_bytes = c->row_bytes;
+                nb.lines_per_row = (int64_t)((bytes + 63) / 64);
+                nb.lines = nc * nb.lines_per_row;
+                int64_t calls = (t1 - t0) * ((nc + GEMM_NR - 1) / GEMM_NR);
+                nb.per_call = (nb.lines + calls - 1) / calls;
+            }
             for (int64_t t = t0; t < t1; t++) {
                 const float *xt = c->xp + k0 * c->mpad + t * mr * kc;
                 int rows = c->m - t * mr < mr ? (int)(c->m - t * mr) : mr;
@@ -188,6 +220,8 @@ static void run_jobs(void *vctx, int64_t begin, int64_t end, int thread)
                     int64_t j0 = n0 + p * GEMM_NR;
                     int cols = c->n - j0 < GEMM_NR ? (int)(c->n - j0) : GEMM_NR;
                     float *yt = c->y + t * mr * c->n + j0;
+                    if (nb.per_call)
+                        prefetch_some(&nb);
                     if (rows == mr && cols == GEMM_NR)
                         c->kernel(kc, xt, panels + p * GEMM_NR * kc, yt, c->n, acc);
                     else {
@@ -212,7 +246,8 @@ void cpu_matmul_path(const cpu_gemm_path *path, const wr_tensor *x, const wr_ten
     gemm_ctx c = {.p = path, .x = x, .w = w, .bias = bias ? bias->data : NULL, .act = act, .scale = w->scale,
                   .y = y->data, .m = wr_tensor_nrows(x), .n = wr_tensor_nrows(w), .k = x->ne[0],
                   .convert = w->dtype == WR_DTYPE_F32 ? NULL : cpu_gemm_converter(path->kind, w->dtype),
-                  .pack_conv = cpu_gemm_pack_converter(path->kind, w->dtype), .block_elems = ti->block_elems, .block_bytes = ti->block_bytes};
+                  .pack_conv = cpu_gemm_pack_converter(path->kind, w->dtype),
+                  .prefetch = path->kind == CPU_GEMM_AVX2, .block_elems = ti->block_elems, .block_bytes = ti->block_bytes};
     WR_ASSERT(wr_dtype_row_bytes(w->dtype, c.k, &c.row_bytes), "matmul: K=%lld is not a whole number of %s blocks",
               (long long)c.k, ti->name);
     if (c.m == 0 || c.n == 0)
