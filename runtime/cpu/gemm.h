@@ -18,6 +18,7 @@
 #include "runtime/quant.h"
 
 #define GEMM_NR 32     /* weight rows (output columns) per packed panel */
+#define GEMM_KC 256    /* K block (runtime/cpu/matmul.c explains the sizes) */
 #define GEMM_MR_MAX 12 /* largest MR of any path */
 
 typedef enum cpu_gemm_kind {
@@ -58,6 +59,14 @@ const cpu_gemm_path *cpu_gemm_path_best(void);
 /* The row converter to float32 the path uses for dtype dt (runtime/cpu/gemm_convert.c): a
  * SIMD twin of the reference converter, equal bit for bit, or the reference itself. */
 wr_dequant_fn cpu_gemm_converter(cpu_gemm_kind kind, wr_dtype dt);
+
+/* panel[k·32 + j] = convert(rows[j])[k] for k < kc <= GEMM_KC, j < 32: a converter and the
+ * pack in one pass, equal bit for bit to cpu_gemm_converter then the path's pack. rows[j]
+ * points at the stored bytes of the K block's first element (a NULL row is zeros). */
+typedef void (*cpu_gemm_pack_conv_fn)(const void *const *rows, int64_t kc, float *panel);
+/* The path's fused converting packer for dtype dt (runtime/cpu/gemm_pack_avx2.c), or NULL
+ * where it has none (then pack_w converts rows with cpu_gemm_converter and packs them). */
+cpu_gemm_pack_conv_fn cpu_gemm_pack_converter(cpu_gemm_kind kind, wr_dtype dt);
 
 /* The scalar epilogue (cpu_gelu_tanh, cpu_silu); paths may have a SIMD twin. */
 void cpu_gemm_epilogue(float *y, int64_t ldy, int rows, int cols, float scale, const float *bias, wr_act act);

@@ -231,7 +231,56 @@ __attribute__((target("avx512f"))) static void epilogue_avx512(float *y, int64_t
         }
 }
 
-static const cpu_gemm_path path_avx2 = {"avx2+fma", CPU_GEMM_AVX2, 6, kernel_avx2, pack_avx2, NULL, cpu_gemm_epilogue};
+/* exp_avx512 in AVX2: the same Cephes steps, with 2^n (n in [-150, 128] after the clamp) as
+ * two exact power-of-two factors 2^(n>>1)·2^(n-(n>>1)), each a normal float, so the result
+ * rounds once, where vscalefps would: the same bits as exp_avx512. */
+__attribute__((target("avx2,fma"))) static __m256 exp_avx2(__m256 x)
+{
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.5f)), _mm256_set1_ps(-104.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(127)), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(127)), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+/* epilogue_avx512 8 columns at a time (masked tail), with exp_avx2: the same formulas. */
+__attribute__((target("avx2,fma"))) static void epilogue_avx2(float *y, int64_t ldy, int rows, int cols, float scale,
+                                                             const float *bias, wr_act act)
+{
+    if (scale == 1.0f && !bias && act == WR_ACT_NONE)
+        return;
+    static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    const __m256 one = _mm256_set1_ps(1.0f), vs = _mm256_set1_ps(scale);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j += 8) {
+            int left = cols - j < 8 ? cols - j : 8;
+            __m256i m = _mm256_loadu_si256((const __m256i *)(ones + 8 - left));
+            float *p = y + r * ldy + j;
+            __m256 v = _mm256_mul_ps(_mm256_maskload_ps(p, m), vs);
+            if (bias)
+                v = _mm256_add_ps(v, _mm256_maskload_ps(bias + j, m));
+            if (act == WR_ACT_GELU_TANH) {
+                __m256 u = _mm256_mul_ps(_mm256_mul_ps(v, _mm256_set1_ps(-2.0f * 0.7978845608028654f)),
+                                         _mm256_fmadd_ps(_mm256_mul_ps(v, v), _mm256_set1_ps(0.044715f), one));
+                v = _mm256_div_ps(v, _mm256_add_ps(one, exp_avx2(u)));
+            } else if (act == WR_ACT_SILU)
+                v = _mm256_div_ps(v, _mm256_add_ps(one, exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), v))));
+            _mm256_maskstore_ps(p, m, v);
+        }
+}
+
+static const cpu_gemm_path path_avx2 = {"avx2+fma", CPU_GEMM_AVX2, 6, kernel_avx2, pack_avx2, NULL, epilogue_avx2};
 static const cpu_gemm_path path_avx512 = {"avx512f", CPU_GEMM_AVX512, 12, kernel_avx512, pack_avx512, kernel_avx512_m4, epilogue_avx512};
 
 static int cpu_has(cpu_gemm_kind kind)

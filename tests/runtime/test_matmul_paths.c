@@ -209,6 +209,40 @@ Test(matmul_paths, rows_do_not_depend_on_m_and_simd_paths_agree_bitwise)
     free(x), free(w), free(yall), free(yrow), free(yb);
 }
 
+/* The AVX2 path's fused converting packers (gemm_pack_avx2.c) and the AVX-512 path's
+ * convert-then-pack give the same bits for every converted weight dtype, with a K tail past
+ * the 256 K block and off 8 (Q8_0: whole blocks), N off the 32-row panel, bias and scale,
+ * and after each activation too (epilogue_avx2 computes what epilogue_avx512 does). */
+Test(matmul_paths, simd_paths_agree_bitwise_for_every_weight_dtype)
+{
+    const cpu_gemm_path *a2 = cpu_gemm_path_get(CPU_GEMM_AVX2), *a5 = cpu_gemm_path_get(CPU_GEMM_AVX512);
+    if (!a2 || !a5)
+        cr_skip_test("this CPU lacks AVX2 or AVX-512");
+    const wr_dtype dts[] = {WR_DTYPE_F16, WR_DTYPE_BF16, WR_DTYPE_F8_E4M3FN, WR_DTYPE_F8_E5M2, WR_DTYPE_Q8_0};
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+        const int64_t m = 19, n = 45, k = dts[d] == WR_DTYPE_Q8_0 ? 288 : 269;
+        uint64_t s = 91 + d;
+        float *x = malloc(sizeof(float) * m * k), *ref = malloc(sizeof(float) * n * k), *bias = malloc(sizeof(float) * n);
+        float *ya = malloc(sizeof(float) * m * n), *yb = malloc(sizeof(float) * m * n);
+        for (int64_t i = 0; i < m * k; i++)
+            x[i] = wr_test_uniform(&s, -1, 1);
+        for (int64_t i = 0; i < n; i++)
+            bias[i] = wr_test_uniform(&s, -1, 1);
+        void *w = make_weight(dts[d], n, k, &s, ref);
+        wr_tensor tx, tw, tb, ty;
+        wr_tensor_init(&tx, WR_DTYPE_F32, 2, (int64_t[]){k, m}, x);
+        wr_tensor_init(&tw, dts[d], 2, (int64_t[]){k, n}, w);
+        tw.scale = 0.375f;
+        wr_tensor_init(&tb, WR_DTYPE_F32, 1, (int64_t[]){n}, bias);
+        wr_tensor_init(&ty, WR_DTYPE_F32, 2, (int64_t[]){n, m}, ya);
+        cpu_matmul_path(a2, &tx, &tw, &tb, (wr_act)(d % WR_ACT_COUNT), &ty);
+        wr_tensor_init(&ty, WR_DTYPE_F32, 2, (int64_t[]){n, m}, yb);
+        cpu_matmul_path(a5, &tx, &tw, &tb, (wr_act)(d % WR_ACT_COUNT), &ty);
+        cr_assert(memcmp(ya, yb, sizeof(float) * m * n) == 0, "%s: AVX2 and AVX-512 paths differ", wr_dtype_name(dts[d]));
+        free(x), free(ref), free(bias), free(ya), free(yb), free(w);
+    }
+}
+
 /* W8A8 (Q8_0 weights × int8 activations, AVX512-VNNI). Twice, as STYLE 9.6 asks for quantised
  * paths: (1) against a float64 twin that quantises x the same way (d = max|x|/127 in float32,
  * q = lrintf(x / d)), where only the float32 block accumulation rounds: per output
