@@ -217,7 +217,7 @@ __device__ __forceinline__ void sage_attn_body(const int8_t *__restrict__ q8, co
         for (int ni = 0; ni < SKT / 8; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int key = j0 + ni * 8 + 2 * t + (e & 1);
+                int key = j0 + ni * 8 + mma_c_col(lane, e);
                 s[ni][e] = key < Tk ? (float)si[ni][e] * sc : WR_NEG_INF;
                 mx[e / 2] = fmaxf(mx[e / 2], s[ni][e]);
             }
@@ -302,7 +302,7 @@ __device__ __forceinline__ void sage_attn_body(const int8_t *__restrict__ q8, co
     for (int i = 0; i < HD / 8; i++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            int tq = row0 + g + (e >= 2 ? 8 : 0), d = i * 8 + 2 * t + (e & 1);
+            int tq = row0 + mma_c_row(lane, e), d = i * 8 + mma_c_col(lane, e);
             if (tq < Tq) {
                 float y = acc[i][e] / l[e / 2];
                 if (F8)

@@ -229,15 +229,14 @@ extern "C" __global__ void __launch_bounds__(128)
         __syncthreads();
     }
     /* epilogue: the C fragment layout (kernels/ptx.cuh) to pixels (rows) and channels (columns) */
-    const int g = lane / 4, t = lane % 4;
 #pragma unroll
     for (int mi = 0; mi < 2; mi++)
 #pragma unroll
         for (int ni = 0; ni < 4; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int p = p0 + wm * 32 + mi * 16 + g + (e >= 2 ? 8 : 0);
-                int n = n0 + wn * 32 + ni * 8 + 2 * t + (e & 1);
+                int p = p0 + wm * 32 + mi * 16 + mma_c_row(lane, e);
+                int n = n0 + wn * 32 + ni * 8 + mma_c_col(lane, e);
                 if (p >= P || n >= O)
                     continue;
                 float v = acc[mi][ni][e];

@@ -188,15 +188,14 @@ extern "C" __global__ void __launch_bounds__(128) matmul_bf16_mma(const float *_
         __syncthreads();
     }
     /* epilogue: the C fragment layout (kernels/ptx.cuh) to rows and columns */
-    int g = lane / 4, t = lane % 4;
 #pragma unroll
     for (int mi = 0; mi < 2; mi++)
 #pragma unroll
         for (int ni = 0; ni < 4; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int m = m0 + wm * 32 + mi * 16 + g + (e >= 2 ? 8 : 0);
-                int n = n0 + wn * 32 + ni * 8 + 2 * t + (e & 1);
+                int m = m0 + wm * 32 + mi * 16 + mma_c_row(lane, e);
+                int n = n0 + wn * 32 + ni * 8 + mma_c_col(lane, e);
                 if (m >= M || n >= N)
                     continue;
                 float v = acc[mi][ni][e] * w_scale;

@@ -122,15 +122,15 @@ __device__ __forceinline__ void mmq_store(float acc[2][4][4], const float *__res
                                           const float *__restrict__ bias, float *__restrict__ y, int M, int N,
                                           int m0, int n0, float w_scale)
 {
-    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wm = warp / 2, wn = warp % 2, g = lane / 4, t = lane % 4;
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wm = warp / 2, wn = warp % 2;
 #pragma unroll
     for (int mi = 0; mi < 2; mi++)
 #pragma unroll
         for (int ni = 0; ni < 4; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int m = m0 + wm * 32 + mi * 16 + g + (e >= 2 ? 8 : 0);
-                int n = n0 + wn * 32 + ni * 8 + 2 * t + (e & 1);
+                int m = m0 + wm * 32 + mi * 16 + mma_c_row(lane, e);
+                int n = n0 + wn * 32 + ni * 8 + mma_c_col(lane, e);
                 if (m >= M || n >= N)
                     continue;
                 float v = acc[mi][ni][e];
@@ -204,8 +204,8 @@ extern "C" __global__ void __launch_bounds__(128) matmul_q8_0_i8_mma(const int8_
                     mma_m16n8k32_s8s8s32(s, a[mi], b[ni], zero);
 #pragma unroll
                     for (int e = 0; e < 4; e++) {
-                        float sx = (float)s[e] * Dx[sb][wm * 32 + mi * 16 + g + (e >= 2 ? 8 : 0)];
-                        acc[mi][ni][e] = fmaf(sx, Dw[sb][wn * 32 + ni * 8 + 2 * t + (e & 1)], acc[mi][ni][e]);
+                        float sx = (float)s[e] * Dx[sb][wm * 32 + mi * 16 + mma_c_row(lane, e)];
+                        acc[mi][ni][e] = fmaf(sx, Dw[sb][wn * 32 + ni * 8 + mma_c_col(lane, e)], acc[mi][ni][e]);
                     }
                 }
         }

@@ -99,4 +99,10 @@ __device__ __forceinline__ void cp_async_commit(void) { asm volatile("cp.async.c
 __device__ __forceinline__ void cp_async_wait_all(void) { asm volatile("cp.async.wait_all;\n" ::); }
 
 #endif /* WR_EMU */
+
+/* Where element e (0..3) of a lane's m16n8 C/D fragment sits in the 16x8 tile (the layout above):
+ * every mma kernel's epilogue and per-block rescale maps its accumulators through these. */
+__device__ __forceinline__ int mma_c_row(int lane, int e) { return lane / 4 + (e >= 2 ? 8 : 0); }
+__device__ __forceinline__ int mma_c_col(int lane, int e) { return 2 * (lane % 4) + (e & 1); }
+
 #endif
