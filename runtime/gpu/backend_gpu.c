@@ -109,10 +109,23 @@ static bool gpu_supports(wr_op_id op, wr_dtype weight_dtype)
 }
 
 /* Ops without a kernel yet run on the CPU backend; say so once per kind rather than hide it. */
-static void note_cpu_fallback(int kind, const char *what)
+/* One warning per kind of fallback and run (each kind its own slot: a shared slot would let one
+ * fallback silence another). */
+typedef enum fallback_kind {
+    FB_MATMUL,
+    FB_ATTENTION,
+    FB_TIMESTEP,
+    FB_ATTENTION_BIAS,
+    FB_ATTENTION_SAGE,
+    FB_CONV3D,
+    FB_CONV_TRANSPOSE,
+    FB_COUNT
+} fallback_kind;
+
+static void note_cpu_fallback(fallback_kind kind, const char *what)
 {
-    static _Atomic int reported[8];
-    if (kind >= 0 && kind < 8 && !reported[kind]++)
+    static _Atomic int reported[FB_COUNT];
+    if (kind < FB_COUNT && !reported[kind]++)
         wr_log_warn("%s: no GPU kernel yet, computed by the CPU backend", what);
 }
 
@@ -127,7 +140,7 @@ static void activate_staged(wr_tensor *t, wr_act act)
 static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y)
 {
     if (!gpu_weight_dtype(w->dtype)) {
-        note_cpu_fallback(0, wr_dtype_name(w->dtype)[0] == 'Q' ? "matmul with Q4/Q5/K-quant weights" : "matmul with this weight dtype");
+        note_cpu_fallback(FB_MATMUL, wr_dtype_name(w->dtype)[0] == 'Q' ? "matmul with Q4/Q5/K-quant weights" : "matmul with this weight dtype");
         wr_backend_cpu.matmul(x, w, bias, act, y);
         return;
     }
@@ -315,7 +328,7 @@ static void gpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tenso
                           wr_tensor *out)
 {
     if (q->ne[0] != 64 && q->ne[0] != 128) {
-        note_cpu_fallback(1, "attention with a head dim other than 64/128");
+        note_cpu_fallback(FB_ATTENTION, "attention with a head dim other than 64/128");
         wr_backend_cpu.attention(q, k, v, kv_len, scale, out);
         return;
     }
@@ -327,7 +340,7 @@ static void gpu_attention_sage(const wr_tensor *q, const wr_tensor *k, const wr_
                                float scale, wr_tensor *out)
 {
     if ((q->ne[0] != 64 && q->ne[0] != 128) || wr_gpu_arch(g_dev) < 80) {
-        note_cpu_fallback(4, "sage attention (head dim other than 64/128, or a device below sm_80)");
+        note_cpu_fallback(FB_ATTENTION_SAGE, "sage attention (head dim other than 64/128, or a device below sm_80)");
         wr_backend_cpu.attention_sage(q, k, v, kv_len, scale, out);
         return;
     }
@@ -347,7 +360,7 @@ static void gpu_activate(wr_tensor *x, wr_act act)
 
 static void gpu_timestep_embedding(const wr_tensor *t, wr_tensor *out)
 {
-    note_cpu_fallback(2, "the sinusoidal timestep embedding (float64)");
+    note_cpu_fallback(FB_TIMESTEP, "the sinusoidal timestep embedding (float64)");
     wr_backend_cpu.timestep_embedding(t, out);
 }
 
@@ -356,7 +369,7 @@ static void gpu_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_
                                const int32_t *key_mask, float scale, wr_tensor *out)
 {
     if (q->ne[0] != 64 && q->ne[0] != 128) {
-        note_cpu_fallback(3, "biased attention with a head dim other than 64/128");
+        note_cpu_fallback(FB_ATTENTION_BIAS, "biased attention with a head dim other than 64/128");
         wr_backend_cpu.attention_bias(q, k, v, bias, key_mask, scale, out);
         return;
     }
@@ -390,7 +403,7 @@ static void gpu_conv3d(const wr_tensor *x, const wr_tensor *w, const wr_tensor *
                        wr_tensor *y)
 {
     if (!wr_gpu_conv3d_supports(w->dtype) || w->ne[0] > 7 || w->ne[1] > 7 || (w->n_dims == 5 && w->ne[2] > 7)) {
-        note_cpu_fallback(4, "conv3d with this weight dtype or a kernel larger than 7");
+        note_cpu_fallback(FB_CONV3D, "conv3d with this weight dtype or a kernel larger than 7");
         wr_backend_cpu.conv3d(x, w, bias, p, y);
         return;
     }
@@ -437,7 +450,7 @@ static void gpu_conv_transpose2d(const wr_tensor *x, const wr_tensor *w, const w
                                  wr_tensor *y)
 {
     if (!wr_gpu_conv_transpose2d_supports((int)w->ne[1], (int)w->ne[0], stride, pad)) {
-        note_cpu_fallback(5, "transposed convolution with a kernel over 8 or a stride over 4");
+        note_cpu_fallback(FB_CONV_TRANSPOSE, "transposed convolution with a kernel over 8 or a stride over 4");
         wr_backend_cpu.conv_transpose2d(x, w, bias, stride, pad, y);
         return;
     }
