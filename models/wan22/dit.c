@@ -430,6 +430,74 @@ static wr_status head_out(const wan22_weights *w, const wan22_dit_input *in, dit
     return WR_OK;
 }
 
+/* What a forward on a GPU keeps between calls: the arena (same addresses every step) and a
+ * recording of the block loop, replayed from the third call on (the first runs eagerly and warms
+ * the device's caches, the second records). */
+struct wan22_run {
+    void *arena;
+    size_t bytes;
+    wr_recording *rec;
+    int f, h, w, forwards;
+    int64_t R, chunk;
+};
+
+void wan22_dit_release(wan22_weights *w)
+{
+    if (!w->run)
+        return;
+    wr_recording_free(w->run->rec);
+    wr_buffer_free(w->run->arena);
+    free(w->run);
+    w->run = NULL;
+}
+
+/* Whether the block loop can be recorded: every weight placed on the device and resident, no
+ * LoRA side path (it allocates per call), no trace (it reads buffers mid-loop). */
+static int loop_recordable(const wan22_weights *w, const tracer *tr)
+{
+    if (tr->fn || !w->placement || w->n_lora)
+        return 0;
+    wr_placement_stats st;
+    wr_placement_stats_get(w->placement, &st);
+    return st.pinned_bytes == 0 && st.host_tensors == 0;
+}
+
+static void run_blocks(const wan22_weights *w, const wan22_dit_input *in, dit_bufs *b, const tracer *tr)
+{
+    for (int l = 0; l < w->cfg.num_layers; l++) {
+        wr_placement_use(w->placement, 1 + l);
+        dit_block(w, &w->blocks[l], in, b, tr, l == 0);
+    }
+}
+
+/* The block loop: replayed, recorded or run. */
+static wr_status blocks(const wan22_weights *w, const wan22_dit_input *in, dit_bufs *b, const tracer *tr)
+{
+    struct wan22_run *r = w->run;
+    if (!r || !loop_recordable(w, tr)) {
+        run_blocks(w, in, b, tr);
+        return WR_OK;
+    }
+    if (r->f != in->f || r->h != in->h || r->w != in->w || r->R != b->R || r->chunk != b->chunk) {
+        wr_recording_free(r->rec);
+        *r = (struct wan22_run){.arena = r->arena, .bytes = r->bytes, .f = in->f, .h = in->h, .w = in->w, .R = b->R,
+                                .chunk = b->chunk};
+    }
+    if (r->rec && wr_recording_replay(r->rec))
+        return WR_OK;
+    wr_recording_free(r->rec);
+    r->rec = NULL;
+    if (r->forwards++ >= 1 && wr_recording_begin()) {
+        run_blocks(w, in, b, tr);
+        WR_TRY(wr_recording_end(&r->rec));
+        if (wr_recording_replay(r->rec))
+            return WR_OK;
+        return wr_fail(WR_E_DEVICE, "DiT: a fresh recording of the block loop went stale");
+    }
+    run_blocks(w, in, b, tr);
+    return WR_OK;
+}
+
 static wr_status forward_in_arena(const wan22_weights *w, const wan22_dit_input *in, dit_bufs *b, float *out,
                                   const tracer *tr)
 {
@@ -450,13 +518,31 @@ static wr_status forward_in_arena(const wan22_weights *w, const wan22_dit_input 
     WR_TRY(time_embed(w, in, b, tr));
     WR_TRY(text_embed(w, in, b));
     TRACE("inter.text_embedding.out_context", b->ctx, c->text_len * D);
-    for (int l = 0; l < c->num_layers; l++) {
-        wr_placement_use(w->placement, 1 + l);
-        dit_block(w, &w->blocks[l], in, b, tr, l == 0);
-    }
+    WR_TRY(blocks(w, in, b, tr));
     wr_placement_use(w->placement, 0);
     TRACE("inter.blocks_last.out", b->x, L * D);
     return head_out(w, in, b, out, tr);
+}
+
+/* The arena: kept between calls when the weights are placed on a device (so a recording's
+ * addresses stay valid), else allocated per call. */
+static wr_status arena_get(const wan22_weights *cw, size_t bytes, void **arena, int *kept)
+{
+    wan22_weights *w = (wan22_weights *)cw; /* the run state is a cache, not part of the model */
+    *kept = 0;
+    if (!w->placement)
+        return wr_buffer_alloc(bytes, arena);
+    if (!w->run && !(w->run = calloc(1, sizeof *w->run)))
+        return wr_fail(WR_E_OOM, "DiT: out of memory");
+    if (w->run->bytes != bytes) {
+        wr_recording_free(w->run->rec);
+        wr_buffer_free(w->run->arena);
+        *w->run = (struct wan22_run){0};
+        WR_TRY(wr_buffer_alloc(bytes, &w->run->arena));
+        w->run->bytes = bytes;
+    }
+    *arena = w->run->arena, *kept = 1;
+    return WR_OK;
 }
 
 wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, float *out, wan22_trace_fn trace,
@@ -469,7 +555,8 @@ wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, f
     b.chunk = ffn_chunk_rows(w->ffn_chunk, b.L);
     size_t sizes[ARENA_BUFFERS], total = arena_layout(c, b.L, b.R, b.chunk, sizes);
     void *arena;
-    WR_TRY(wr_buffer_alloc(total * sizeof(float), &arena));
+    int kept;
+    WR_TRY(arena_get(w, total * sizeof(float), &arena, &kept));
     float **fields[ARENA_BUFFERS] = {&b.x,   &b.xn,     &b.q,   &b.k,    &b.v,     &b.ffn,   &b.e,     &b.e0,
                                      &b.e_blk, &b.ctx_in, &b.ctx, &b.ctx_h, &b.ctx_k, &b.ctx_v, &b.sinus, &b.patches};
     float *p = arena;
@@ -479,6 +566,7 @@ wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, f
     }
     tracer tr = {trace, trace_ctx};
     wr_status st = forward_in_arena(w, in, &b, out, &tr);
-    wr_buffer_free(arena);
+    if (!kept)
+        wr_buffer_free(arena);
     return st;
 }

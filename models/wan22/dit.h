@@ -39,4 +39,8 @@ wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, f
  * outputs and the ops' scratch come on top. The memory planner uses this. */
 size_t wan22_dit_workspace(const wan22_config *c, int f, int h, int w, int per_token_t, int ffn_chunk);
 
+/* Frees what forwards on a device keep between calls (the arena and the recorded block loop);
+ * wan22_weights_unplace and wan22_weights_free call it. */
+void wan22_dit_release(wan22_weights *w);
+
 #endif

@@ -66,6 +66,8 @@ static void stage_in(stage *s, const wr_tensor *t, bool upload)
         return;
     }
     g_host_operand_bytes += wr_tensor_nbytes(t);
+    WR_ASSERT(!wr_gpu_recording(g_dev), "GPU backend: a host tensor reached an op inside a recording (only buffers "
+                                        "and placed weights can be replayed)");
     bool cuda = wr_gpu_get_kind(g_dev) == WR_GPU_CUDA;
     if (rows_contiguous(t) && !cuda)
         return; /* emulator: host memory is device memory */
@@ -138,6 +140,7 @@ static void mirror_in(mirror *m, const wr_tensor *t, bool read)
     m->orig = t, m->t = *t, m->host = NULL;
     if (!gpu_mem_holds(t->data, extent(t)))
         return;
+    WR_ASSERT(!wr_gpu_recording(g_dev), "GPU backend: a CPU fallback inside a recording cannot be replayed");
     WR_ASSERT(rows_contiguous(t), "GPU backend: a strided view of device memory reached a CPU fallback");
     size_t b = wr_tensor_nbytes(t);
     m->host = malloc(b ? b : 1);
@@ -376,6 +379,13 @@ static void gpu_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y)
  * floats, wr_backend_gpu_rope_table_bytes. */
 enum { ROPE_PAIRS = 64, ROPE_PAIRS_F = 22, ROPE_PAIRS_HW = 21 };
 
+static unsigned g_generation; /* bumped when cached device tables move (see backend_gpu_mem.h) */
+
+unsigned gpu_backend_generation(void) { return g_generation; }
+
+/* Int8/fp8 activations and sage attention allocate their temporaries per call. */
+bool gpu_backend_recordable(void) { return !g_act_i8 && !g_act_f8 && wr_attention_mode_get() == WR_ATTENTION_DENSE; }
+
 static struct rope_cache {
     int f, h, w;
     int64_t T;
@@ -386,6 +396,7 @@ size_t wr_backend_gpu_rope_table_bytes(int64_t tokens) { return (size_t)(2 * tok
 
 static void rope_cache_drop(void)
 {
+    g_generation++;
     if (g_rope.dev) {
         gpu_mem_unregister(g_rope.dev);
         CHECK(wr_gpu_free(g_dev, g_rope.dev));
