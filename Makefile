@@ -128,16 +128,19 @@ kernels-check: $(KCHECK)
 
 # Each area binary runs from the repository root so tests find ../shared and build/.
 TEST_JOBS ?= 2
-test: all $(TEST_BINS) $(KCHECK)
+# tests/gpu/test_kernel_bench.c runs the kernel bench's validation on the emulator
+KBENCH := $(BUILD)/bench/kernels/bench_gpu_kernels
+TEST_ENV = WANRT_BIN=$(BIN) WANRT_SHARED=$(SHARED) WANRT_BENCH_DIR=$(BUILD)/bench
+test: all $(TEST_BINS) $(KCHECK) $(KBENCH)
 	@$(KCHECK) -j $(TEST_JOBS) -q
 	@test -d $(SHARED)/golden || { echo "error: $(SHARED)/golden is missing: the tests need the shared reference data beside the checkout"; exit 1; }
 	@fail=0; for t in $(TEST_BINS); do \
-	  echo "== $$t"; WANRT_BIN=$(BIN) WANRT_SHARED=$(SHARED) $$t --jobs=$(TEST_JOBS) || fail=1; \
+	  echo "== $$t"; $(TEST_ENV) $$t --jobs=$(TEST_JOBS) || fail=1; \
 	done; exit $$fail
 
-test-gpu: all $(TEST_BINS)
+test-gpu: all $(TEST_BINS) $(KBENCH)
 	@fail=0; for t in $(TEST_BINS); do \
-	  WANRT_TEST_DEVICE=cuda WANRT_BIN=$(BIN) WANRT_SHARED=$(SHARED) $$t --jobs=1 || fail=1; \
+	  WANRT_TEST_DEVICE=cuda $(TEST_ENV) $$t --jobs=1 || fail=1; \
 	done; exit $$fail
 
 $(BUILD)/bench/%: bench/%.c $(LIB)

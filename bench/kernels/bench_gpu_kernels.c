@@ -83,6 +83,8 @@ typedef struct bench {
 } bench;
 
 static bool selected(const bench *b, const variant *v) { return !b->only || strstr(v->name, b->only); }
+/* The ratios' references run (validated, then timed) whatever --only says. */
+static bool is_reference(const variant *v) { return v->kind == V_LT || strcmp(v->name, "attn_bf16") == 0; }
 static bool runs_here(const bench *b, const variant *v)
 {
     return wr_gpu_arch(b->g) >= v->min_arch && (v->kind != V_LT || b->lt);
@@ -292,7 +294,7 @@ static void validate(bench *b)
     for (int i = 0; i < N_VARIANTS; i++) {
         const variant *v = &variants[i];
         b->ok[i] = true;
-        if (!selected(b, v))
+        if (!selected(b, v) && !is_reference(v))
             continue;
         if (!runs_here(b, v)) {
             printf("  skip %-20s %s\n", v->name, v->kind == V_LT && !b->lt ? "(no cuBLASLt on this device)"
@@ -408,6 +410,17 @@ static shapes shapes_for(const bench *b)
 }
 
 static bool timed(const bench *b, const variant *v) { return b->ok[v - variants] && runs_here(b, v); }
+
+/* Whether --only leaves a version of the matmul family (attention: false) to time. */
+static bool family_selected(const bench *b, bool matmul)
+{
+    for (int i = 0; i < N_VARIANTS; i++) {
+        vkind k = variants[i].kind;
+        if ((k == V_MATMUL || k == V_MMQ || k == V_LT) == matmul && selected(b, &variants[i]))
+            return true;
+    }
+    return false;
+}
 
 /* The matmul versions at each N×K, cuBLASLt first (the ratios' references). */
 static void time_matmuls(bench *b, const shapes *sh)
@@ -538,8 +551,10 @@ static void time_all(bench *b)
     shapes sh = shapes_for(b);
     printf("\ntimings (median of up to %d calls after a warm-up call; ratios: our TFLOP/s / the reference's)\n",
            b->max_reps);
-    time_matmuls(b, &sh);
-    time_attention(b, &sh);
+    if (family_selected(b, true))
+        time_matmuls(b, &sh);
+    if (family_selected(b, false))
+        time_attention(b, &sh);
 }
 
 /* ---- main ------------------------------------------------------------------------------------- */

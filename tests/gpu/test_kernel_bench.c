@@ -1,0 +1,99 @@
+/* The kernel benchmark (bench/kernels/bench_gpu_kernels.c) as `make test` runs it, so its
+ * validation code is executed and kept honest without a GPU:
+ *   - the built binary with --device emu --validate-only (WANRT_TEST_DEVICE=cuda: --device cuda)
+ *     validates every version against its CPU twin and exits 0 only when every check passed;
+ *   - without a CUDA driver, the plain `make bench` invocation says it skipped and exits 0;
+ *   - the cuBLASLt wrapper refuses the emulator with WR_E_UNSUPPORTED naming it.
+ * The binary comes from WANRT_BENCH_DIR (set by the Makefile), else build/release/bench. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "runtime/gpu/cublaslt.h"
+#include "tests/gpu/gpu_test.h"
+
+static const char *bench_bin(void)
+{
+    static char path[4096];
+    const char *dir = getenv("WANRT_BENCH_DIR");
+    snprintf(path, sizeof path, "%s/kernels/bench_gpu_kernels", dir && *dir ? dir : "build/release/bench");
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s is not built (make %s)", path, path);
+    fclose(f);
+    return path;
+}
+
+/* Runs the bench with args; returns its output (malloc'd) and exit status. */
+static char *run_bench(const char *args, int *status)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bench_bin(), args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p, "cannot run %s", cmd);
+    size_t cap = 1 << 16, len = 0, n;
+    char *out = malloc(cap);
+    while ((n = fread(out + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 4096)
+            out = realloc(out, cap *= 2);
+    }
+    out[len] = 0;
+    *status = pclose(p);
+    return out;
+}
+
+Test(kernel_bench, validation_passes, .timeout = 300)
+{
+    const char *dev = getenv("WANRT_TEST_DEVICE");
+    bool cuda = dev && strcmp(dev, "cuda") == 0;
+    int status;
+    char *out = run_bench(cuda ? "--device cuda --validate-only" : "--device emu --validate-only", &status);
+    if (cuda && strstr(out, "no CUDA device")) {
+        free(out);
+        cr_skip_test("no CUDA device");
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the bench's validation failed:\n%s", out);
+    int passed = -1, total = -2;
+    const char *v = strstr(out, "validated: ");
+    cr_assert(v && sscanf(v, "validated: %d of %d", &passed, &total) == 2, "no summary line:\n%s", out);
+    cr_assert_eq(passed, total, "%s", out);
+    /* every version of ours ran (the emulator is sm_89: fp8 included); cuBLASLt only on a device */
+    const char *names[] = {"matmul_fp32_w_q8_0", "matmul_bf16_w_f8", "mmq_int8_w_q8_0", "mmq_fp8_w_e4m3",
+                           "attn_f32",           "attn_bf16",        "sage_pv_f16",     "sage_pv_f8"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "ok   %s ", names[i]);
+        cr_assert(strstr(out, line), "%s was not validated:\n%s", names[i], out);
+    }
+    cr_assert(total >= 70, "only %d checks ran:\n%s", total, out);
+    cr_assert_null(strstr(out, "FAIL"), "%s", out);
+    free(out);
+}
+
+Test(kernel_bench, skips_without_cuda)
+{
+    wr_gpu *g = NULL;
+    if (wr_gpu_open(&g, WR_GPU_CUDA, NULL) == WR_OK) {
+        wr_gpu_close(g);
+        cr_skip_test("a CUDA device is present: the bench runs instead of skipping");
+    }
+    int status;
+    char *out = run_bench("", &status);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", out);
+    cr_assert(strstr(out, "no CUDA device: GPU kernel benchmarks skipped"), "%s", out);
+    free(out);
+}
+
+Test(kernel_bench, cublaslt_refuses_the_emulator)
+{
+    wr_gpu *g = NULL;
+    gt_check(wr_gpu_open(&g, WR_GPU_EMU, NULL), "emu");
+    wr_cublaslt *lt = (wr_cublaslt *)1;
+    cr_assert_eq(wr_cublaslt_open(g, 0, &lt), WR_E_UNSUPPORTED);
+    cr_assert_null(lt);
+    cr_assert(strstr(wr_last_error(), "CUDA device only"), "%s", wr_last_error());
+    wr_cublaslt_close(NULL);
+    wr_gpu_close(g);
+}
