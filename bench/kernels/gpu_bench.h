@@ -53,7 +53,7 @@ static const gb_peak gb_peaks[] = {
 };
 
 /* The peak row for the device name, or NULL (unknown device, or the emulator). */
-static const gb_peak *gb_peak_find(const wr_gpu *g)
+static inline const gb_peak *gb_peak_find(const wr_gpu *g)
 {
     if (wr_gpu_get_kind(g) != WR_GPU_CUDA)
         return NULL;
@@ -71,7 +71,7 @@ static const gb_peak *gb_peak_find(const wr_gpu *g)
 
 /* Peak rate of an arithmetic in TFLOP/s; 0 when unknown. Mixed Sage arithmetic: the time-optimal
  * rate when half the flops run at each unit's peak, 1 / (0.5 / a + 0.5 / b). */
-static double gb_peak_of(const gb_peak *p, gb_arith a)
+static inline double gb_peak_of(const gb_peak *p, gb_arith a)
 {
     if (!p)
         return 0.0;
@@ -97,7 +97,7 @@ static double gb_peak_of(const gb_peak *p, gb_arith a)
 
 /* Opens "cuda" or "emu" (emulating sm_89 so every variant, fp8 included, runs). Returns NULL with
  * *skipped set when CUDA is asked for and absent: the caller prints its skip line and exits 0. */
-static wr_gpu *gb_open(const char *device, bool *skipped)
+static inline wr_gpu *gb_open(const char *device, bool *skipped)
 {
     *skipped = false;
     wr_gpu *g = NULL;
@@ -123,7 +123,7 @@ static wr_gpu *gb_open(const char *device, bool *skipped)
 }
 
 /* Aborts the bench with the library's message: benchmarks have no recovery path. */
-static void gb_check(wr_status st, const char *what)
+static inline void gb_check(wr_status st, const char *what)
 {
     if (st != WR_OK) {
         fprintf(stderr, "error: %s: %s (%s)\n", what, wr_last_error(), wr_last_error_site());
@@ -131,14 +131,14 @@ static void gb_check(wr_status st, const char *what)
     }
 }
 
-static void *gb_alloc(wr_gpu *g, size_t bytes)
+static inline void *gb_alloc(wr_gpu *g, size_t bytes)
 {
     void *p = NULL;
     gb_check(wr_gpu_alloc(g, bytes ? bytes : 1, &p), "device allocation");
     return p;
 }
 
-static void *gb_upload(wr_gpu *g, const void *host, size_t bytes)
+static inline void *gb_upload(wr_gpu *g, const void *host, size_t bytes)
 {
     void *p = gb_alloc(g, bytes);
     gb_check(wr_gpu_copy_h2d(g, p, host, bytes, NULL), "upload");
@@ -147,7 +147,7 @@ static void *gb_upload(wr_gpu *g, const void *host, size_t bytes)
 
 /* Fills dst (bytes) by repeating the host pattern (pattern_bytes): big inputs without a host copy
  * of the whole tensor. A row-wise encoded weight stays valid when pattern_bytes is whole rows. */
-static void gb_fill_tiled(wr_gpu *g, void *dst, size_t bytes, const void *pattern, size_t pattern_bytes)
+static inline void gb_fill_tiled(wr_gpu *g, void *dst, size_t bytes, const void *pattern, size_t pattern_bytes)
 {
     size_t first = pattern_bytes < bytes ? pattern_bytes : bytes;
     gb_check(wr_gpu_copy_h2d(g, dst, pattern, first, NULL), "upload");
@@ -162,7 +162,7 @@ static void gb_fill_tiled(wr_gpu *g, void *dst, size_t bytes, const void *patter
 }
 
 /* Uniform floats in [lo, hi) from a seeded xorshift (bench inputs, not the model RNG). */
-static void gb_fill(float *x, int64_t n, float lo, float hi, uint64_t seed)
+static inline void gb_fill(float *x, int64_t n, float lo, float hi, uint64_t seed)
 {
     uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
     for (int64_t i = 0; i < n; i++) {
@@ -173,7 +173,7 @@ static void gb_fill(float *x, int64_t n, float lo, float hi, uint64_t seed)
 
 /* Normalised squared error sum (got − ref)² / sum ref², and how many positions differ in being
  * finite (NaN/Inf parity). */
-static double gb_nmse(const float *got, const float *ref, int64_t n, int64_t *nan_mismatch)
+static inline double gb_nmse(const float *got, const float *ref, int64_t n, int64_t *nan_mismatch)
 {
     double num = 0, den = 0;
     *nan_mismatch = 0;
@@ -199,7 +199,7 @@ typedef struct gb_time {
     int reps;
 } gb_time;
 
-static int gb_cmp_double(const void *a, const void *b)
+static inline int gb_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -209,7 +209,7 @@ static int gb_cmp_double(const void *a, const void *b)
  * caches, clocks), one timed probe, then as many more as fit in ~target_ms (at most max_reps in
  * all); median and best of the timed calls. Launchers that allocate temporaries and synchronise
  * (matmul_q, sage attention) are timed as the op runs in the model, allocation included. */
-static gb_time gb_time_op(wr_gpu *g, gb_op op, void *ctx, double target_ms, int max_reps, const char *what)
+static inline gb_time gb_time_op(wr_gpu *g, gb_op op, void *ctx, double target_ms, int max_reps, const char *what)
 {
     wr_gpu_event *e0, *e1;
     gb_check(wr_gpu_event_create(g, &e0), "event");
@@ -239,7 +239,7 @@ static gb_time gb_time_op(wr_gpu *g, gb_op op, void *ctx, double target_ms, int 
 }
 
 /* "12.3%" of the peak, or "n/a". */
-static const char *gb_pct(char *buf, size_t len, double rate, double peak)
+static inline const char *gb_pct(char *buf, size_t len, double rate, double peak)
 {
     if (peak > 0)
         snprintf(buf, len, "%.1f%%", 100.0 * rate / peak);

@@ -1,6 +1,6 @@
-/* The kernel benchmark (bench/kernels/bench_gpu_kernels.c) as `make test` runs it, so its
- * validation code is executed and kept honest without a GPU:
- *   - the built binary with --device emu --validate-only (WANRT_TEST_DEVICE=cuda: --device cuda)
+/* The GPU benchmarks (bench/kernels/bench_gpu_kernels.c, bench_gpu_memory.c) as `make test` runs
+ * them, so their validation code is executed and kept honest without a GPU:
+ *   - each built binary with --device emu --validate-only (WANRT_TEST_DEVICE=cuda: --device cuda)
  *     validates every version against its CPU twin and exits 0 only when every check passed;
  *   - without a CUDA driver, the plain `make bench` invocation says it skipped and exits 0;
  *   - the cuBLASLt wrapper refuses the emulator with WR_E_UNSUPPORTED naming it.
@@ -14,11 +14,11 @@
 #include "runtime/gpu/cublaslt.h"
 #include "tests/gpu/gpu_test.h"
 
-static const char *bench_bin(void)
+static const char *bench_bin(const char *name)
 {
     static char path[4096];
     const char *dir = getenv("WANRT_BENCH_DIR");
-    snprintf(path, sizeof path, "%s/kernels/bench_gpu_kernels", dir && *dir ? dir : "build/release/bench");
+    snprintf(path, sizeof path, "%s/kernels/%s", dir && *dir ? dir : "build/release/bench", name);
     FILE *f = fopen(path, "rb");
     cr_assert_not_null(f, "%s is not built (make %s)", path, path);
     fclose(f);
@@ -26,10 +26,10 @@ static const char *bench_bin(void)
 }
 
 /* Runs the bench with args; returns its output (malloc'd) and exit status. */
-static char *run_bench(const char *args, int *status)
+static char *run_bench(const char *name, const char *args, int *status)
 {
     char cmd[4400];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bench_bin(), args);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bench_bin(name), args);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p, "cannot run %s", cmd);
     size_t cap = 1 << 16, len = 0, n;
@@ -44,32 +44,47 @@ static char *run_bench(const char *args, int *status)
     return out;
 }
 
-Test(kernel_bench, validation_passes, .timeout = 300)
+/* Runs one bench's validation; asserts it passed, at least min_checks ran and each name in names
+ * has an "ok" line (skips the test when cuda is asked for and absent). */
+static void validation_passes(const char *bench, const char *const *names, size_t n_names, int min_checks)
 {
     const char *dev = getenv("WANRT_TEST_DEVICE");
     bool cuda = dev && strcmp(dev, "cuda") == 0;
     int status;
-    char *out = run_bench(cuda ? "--device cuda --validate-only" : "--device emu --validate-only", &status);
+    char *out = run_bench(bench, cuda ? "--device cuda --validate-only" : "--device emu --validate-only", &status);
     if (cuda && strstr(out, "no CUDA device")) {
         free(out);
         cr_skip_test("no CUDA device");
     }
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the bench's validation failed:\n%s", out);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: validation failed:\n%s", bench, out);
     int passed = -1, total = -2;
     const char *v = strstr(out, "validated: ");
     cr_assert(v && sscanf(v, "validated: %d of %d", &passed, &total) == 2, "no summary line:\n%s", out);
     cr_assert_eq(passed, total, "%s", out);
-    /* every version of ours ran (the emulator is sm_89: fp8 included); cuBLASLt only on a device */
-    const char *names[] = {"matmul_fp32_w_q8_0", "matmul_bf16_w_f8", "mmq_int8_w_q8_0", "mmq_fp8_w_e4m3",
-                           "attn_f32",           "attn_bf16",        "sage_pv_f16",     "sage_pv_f8"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    for (size_t i = 0; i < n_names; i++) {
         char line[64];
         snprintf(line, sizeof line, "ok   %s ", names[i]);
         cr_assert(strstr(out, line), "%s was not validated:\n%s", names[i], out);
     }
-    cr_assert(total >= 70, "only %d checks ran:\n%s", total, out);
+    cr_assert(total >= min_checks, "only %d checks ran:\n%s", total, out);
     cr_assert_null(strstr(out, "FAIL"), "%s", out);
     free(out);
+}
+
+Test(kernel_bench, matmul_attention_validation_passes, .timeout = 300)
+{
+    /* every version of ours ran (the emulator is sm_89: fp8 included); cuBLASLt only on a device */
+    const char *names[] = {"matmul_fp32_w_f32", "matmul_fp32_w_bf16", "matmul_fp32_w_f8", "matmul_fp32_w_q8_0",
+                           "matmul_bf16_w_f32", "matmul_bf16_w_bf16", "matmul_bf16_w_f8", "matmul_bf16_w_q8_0",
+                           "mmq_int8_w_q8_0",   "mmq_fp8_w_e4m3",     "attn_f32",         "attn_bf16",
+                           "sage_pv_f16",       "sage_pv_f8"};
+    validation_passes("bench_gpu_kernels", names, sizeof names / sizeof names[0], 73);
+}
+
+Test(kernel_bench, memory_ops_validation_passes, .timeout = 120)
+{
+    const char *names[] = {"norm_layer_mod", "norm_rms_affine", "modulate", "rope", "gated_add"};
+    validation_passes("bench_gpu_memory", names, sizeof names / sizeof names[0], 15);
 }
 
 Test(kernel_bench, skips_without_cuda)
@@ -79,11 +94,14 @@ Test(kernel_bench, skips_without_cuda)
         wr_gpu_close(g);
         cr_skip_test("a CUDA device is present: the bench runs instead of skipping");
     }
-    int status;
-    char *out = run_bench("", &status);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", out);
-    cr_assert(strstr(out, "no CUDA device: GPU kernel benchmarks skipped"), "%s", out);
-    free(out);
+    const char *benches[] = {"bench_gpu_kernels", "bench_gpu_memory"};
+    for (int i = 0; i < 2; i++) {
+        int status;
+        char *out = run_bench(benches[i], "", &status);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", out);
+        cr_assert(strstr(out, "no CUDA device: GPU kernel benchmarks skipped"), "%s", out);
+        free(out);
+    }
 }
 
 Test(kernel_bench, cublaslt_refuses_the_emulator)
