@@ -1,7 +1,8 @@
 /* The GPU benchmarks (bench/kernels/bench_gpu_kernels.c, bench_gpu_memory.c) as `make test` runs
  * them, so their validation code is executed and kept honest without a GPU:
- *   - each built binary with --device emu --validate-only (WANRT_TEST_DEVICE=cuda: --device cuda)
- *     validates every version against its CPU twin and exits 0 only when every check passed;
+ *   - each built binary with --device emu --quick --reps 1 validates every version against its CPU
+ *     twin (exit 0 only when every check passed), then runs the timing path at tiny shapes (tiled
+ *     inputs, events, the table); WANRT_TEST_DEVICE=cuda runs --device cuda --validate-only;
  *   - without a CUDA driver, the plain `make bench` invocation says it skipped and exits 0;
  *   - the cuBLASLt wrapper refuses the emulator with WR_E_UNSUPPORTED naming it.
  * The binary comes from WANRT_BENCH_DIR (set by the Makefile), else build/release/bench. */
@@ -44,14 +45,14 @@ static char *run_bench(const char *name, const char *args, int *status)
     return out;
 }
 
-/* Runs one bench's validation; asserts it passed, at least min_checks ran and each name in names
- * has an "ok" line (skips the test when cuda is asked for and absent). */
+/* Runs one bench; asserts its validation passed, at least min_checks ran and each name in names
+ * has an "ok" line and (emulator) a timing row (skips the test when cuda is asked for and absent). */
 static void validation_passes(const char *bench, const char *const *names, size_t n_names, int min_checks)
 {
     const char *dev = getenv("WANRT_TEST_DEVICE");
     bool cuda = dev && strcmp(dev, "cuda") == 0;
     int status;
-    char *out = run_bench(bench, cuda ? "--device cuda --validate-only" : "--device emu --validate-only", &status);
+    char *out = run_bench(bench, cuda ? "--device cuda --validate-only" : "--device emu --quick --reps 1", &status);
     if (cuda && strstr(out, "no CUDA device")) {
         free(out);
         cr_skip_test("no CUDA device");
@@ -65,6 +66,9 @@ static void validation_passes(const char *bench, const char *const *names, size_
         char line[64];
         snprintf(line, sizeof line, "ok   %s ", names[i]);
         cr_assert(strstr(out, line), "%s was not validated:\n%s", names[i], out);
+        const char *table = strstr(out, "\ntimings");
+        snprintf(line, sizeof line, "\n%s ", names[i]);
+        cr_assert(cuda || (table && strstr(table, line)), "%s has no timing row:\n%s", names[i], out);
     }
     cr_assert(total >= min_checks, "only %d checks ran:\n%s", total, out);
     cr_assert_null(strstr(out, "FAIL"), "%s", out);
