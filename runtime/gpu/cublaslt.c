@@ -71,6 +71,35 @@ _Static_assert(sizeof(lt_heuristic) == sizeof(cublasLtMatmulHeuristicResult_t) &
 _Static_assert(offsetof(cublasLtMatmulHeuristicResult_t, workspaceSize) == offsetof(lt_heuristic, workspace_size) &&
                    offsetof(cublasLtMatmulHeuristicResult_t, state) == offsetof(lt_heuristic, state),
                "cublasLtMatmulHeuristicResult_t layout");
+/* The signatures lt_api transcribes (by position: lt_ handles are the header's opaque pointers,
+ * enum parameters are passed as int), checked against the header's prototypes. */
+#define LT_SIG(fn, ret, ...) \
+    _Static_assert(__builtin_types_compatible_p(__typeof__(fn), ret(__VA_ARGS__)), #fn ": signature changed")
+LT_SIG(cublasLtCreate, cublasStatus_t, cublasLtHandle_t *);
+LT_SIG(cublasLtDestroy, cublasStatus_t, cublasLtHandle_t);
+LT_SIG(cublasLtGetVersion, size_t, void);
+LT_SIG(cublasLtGetStatusName, const char *, cublasStatus_t);
+LT_SIG(cublasLtMatmulDescCreate, cublasStatus_t, cublasLtMatmulDesc_t *, cublasComputeType_t, cudaDataType_t);
+LT_SIG(cublasLtMatmulDescDestroy, cublasStatus_t, cublasLtMatmulDesc_t);
+LT_SIG(cublasLtMatmulDescSetAttribute, cublasStatus_t, cublasLtMatmulDesc_t, cublasLtMatmulDescAttributes_t,
+       const void *, size_t);
+LT_SIG(cublasLtMatrixLayoutCreate, cublasStatus_t, cublasLtMatrixLayout_t *, cudaDataType, uint64_t, uint64_t, int64_t);
+LT_SIG(cublasLtMatrixLayoutDestroy, cublasStatus_t, cublasLtMatrixLayout_t);
+LT_SIG(cublasLtMatmulPreferenceCreate, cublasStatus_t, cublasLtMatmulPreference_t *);
+LT_SIG(cublasLtMatmulPreferenceDestroy, cublasStatus_t, cublasLtMatmulPreference_t);
+LT_SIG(cublasLtMatmulPreferenceSetAttribute, cublasStatus_t, cublasLtMatmulPreference_t,
+       cublasLtMatmulPreferenceAttributes_t, const void *, size_t);
+LT_SIG(cublasLtMatmulAlgoGetHeuristic, cublasStatus_t, cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t,
+       cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int,
+       cublasLtMatmulHeuristicResult_t *, int *);
+LT_SIG(cublasLtMatmul, cublasStatus_t, cublasLtHandle_t, cublasLtMatmulDesc_t, const void *, const void *,
+       cublasLtMatrixLayout_t, const void *, cublasLtMatrixLayout_t, const void *, const void *, cublasLtMatrixLayout_t,
+       void *, cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t);
+#undef LT_SIG
+_Static_assert(sizeof(cublasStatus_t) == sizeof(lt_status) && sizeof(cudaDataType) == sizeof(int) &&
+                   sizeof(cublasComputeType_t) == sizeof(int) && sizeof(cublasLtMatmulDescAttributes_t) == sizeof(int) &&
+                   sizeof(cublasLtMatmulPreferenceAttributes_t) == sizeof(int),
+               "enum parameters passed as int");
 #endif
 
 typedef struct lt_api {
