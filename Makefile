@@ -3,7 +3,7 @@
 #   make test         Criterion suites (tests/<area>/ -> one binary per area) + kernels-check
 #   make MODE=debug | MODE=asan
 #   make fuzz         libFuzzer harnesses (clang), tests/fuzz/fuzz_<reader>.c
-#   make bench        benchmarks (bench/)
+#   make bench        benchmarks (bench/); make bench-gpu: the GPU kernel benchmarks alone
 CC ?= cc
 CXX ?= c++
 MODE ?= release
@@ -62,7 +62,7 @@ TEST_BINS := $(TEST_AREAS:%=$(BUILD)/bin/test_%)
 BENCH_SRCS := $(wildcard bench/kernels/*.c bench/models/*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all test test-gpu bench fuzz kernels-check clean features demo
+.PHONY: all test test-gpu bench bench-gpu fuzz kernels-check clean features demo
 all: features $(LIB) $(BIN)
 
 features:
@@ -149,6 +149,10 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 
 bench: all $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+# Only the GPU kernel benchmarks (a lent GPU's short session); BENCH_ARGS=--quick for small shapes.
+bench-gpu: $(KBENCH)
+	@for b in $(KBENCH); do echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
 
 # --- fuzzing (clang + libFuzzer + ASan); not part of `make test` --------------------------------
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
