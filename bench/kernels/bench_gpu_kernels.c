@@ -110,10 +110,11 @@ static bool expect(bench *b, const variant *v, const char *shape, const float *g
     return ok;
 }
 
+/* t = {ne0, ne1} (ne1 = 0: the 1-D {ne0}) of dtype dt over data. */
 static void tensor2(wr_tensor *t, wr_dtype dt, int64_t ne0, int64_t ne1, void *data)
 {
     int64_t ne[2] = {ne0, ne1};
-    if (!wr_tensor_init(t, dt, 2, ne, data)) {
+    if (!wr_tensor_init(t, dt, ne1 ? 2 : 1, ne, data)) {
         fprintf(stderr, "error: bad bench shape %lld x %lld\n", (long long)ne0, (long long)ne1);
         exit(1);
     }
@@ -140,9 +141,10 @@ static void *encode_weight(wr_dtype dt, float *w, int64_t N, int64_t K, size_t *
  *                feeds the mma): the same products, fp32 sums: 1e-10
  *   mmq int8/fp8 the runtime's portable twins cpu_matmul_{q8_0,f8}_a8_ref: equal on the emulator
  *                (its order is theirs; bound 0), 1e-14 / 1e-11 on a device (test_matmul_q.c)
- *   cuBLASLt     bf16: as the bf16 mma; fp8: cpu_matmul of the e4m3-decoded operands times both
- *                scales, 1e-8 (Hopper's fp8 mma keeps fewer accumulator bits between cuBLASLt's
- *                fp32 promotions; ~1e-10 measured elsewhere, kept loose until a GPU run records it) */
+ *   cuBLASLt     bf16: as the bf16 mma, 1e-10 (K = 2048: fp32 sums, maybe split over K); fp8:
+ *                cpu_matmul of the e4m3-decoded operands times both scales, 1e-8 (Hopper's fp8 mma
+ *                keeps fewer accumulator bits between cuBLASLt's fp32 promotions; a first bound,
+ *                to be tightened to the value a GPU run records) */
 static void check_matmul(bench *b, const variant *v, int64_t M, int64_t N, int64_t K, bool with_bias, uint64_t seed)
 {
     wr_gpu *g = b->g;
@@ -158,8 +160,7 @@ static void check_matmul(bench *b, const variant *v, int64_t M, int64_t N, int64
     size_t rb;
     void *wbytes = encode_weight(v->wdt, w, N, K, &rb); /* w: decoded */
     wr_tensor tx, tw, tb, ty;
-    tensor2(&tx, WR_DTYPE_F32, K, M, x), tensor2(&tb, WR_DTYPE_F32, N, 1, bias), tensor2(&ty, WR_DTYPE_F32, N, M, ref);
-    tb.ne[1] = 1, tb.n_dims = 1;
+    tensor2(&tx, WR_DTYPE_F32, K, M, x), tensor2(&tb, WR_DTYPE_F32, N, 0, bias), tensor2(&ty, WR_DTYPE_F32, N, M, ref);
     double bound = 1e-10;
     void *dx = NULL, *dw = NULL, *db = gb_upload(g, bias, (size_t)N * 4), *dy = gb_alloc(g, (size_t)(M * N) * 4);
     void *dscale = NULL;
@@ -481,8 +482,7 @@ static void time_matmuls(bench *b, const shapes *sh)
                         M = (M + 15) / 16 * 16;                  /* 32,760 runs as 32,768, flops counted so */
                     c.v = v;
                     tensor2(&c.x, WR_DTYPE_F32, K, M, x), tensor2(&c.w, v->wdt, K, N, w);
-                    tensor2(&c.y, WR_DTYPE_F32, N, M, y), tensor2(&c.bias, WR_DTYPE_F32, N, 1, bias);
-                    c.bias.n_dims = 1;
+                    tensor2(&c.y, WR_DTYPE_F32, N, M, y), tensor2(&c.bias, WR_DTYPE_F32, N, 0, bias);
                     if (is_lt) {
                         bool f8 = v->arith_sel == WR_CUBLASLT_FP8;
                         wr_cublaslt_gemm p = {.op = (wr_cublaslt_op)v->arith_sel, .M = M, .N = N, .K = K, .x = xl[f8],
