@@ -128,7 +128,7 @@ typedef struct lt_plan {
     wr_cublaslt_op op;
     int64_t M, N, K;
     wr_dtype y_dtype;
-    bool fast_accum;
+    bool fast_accum, x_scaled, w_scaled; /* scale pointers present (FP8) */
     lt_desc desc;
     lt_layout a, b, d;
     lt_algo algo;
@@ -274,9 +274,12 @@ static wr_status plan_build(wr_cublaslt *lt, const wr_cublaslt_gemm *p, lt_plan 
     int32_t ta = LT_OP_T, tb = LT_OP_N;
     LT_TRY(lt->api.MatmulDescSetAttribute(pl->desc, LT_DESC_TRANSA, &ta, sizeof ta));
     LT_TRY(lt->api.MatmulDescSetAttribute(pl->desc, LT_DESC_TRANSB, &tb, sizeof tb));
-    if (p->op == WR_CUBLASLT_FP8) {
+    if (p->op == WR_CUBLASLT_FP8) { /* the scale pointers are set before the heuristic sees the descriptor */
         int8_t fast = p->fast_accum ? 1 : 0;
+        const void *as = p->w_scale, *bs = p->x_scale;
         LT_TRY(lt->api.MatmulDescSetAttribute(pl->desc, LT_DESC_FAST_ACCUM, &fast, sizeof fast));
+        LT_TRY(lt->api.MatmulDescSetAttribute(pl->desc, LT_DESC_A_SCALE_POINTER, &as, sizeof as));
+        LT_TRY(lt->api.MatmulDescSetAttribute(pl->desc, LT_DESC_B_SCALE_POINTER, &bs, sizeof bs));
     }
     /* column-major: A = w (K rows × N cols, ld K, used transposed), B = x (K × M, ld K), D = y (N × M, ld N);
      * C is D's layout (beta = 0, C = D) */
@@ -311,7 +314,8 @@ static wr_status plan_get(wr_cublaslt *lt, const wr_cublaslt_gemm *p, lt_plan **
 {
     for (lt_plan *q = lt->plans; q; q = q->next)
         if (q->op == p->op && q->M == p->M && q->N == p->N && q->K == p->K && q->y_dtype == p->y_dtype &&
-            q->fast_accum == p->fast_accum) {
+            q->fast_accum == p->fast_accum && q->x_scaled == (p->x_scale != NULL) &&
+            q->w_scaled == (p->w_scale != NULL)) {
             *out = q;
             return WR_OK;
         }
@@ -319,7 +323,7 @@ static wr_status plan_get(wr_cublaslt *lt, const wr_cublaslt_gemm *p, lt_plan **
     if (!pl)
         return wr_fail(WR_E_OOM, "cuBLASLt: out of host memory");
     pl->op = p->op, pl->M = p->M, pl->N = p->N, pl->K = p->K, pl->y_dtype = p->y_dtype;
-    pl->fast_accum = p->fast_accum;
+    pl->fast_accum = p->fast_accum, pl->x_scaled = p->x_scale != NULL, pl->w_scaled = p->w_scale != NULL;
     wr_status st = plan_build(lt, p, pl);
     if (st != WR_OK) {
         plan_free(lt, pl);

@@ -11,7 +11,7 @@
  *                     CUBLASLT_MATMUL_DESC_{B,A}_SCALE_POINTER); fp32 accumulation; y f32 or bf16;
  *                     K, N and M multiples of 16 (cuBLASLt's fp8 alignment rule). sm_89+
  * The algorithm is cuBLASLt's first heuristic choice for the problem within the workspace, looked
- * up once per (op, M, N, K, y dtype, fast_accum) and kept. Work is issued on the default stream
+ * up once per (op, M, N, K, y dtype, fast_accum, which scales are given) and kept. Work is issued on the default stream
  * (the wr_gpu_stream handle of gpu_cuda.c is private to that file; a non-NULL stream is refused
  * until it exposes the CUstream). */
 #ifndef WR_CUBLASLT_H
