@@ -4,10 +4,11 @@
  * is one .c file linked against libwanrt.a (Makefile BENCH rules).
  *
  * Peaks (dense, no sparsity; TFLOP/s or TOPS, TB/s) from NVIDIA's datasheets: H100 SXM5 / PCIe /
- * NVL (H100 datasheet, the sparsity figures halved), H200 SXM (H200 datasheet: H100 SXM compute,
- * 4.8 TB/s HBM3e), A100 (A100 datasheet: no fp8; 80 GB SXM 2.04 TB/s, taken as 2.0 for every
- * A100), RTX 4090 (Ada Lovelace whitepaper appendix: fp16/bf16 *with fp32 accumulation* 165.2,
- * fp8 with fp32 accumulation 330.3, int8 660.6, fp32 82.6, 1.008 TB/s). The fp32 figure is the
+ * NVL (H100 datasheet, the sparsity figures halved), H200 SXM / NVL (H200 datasheet: H100 SXM /
+ * NVL compute, 4.8 TB/s HBM3e), GH200 (H100 SXM compute; bandwidth depends on the memory: n/a),
+ * A100 (A100 datasheet: no fp8; 40 GB 1.555 TB/s, 80 GB SXM 2.04 / PCIe 1.94, taken as 2.0),
+ * RTX 4090 (Ada Lovelace whitepaper appendix: fp16/bf16 *with fp32 accumulation* 165.2, fp8 with
+ * fp32 accumulation 330.3, int8 660.6, fp32 82.6, 1.008 TB/s). The fp32 figure is the
  * CUDA-core (non-tensor) rate, the one our fp32 kernels can reach. Clocks are the boost clocks
  * the datasheets assume; a power- or clock-limited part lands below them. A device not in the
  * table prints n/a. */
@@ -43,21 +44,22 @@ typedef struct gb_peak {
     double tbps;                  /* DRAM bandwidth, TB/s */
 } gb_peak;
 
+/* First match wins, so the specific names come before the general ones. */
 static const gb_peak gb_peaks[] = {
+    {{"GH200", NULL}, "GH200", 66.9, 989.4, 1978.9, 1978.9, 0.0}, /* HBM3 4.0 or HBM3e 4.9 TB/s: n/a */
     {{"H100", "PCIe"}, "H100 PCIe", 51.2, 756.0, 1513.0, 1513.0, 2.0},
     {{"H100", "NVL"}, "H100 NVL", 60.0, 835.0, 1671.0, 1671.0, 3.9},
     {{"H100", NULL}, "H100 SXM", 66.9, 989.4, 1978.9, 1978.9, 3.35}, /* "NVIDIA H100 80GB HBM3" */
+    {{"H200", "NVL"}, "H200 NVL", 60.0, 835.0, 1671.0, 1671.0, 4.8},
     {{"H200", NULL}, "H200 SXM", 66.9, 989.4, 1978.9, 1978.9, 4.8},
-    {{"A100", NULL}, "A100", 19.5, 312.0, 624.0, 0.0, 2.0},
+    {{"A100", "40GB"}, "A100 40GB", 19.5, 312.0, 624.0, 0.0, 1.555},
+    {{"A100", NULL}, "A100 80GB", 19.5, 312.0, 624.0, 0.0, 2.0},
     {{"4090", NULL}, "RTX 4090", 82.6, 165.2, 660.6, 330.3, 1.008},
 };
 
-/* The peak row for the device name, or NULL (unknown device, or the emulator). */
-static inline const gb_peak *gb_peak_find(const wr_gpu *g)
+/* The peak row for a CUDA device name ("NVIDIA H100 80GB HBM3 (sm_90)"), or NULL. */
+static inline const gb_peak *gb_peak_for_name(const char *name)
 {
-    if (wr_gpu_get_kind(g) != WR_GPU_CUDA)
-        return NULL;
-    const char *name = wr_gpu_name(g);
     for (size_t i = 0; i < sizeof gb_peaks / sizeof gb_peaks[0]; i++) {
         bool all = true;
         for (int j = 0; j < 2; j++)
@@ -67,6 +69,12 @@ static inline const gb_peak *gb_peak_find(const wr_gpu *g)
             return &gb_peaks[i];
     }
     return NULL;
+}
+
+/* The peak row of the device, or NULL (unknown device, or the emulator). */
+static inline const gb_peak *gb_peak_find(const wr_gpu *g)
+{
+    return wr_gpu_get_kind(g) == WR_GPU_CUDA ? gb_peak_for_name(wr_gpu_name(g)) : NULL;
 }
 
 /* Peak rate of an arithmetic in TFLOP/s; 0 when unknown. Mixed Sage arithmetic: the time-optimal
@@ -210,7 +218,9 @@ static inline int gb_cmp_double(const void *a, const void *b)
  * target_ms it is the measurement (the slow fp32 versions at 75,600 tokens run once); below, it
  * was the warm-up (caches, clocks) and as many further calls as fit in ~target_ms (at least 3,
  * at most max_reps) are timed: median and best. Launchers that allocate temporaries and
- * synchronise (matmul_q, sage attention) are timed as they run in the model, allocation included. */
+ * synchronise (matmul_q, sage attention) are timed as they run in the model, allocation included.
+ * No L2 flush between calls (llm.c flushes): at the Wan shapes every activation is >= 80 MB, beyond
+ * the 50 MB L2 of an H100, and the matmul weights are read once per row tile anyway. */
 static inline gb_time gb_time_op(wr_gpu *g, gb_op op, void *ctx, double target_ms, int max_reps, const char *what)
 {
     wr_gpu_event *e0, *e1;

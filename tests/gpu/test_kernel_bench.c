@@ -4,7 +4,8 @@
  *     twin (exit 0 only when every check passed), then runs the timing path at tiny shapes (tiled
  *     inputs, events, the table); WANRT_TEST_DEVICE=cuda runs --device cuda --validate-only;
  *   - without a CUDA driver, the plain `make bench` invocation says it skipped and exits 0;
- *   - the cuBLASLt wrapper refuses the emulator with WR_E_UNSUPPORTED naming it.
+ *   - the cuBLASLt wrapper refuses the emulator with WR_E_UNSUPPORTED naming it;
+ *   - the peak table matches the names the driver reports (only a GPU run would otherwise).
  * The binary comes from WANRT_BENCH_DIR (set by the Makefile), else build/release/bench. */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "bench/kernels/gpu_bench.h"
 #include "runtime/gpu/cublaslt.h"
 #include "tests/gpu/gpu_test.h"
 
@@ -118,4 +120,31 @@ Test(kernel_bench, cublaslt_refuses_the_emulator)
     cr_assert(strstr(wr_last_error(), "CUDA device only"), "%s", wr_last_error());
     wr_cublaslt_close(NULL);
     wr_gpu_close(g);
+}
+
+Test(kernel_bench, peak_table_matches_device_names)
+{
+    static const struct {
+        const char *name, *label;
+    } cases[] = {{"NVIDIA H100 80GB HBM3 (sm_90, cuBLASLt)", "H100 SXM"},
+                 {"NVIDIA H100 PCIe (sm_90)", "H100 PCIe"},
+                 {"NVIDIA H100 NVL (sm_90)", "H100 NVL"},
+                 {"NVIDIA H200 (sm_90)", "H200 SXM"},
+                 {"NVIDIA H200 NVL (sm_90)", "H200 NVL"},
+                 {"NVIDIA GH200 480GB (sm_90)", "GH200"},
+                 {"NVIDIA A100-SXM4-80GB (sm_80)", "A100 80GB"},
+                 {"NVIDIA A100-PCIE-40GB (sm_80)", "A100 40GB"},
+                 {"NVIDIA GeForce RTX 4090 (sm_89)", "RTX 4090"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const gb_peak *p = gb_peak_for_name(cases[i].name);
+        cr_assert(p && strcmp(p->label, cases[i].label) == 0, "%s -> %s", cases[i].name, p ? p->label : "none");
+    }
+    cr_assert_null(gb_peak_for_name("NVIDIA L4 (sm_89)"));
+    const gb_peak *h100 = gb_peak_for_name("NVIDIA H100 80GB HBM3");
+    cr_assert_float_eq(gb_peak_of(h100, GB_BF16), 989.4, 1e-9);
+    /* Sage: half the flops at the int8 rate, half at the fp16 one: 1 / (0.5/1978.9 + 0.5/989.4) */
+    cr_assert_float_eq(gb_peak_of(h100, GB_SAGE_F16), 1319.2, 0.1);
+    cr_assert_float_eq(gb_peak_of(h100, GB_SAGE_F8), 1978.9, 1e-9);
+    cr_assert_float_eq(gb_peak_of(gb_peak_for_name("NVIDIA A100-SXM4-80GB"), GB_FP8), 0.0, 0.0); /* no fp8: n/a */
+    cr_assert_float_eq(gb_peak_of(NULL, GB_FP32), 0.0, 0.0);
 }
