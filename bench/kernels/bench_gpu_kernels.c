@@ -287,11 +287,13 @@ static void check_attention(bench *b, const variant *v, int HD, int NH, int Tq, 
 /* Every version at shapes that reach each of its launch configurations: M and N not multiples of
  * the 64×64 tile with several tiles each way, K of several 32-blocks (fp8: and a K that is not);
  * bias on and off (two kernel specs); attention HD 64 and 128 (two specs each), partial query
- * blocks, Tq ≠ Tk, B = 2 (grid z). cuBLASLt: multiples of 16 (its fp8 rule). */
+ * blocks, Tq ≠ Tk, B = 2 (grid z), Sage's K/V mean over several chunks. cuBLASLt: multiples of 16
+ * (its fp8 rule). */
 static void validate(bench *b)
 {
     static const int64_t mm[][3] = {{70, 67, 96}, {129, 130, 64}, {1, 5, 32}};
-    static const int at[][5] = {{64, 2, 37, 41, 1}, {128, 2, 70, 100, 2}, {128, 1, 5, 33, 1}};
+    /* HD, NH, Tq, Tk, B; Tk = 300 spans two of Sage's 256-key mean chunks (grid x of its sums) */
+    static const int at[][5] = {{64, 2, 37, 41, 1}, {128, 2, 70, 100, 2}, {128, 1, 5, 33, 1}, {128, 1, 20, 300, 1}};
     printf("validation against the CPU twins on %s:\n", wr_gpu_name(b->g));
     for (int i = 0; i < N_VARIANTS; i++) {
         const variant *v = &variants[i];
@@ -313,7 +315,7 @@ static void validate(bench *b)
             if (v->kind == V_MMQ && v->arith_sel == WR_GPU_MMQ_FP8)
                 check_matmul(b, v, 3, 70, 40, true, 99); /* K not a multiple of 32 */
         } else {
-            for (int s = 0; s < 3; s++)
+            for (int s = 0; s < 4; s++)
                 check_attention(b, v, at[s][0], at[s][1], at[s][2], at[s][3], at[s][4], (uint64_t)s);
         }
     }

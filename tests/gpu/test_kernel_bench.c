@@ -84,7 +84,7 @@ Test(kernel_bench, matmul_attention_validation_passes, .timeout = 300)
                            "matmul_bf16_w_f32", "matmul_bf16_w_bf16", "matmul_bf16_w_f8", "matmul_bf16_w_q8_0",
                            "mmq_int8_w_q8_0",   "mmq_fp8_w_e4m3",     "attn_f32",         "attn_bf16",
                            "sage_pv_f16",       "sage_pv_f8"};
-    validation_passes("bench_gpu_kernels", names, sizeof names / sizeof names[0], 73);
+    validation_passes("bench_gpu_kernels", names, sizeof names / sizeof names[0], 77);
 }
 
 Test(kernel_bench, memory_ops_validation_passes, .timeout = 120)
