@@ -462,7 +462,6 @@ static void time_matmuls(bench *b, const shapes *sh)
         scales = gb_upload(g, sc, sizeof sc);
     }
     free(xp);
-    print_header();
     for (int s = 0; s < sh->nNK; s++) {
         int64_t N = sh->NK[s][0], K = sh->NK[s][1];
         double ref[2][2] = {{0, 0}, {0, 0}}; /* [bf16, fp8][M] TFLOP/s of cuBLASLt */
@@ -575,6 +574,7 @@ static void time_all(bench *b)
     shapes sh = shapes_for(b);
     printf("\ntimings (median of up to %d calls after a warm-up call; ratios: our TFLOP/s / the reference's)\n",
            b->max_reps);
+    print_header();
     if (family_selected(b, true))
         time_matmuls(b, &sh);
     if (family_selected(b, false))
