@@ -572,7 +572,8 @@ static void time_attention(bench *b, const shapes *sh)
 static void time_all(bench *b)
 {
     shapes sh = shapes_for(b);
-    printf("\ntimings (median of up to %d calls after a warm-up call; ratios: our TFLOP/s / the reference's)\n",
+    printf("\ntimings (median of up to %d calls after a warm-up call, or one call when it takes >= 300 ms; "
+           "ratios: our TFLOP/s / the reference's)\n",
            b->max_reps);
     print_header();
     if (family_selected(b, true))

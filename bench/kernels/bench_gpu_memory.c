@@ -243,7 +243,8 @@ static void time_all(mbench *mb)
         gb_fill_tiled(g, *dp[i], (size_t)sizes[i] * 4, pat, (size_t)np * 4);
     }
     free(pat);
-    printf("\ntimings (median of up to %d calls after a warm-up call; bytes: each input read and output written once)\n",
+    printf("\ntimings (median of up to %d calls after a warm-up call; bytes: each input read and output written "
+           "once)\n",
            mb->max_reps);
     printf("%-16s %-18s %10s %9s %7s %4s\n", "op", "shape", "ms", "GB/s", "%peak", "reps");
     for (int op = 0; op < M_COUNT; op++)
