@@ -2,6 +2,8 @@
 #include "runtime/ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/backend.h"
@@ -276,4 +278,73 @@ void wr_op_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y)
               "warp: flow must be {W, H, 2}");
     WR_ASSERT(y->data != x->data && y->data != flow->data, "warp y must not alias its inputs");
     current->warp(x, flow, y);
+}
+
+/* ---- fused matmul epilogues ------------------------------------------------------------------ */
+
+/* The [M, N] intermediate of the composed wr_op_matmul_gated_add, kept between calls (grown to the
+ * largest) so the step loop does not allocate; a concurrent call takes a private block. */
+static atomic_flag gated_busy = ATOMIC_FLAG_INIT;
+static float *gated_scratch;
+static size_t gated_bytes;
+
+/* The composition for backends without the fused op: y = x·Wᵀ + b, residual += y · gate, with a
+ * one-row gate seen as M rows 0 bytes apart. */
+static void matmul_gated_add_composed(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                                      const wr_tensor *gate, wr_tensor *residual)
+{
+    size_t bytes = wr_tensor_nbytes(residual) ? wr_tensor_nbytes(residual) : sizeof(float);
+    bool shared = !atomic_flag_test_and_set(&gated_busy);
+    float *buf = shared ? gated_scratch : NULL;
+    if (!shared || gated_bytes < bytes) {
+        buf = malloc(bytes);
+        WR_ASSERT(buf, "matmul_gated_add: out of memory for the %zu-byte intermediate", bytes);
+        if (shared)
+            free(gated_scratch), gated_scratch = buf, gated_bytes = bytes;
+    }
+    wr_tensor y, g1;
+    WR_ASSERT(wr_tensor_init(&y, WR_DTYPE_F32, residual->n_dims, residual->ne, buf), "matmul_gated_add: y");
+    if (gate && wr_tensor_nrows(gate) != wr_tensor_nrows(residual)) {
+        int64_t ne[2] = {gate->ne[0], wr_tensor_nrows(residual)};
+        WR_ASSERT(wr_tensor_init(&g1, WR_DTYPE_F32, 2, ne, gate->data), "matmul_gated_add: gate");
+        g1.nb[1] = 0, g1.nb[2] = g1.nb[3] = g1.nb[4] = g1.nb[5] = 0;
+        gate = &g1;
+    }
+    current->matmul(x, w, bias, WR_ACT_NONE, &y);
+    current->add_gated(residual, &y, gate);
+    if (shared)
+        atomic_flag_clear(&gated_busy);
+    else
+        free(buf);
+}
+
+void wr_op_matmul_gated_add(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_tensor *gate,
+                            wr_tensor *residual)
+{
+    check_f32(x, "matmul_gated_add x");
+    check_f32(residual, "matmul_gated_add residual");
+    WR_ASSERT(wr_tensor_is_contiguous(w), "matmul_gated_add weight must be contiguous");
+    WR_ASSERT(wr_dequant_get(w->dtype), "matmul_gated_add weight dtype %s has no converter", wr_dtype_name(w->dtype));
+    WR_ASSERT(x->ne[0] == w->ne[0], "matmul_gated_add: x has K=%lld, w has K=%lld", (long long)x->ne[0],
+              (long long)w->ne[0]);
+    WR_ASSERT(residual->ne[0] == wr_tensor_nrows(w), "matmul_gated_add: residual has N=%lld, w has N=%lld",
+              (long long)residual->ne[0], (long long)wr_tensor_nrows(w));
+    WR_ASSERT(wr_tensor_nrows(x) == wr_tensor_nrows(residual), "matmul_gated_add: x and residual row counts differ");
+    WR_ASSERT(wr_tensor_is_contiguous(residual), "matmul_gated_add residual must be contiguous");
+    WR_ASSERT(x->data != residual->data, "matmul_gated_add residual must not alias x");
+    WR_ASSERT(!bias || (bias->dtype == WR_DTYPE_F32 && wr_tensor_nelements(bias) == residual->ne[0]),
+              "matmul_gated_add bias must be F32 [N]");
+    if (gate) {
+        check_f32(gate, "matmul_gated_add gate");
+        int64_t rows = wr_tensor_nrows(gate);
+        WR_ASSERT(gate->ne[0] == residual->ne[0] && (rows == wr_tensor_nrows(residual) || rows == 1),
+                  "matmul_gated_add: gate is [%lld x %lld], residual [%lld x %lld] (gate rows: M or 1)",
+                  (long long)rows, (long long)gate->ne[0], (long long)wr_tensor_nrows(residual),
+                  (long long)residual->ne[0]);
+        WR_ASSERT(gate->data != residual->data, "matmul_gated_add gate must not alias residual");
+    }
+    if (current->matmul_gated_add && current->supports(WR_OP_MATMUL, w->dtype))
+        current->matmul_gated_add(x, w, bias, gate, residual);
+    else
+        matmul_gated_add_composed(x, w, bias, gate, residual);
 }

@@ -137,21 +137,12 @@ static void activate_staged(wr_tensor *t, wr_act act)
     CHECK(wr_gpu_unary(g_dev, op, t, t, NULL));
 }
 
-static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y)
+/* The route for weight dtype wt: int8/fp8 activations where WANRT_GPU_PRECISION asks for them and the
+ * device has the tensor cores (else a warning, once, and g_prec), else g_prec. */
+static wr_gpu_matmul_route matmul_route(wr_dtype wt)
 {
-    if (!gpu_weight_dtype(w->dtype)) {
-        note_cpu_fallback(FB_MATMUL, wr_dtype_name(w->dtype)[0] == 'Q' ? "matmul with Q4/Q5/K-quant weights" : "matmul with this weight dtype");
-        wr_backend_cpu.matmul(x, w, bias, act, y);
-        return;
-    }
-    stage sx, sw, sb, sy;
-    stage_in(&sx, x, true);
-    stage_in(&sw, w, true);
-    if (bias)
-        stage_in(&sb, bias, true);
-    stage_in(&sy, y, false);
-    wr_gpu_mmq q = w->dtype == WR_DTYPE_Q8_0 ? WR_GPU_MMQ_INT8 : WR_GPU_MMQ_FP8;
-    bool quant = (q == WR_GPU_MMQ_INT8 && g_act_i8) || (w->dtype == WR_DTYPE_F8_E4M3FN && g_act_f8);
+    wr_gpu_mmq q = wt == WR_DTYPE_Q8_0 ? WR_GPU_MMQ_INT8 : WR_GPU_MMQ_FP8;
+    bool quant = (q == WR_GPU_MMQ_INT8 && g_act_i8) || (wt == WR_DTYPE_F8_E4M3FN && g_act_f8);
     int need = q == WR_GPU_MMQ_INT8 ? 80 : 89;
     if (quant && wr_gpu_arch(g_dev) < need) {
         static _Atomic int warned[2];
@@ -162,16 +153,55 @@ static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *
         quant = false;
     }
     if (quant)
-        CHECK(wr_gpu_matmul_q(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, &sy.t, q, NULL));
-    else
-        CHECK(wr_gpu_matmul_ex(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, &sy.t, g_prec, NULL));
-    activate_staged(&sy.t, act);
+        return q == WR_GPU_MMQ_INT8 ? WR_GPU_MM_INT8 : WR_GPU_MM_FP8;
+    return g_prec == WR_GPU_MATMUL_BF16_MMA ? WR_GPU_MM_BF16_MMA : WR_GPU_MM_FP32;
+}
+
+/* One matmul launch on staged operands: y (already staged, uploaded when the epilogue reads it) gets
+ * the epilogue; the activation runs in the kernel, not as a separate pass. */
+static void matmul_staged(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                          const wr_gpu_matmul_epilogue *epi, stage *sy)
+{
+    stage sx, sw, sb;
+    stage_in(&sx, x, true);
+    stage_in(&sw, w, true);
+    if (bias)
+        stage_in(&sb, bias, true);
+    CHECK(wr_gpu_matmul_epi(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, epi, &sy->t, matmul_route(w->dtype), NULL));
     finish();
-    stage_out(&sy, true);
+    stage_out(sy, true);
     stage_out(&sx, false);
     stage_out(&sw, false);
     if (bias)
         stage_out(&sb, false);
+}
+
+static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y)
+{
+    if (!gpu_weight_dtype(w->dtype)) {
+        note_cpu_fallback(FB_MATMUL, wr_dtype_name(w->dtype)[0] == 'Q' ? "matmul with Q4/Q5/K-quant weights" : "matmul with this weight dtype");
+        wr_backend_cpu.matmul(x, w, bias, act, y);
+        return;
+    }
+    stage sy;
+    stage_in(&sy, y, false);
+    wr_gpu_matmul_epilogue epi = {.act = act};
+    matmul_staged(x, w, bias, &epi, &sy);
+}
+
+/* residual += (x·Wᵀ + bias) · gate in one kernel (ops.c sends other weight dtypes to the
+ * composition of matmul and add_gated). */
+static void gpu_matmul_gated_add(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_tensor *gate,
+                                 wr_tensor *residual)
+{
+    stage sr, sg;
+    stage_in(&sr, residual, true);
+    if (gate)
+        stage_in(&sg, gate, true); /* strided rows arrive packed: rows N apart */
+    wr_gpu_matmul_epilogue epi = {.residual = true, .gate = gate ? &sg.t : NULL};
+    matmul_staged(x, w, bias, &epi, &sr);
+    if (gate)
+        stage_out(&sg, false);
 }
 
 static void norm(wr_gpu_norm_kind kind, const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
@@ -488,6 +518,7 @@ static wr_backend g_backend = {
     .resize_bilinear = gpu_resize_bilinear,
     .warp = gpu_warp,
     .conv_transpose2d = gpu_conv_transpose2d,
+    .matmul_gated_add = gpu_matmul_gated_add,
 };
 
 /* ---- selection ------------------------------------------------------------------------------ */
