@@ -282,18 +282,46 @@ void wr_op_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y)
 
 /* ---- fused matmul epilogues ------------------------------------------------------------------ */
 
-/* The [M, N] intermediate of the composed wr_op_matmul_gated_add, kept between calls (grown to the
- * largest) so the step loop does not allocate; a concurrent call takes a private block. */
+/* The intermediate of the composed wr_op_matmul_gated_add: a band of rows at a time, at most
+ * GATED_BAND_BYTES (a whole [M, N] would duplicate the caller's own buffers: 1.5 GiB for A14B at
+ * 720p), kept between calls so the step loop does not allocate; a concurrent call takes a private
+ * block. Rows of a matmul do not depend on other rows (runtime/cpu/matmul.c, and each GPU kernel
+ * output), so bands give the same bits as one pass. WANRT_GATED_BAND_ROWS overrides the band
+ * (tests use it to get several bands from small shapes). */
+#define GATED_BAND_BYTES ((size_t)64 << 20)
 static atomic_flag gated_busy = ATOMIC_FLAG_INIT;
 static float *gated_scratch;
 static size_t gated_bytes;
 
-/* The composition for backends without the fused op: y = x·Wᵀ + b, residual += y · gate, with a
- * one-row gate seen as M rows 0 bytes apart. */
+static int64_t gated_band_rows(int64_t M, int64_t N)
+{
+    const char *e = getenv("WANRT_GATED_BAND_ROWS");
+    int64_t rows = e && atoll(e) > 0 ? atoll(e) : N > 0 ? (int64_t)(GATED_BAND_BYTES / ((size_t)N * sizeof(float))) : M;
+    return rows < 1 ? 1 : rows > M ? M : rows;
+}
+
+/* Rows [r0, r0 + rows) of t (rows `stride` bytes apart) as a 2-D view. */
+static wr_tensor rows_view(const wr_tensor *t, int64_t r0, int64_t rows, size_t stride)
+{
+    wr_tensor v;
+    int64_t ne[2] = {t->ne[0], rows};
+    WR_ASSERT(wr_tensor_init(&v, t->dtype, 2, ne, wr_tensor_row(t, r0)), "rows view");
+    v.nb[1] = stride;
+    return v;
+}
+
+/* The composition for backends without the fused op, band by band: y = x·Wᵀ + b, then
+ * residual += y · gate (a one-row gate seen as rows 0 bytes apart). Tensors whose rows are not
+ * evenly spaced go in one band. */
 static void matmul_gated_add_composed(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
                                       const wr_tensor *gate, wr_tensor *residual)
 {
-    size_t bytes = wr_tensor_nbytes(residual) ? wr_tensor_nbytes(residual) : sizeof(float);
+    int64_t M = wr_tensor_nrows(residual), N = residual->ne[0];
+    bool gate_one = gate && wr_tensor_nrows(gate) == 1;
+    size_t xs = 0, gs = 0;
+    bool banded = wr_tensor_row_stride(x, &xs) && (!gate || gate_one || wr_tensor_row_stride(gate, &gs));
+    int64_t band = banded ? gated_band_rows(M, N) : M;
+    size_t bytes = (size_t)(band > 0 ? band : 1) * (size_t)(N > 0 ? N : 1) * sizeof(float);
     bool shared = !atomic_flag_test_and_set(&gated_busy);
     float *buf = shared ? gated_scratch : NULL;
     if (!shared || gated_bytes < bytes) {
@@ -302,16 +330,17 @@ static void matmul_gated_add_composed(const wr_tensor *x, const wr_tensor *w, co
         if (shared)
             free(gated_scratch), gated_scratch = buf, gated_bytes = bytes;
     }
-    wr_tensor y, g1;
-    WR_ASSERT(wr_tensor_init(&y, WR_DTYPE_F32, residual->n_dims, residual->ne, buf), "matmul_gated_add: y");
-    if (gate && wr_tensor_nrows(gate) != wr_tensor_nrows(residual)) {
-        int64_t ne[2] = {gate->ne[0], wr_tensor_nrows(residual)};
-        WR_ASSERT(wr_tensor_init(&g1, WR_DTYPE_F32, 2, ne, gate->data), "matmul_gated_add: gate");
-        g1.nb[1] = 0, g1.nb[2] = g1.nb[3] = g1.nb[4] = g1.nb[5] = 0;
-        gate = &g1;
+    for (int64_t m0 = 0; m0 < M; m0 += band) {
+        int64_t rows = M - m0 < band ? M - m0 : band;
+        wr_tensor xb = banded ? rows_view(x, m0, rows, xs) : *x;
+        wr_tensor rb = banded ? rows_view(residual, m0, rows, (size_t)N * sizeof(float)) : *residual;
+        wr_tensor yb, gb;
+        WR_ASSERT(wr_tensor_init(&yb, WR_DTYPE_F32, rb.n_dims, rb.ne, buf), "matmul_gated_add: y");
+        if (gate)
+            gb = gate_one ? rows_view(gate, 0, rows, 0) : banded ? rows_view(gate, m0, rows, gs) : *gate;
+        current->matmul(&xb, w, bias, WR_ACT_NONE, &yb);
+        current->add_gated(&rb, &yb, gate ? &gb : NULL);
     }
-    current->matmul(x, w, bias, WR_ACT_NONE, &y);
-    current->add_gated(residual, &y, gate);
     if (shared)
         atomic_flag_clear(&gated_busy);
     else

@@ -50,27 +50,8 @@ static void mm_spec(wr_kspec *s, wr_gpu_matmul_precision prec, int wtype, int bi
     epi_define(s, bias, e);
 }
 
-/* The byte distance between consecutive rows of t when all its rows are evenly spaced (a row view
- * such as chunk k of a [M, 6, N] tensor, 2-D with nb[1] = 6N floats or 3-D {N, 1, M}); false when
- * they are not. */
-static bool rows_evenly_strided(const wr_tensor *t, size_t *stride)
-{
-    size_t st = 0, next = 0;
-    for (int d = 1; d < WR_MAX_DIMS; d++) {
-        if (t->ne[d] == 1)
-            continue;
-        if (st && t->nb[d] != next)
-            return false;
-        if (!st)
-            st = t->nb[d];
-        next = t->nb[d] * (size_t)t->ne[d];
-    }
-    *stride = st;
-    return true;
-}
-
 /* Checks the epilogue against y [M, N] and codes it. A gate has N contiguous columns and either M
- * evenly spaced rows (rows_evenly_strided) or one row for every output row. */
+ * evenly spaced rows (wr_tensor_row_stride: a strided view is fine) or one row for every output row. */
 static wr_status epi_resolve(const wr_gpu_matmul_epilogue *ep, int64_t M, int64_t N, epi_code *out)
 {
     epi_code e = {0, 0, NULL, 0};
@@ -86,7 +67,7 @@ static wr_status epi_resolve(const wr_gpu_matmul_epilogue *ep, int64_t M, int64_
                                "one (got %s {%lld, %lld rows})", (long long)N, (long long)M, wr_dtype_name(gt->dtype),
                                (long long)gt->ne[0], (long long)rows);
             size_t stride = 0;
-            if (rows > 1 && (!rows_evenly_strided(gt, &stride) || stride % sizeof(float)))
+            if (rows > 1 && (!wr_tensor_row_stride(gt, &stride) || stride % sizeof(float)))
                 return wr_fail(WR_E_UNSUPPORTED, "matmul: gate rows are not evenly spaced whole floats apart");
             e.gate = rows == 1 ? 2 : 1;
             e.gate_ptr = gt->data;

@@ -269,12 +269,15 @@ Test(ops, matmul_gated_add_cpu)
             int64_t M = in.M, N = in.N, K = in.K;
             float *got = fbuf(M * N), *composed = fbuf(M * N), *ref = fbuf(M * N);
             const wr_tensor *gates[3] = {&in.gate_rows, &in.gate_row1, NULL};
-            for (int gi = 0; gi < 3; gi++) {
+            for (int gi = 0; gi < 6; gi++) {
                 char what[160];
-                snprintf(what, sizeof what, "cpu matmul_gated_add w=%s M=%lld N=%lld K=%lld gate=%s",
+                /* the second three in bands of 7 rows: the same bits as one pass */
+                if (gi == 3)
+                    setenv("WANRT_GATED_BAND_ROWS", "7", 1);
+                snprintf(what, sizeof what, "cpu matmul_gated_add w=%s M=%lld N=%lld K=%lld gate=%s bands=%s",
                          wr_dtype_name(dts[di]), (long long)M, (long long)N, (long long)K,
-                         gi == 0 ? "rows" : gi == 1 ? "broadcast" : "none");
-                op_both_ways(&in, gates[gi], got, composed);
+                         gi % 3 == 0 ? "rows" : gi % 3 == 1 ? "broadcast" : "none", gi >= 3 ? "7" : "all");
+                op_both_ways(&in, gates[gi % 3], got, composed);
                 expect_bits(got, composed, M * N, what);
                 /* the triple loop: fp64 sum, then residual + (s · scale + b) · g */
                 for (int64_t m = 0; m < M; m++)
@@ -283,11 +286,12 @@ Test(ops, matmul_gated_add_cpu)
                         for (int64_t k = 0; k < K; k++)
                             s += (double)in.x[m * K + k] * (double)in.wf[n * K + k];
                         double v = s * (double)in.tw.scale + (double)in.bias[n];
-                        double gv = gi == 2 ? 1.0 : (double)in.e6[(gi == 0 ? m * 6 * N : 0) + 2 * N + n];
+                        double gv = gi % 3 == 2 ? 1.0 : (double)in.e6[(gi % 3 == 0 ? m * 6 * N : 0) + 2 * N + n];
                         ref[m * N + n] = (float)((double)in.res0[m * N + n] + v * gv);
                     }
                 od_expect(got, ref, M * N, 1e-11, what);
             }
+            unsetenv("WANRT_GATED_BAND_ROWS");
             free(got), free(composed), free(ref);
             op_inputs_free(&in);
         }
