@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/gpu/backend_gpu_mem.h"
 #include "runtime/gpu/gpu_ops.h"
 #include "runtime/log.h"
 
@@ -33,11 +34,37 @@ typedef struct stage {
 
 static bool rows_contiguous(const wr_tensor *t) { return wr_tensor_is_contiguous(t); }
 
+/* Bytes of host operands ops were given (staged on CUDA; used in place on the emulator). */
+static _Atomic size_t g_host_operand_bytes;
+/* Whether the current op staged anything into device memory (then it synchronises at its end). */
+static bool g_staged;
+
+size_t wr_backend_gpu_host_operand_bytes(void) { return g_host_operand_bytes; }
+
+/* The bytes from a tensor's first to one past its last element (views included). */
+static size_t extent(const wr_tensor *t)
+{
+    const wr_dtype_traits *tr = wr_dtype_info(t->dtype);
+    size_t last = (size_t)tr->block_bytes;
+    for (int i = 0; i < WR_MAX_DIMS; i++) {
+        int64_t n = i == 0 ? t->ne[0] / tr->block_elems : t->ne[i];
+        if (n > 1)
+            last += (size_t)(n - 1) * t->nb[i];
+    }
+    return last;
+}
+
 static void stage_in(stage *s, const wr_tensor *t, bool upload)
 {
     memset(s, 0, sizeof *s);
     s->orig = t;
     s->t = *t;
+    if (gpu_mem_holds(t->data, extent(t))) { /* a buffer or placed weight: used where it is */
+        WR_ASSERT(rows_contiguous(t), "GPU backend: a strided view of device memory reached an op that needs "
+                                      "contiguous operands");
+        return;
+    }
+    g_host_operand_bytes += wr_tensor_nbytes(t);
     bool cuda = wr_gpu_get_kind(g_dev) == WR_GPU_CUDA;
     if (rows_contiguous(t) && !cuda)
         return; /* emulator: host memory is device memory */
@@ -60,6 +87,7 @@ static void stage_in(stage *s, const wr_tensor *t, bool upload)
         return;
     }
     CHECK(wr_gpu_alloc(g_dev, s->bytes, &s->dev));
+    g_staged = true;
     if (upload)
         CHECK(wr_gpu_copy_h2d(g_dev, s->dev, src, s->bytes, NULL));
     s->t.data = s->dev;
@@ -85,7 +113,14 @@ static void stage_out(stage *s, bool download)
     memset(s, 0, sizeof *s);
 }
 
-static void finish(void) { CHECK(wr_gpu_sync(g_dev)); }
+/* Staged host copies are freed right after the op, so it waits for them; device-resident
+ * operands need no wait (ops on the default stream run in issue order). */
+static void finish(void)
+{
+    if (g_staged)
+        CHECK(wr_gpu_sync(g_dev));
+    g_staged = false;
+}
 
 /* ---- ops ------------------------------------------------------------------------------------ */
 
@@ -190,17 +225,21 @@ static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *
 }
 
 /* residual += (x·Wᵀ + bias) · gate in one kernel (ops.c sends other weight dtypes to the
- * composition of matmul and add_gated). */
+ * composition of matmul and add_gated). A device-resident gate whose rows are evenly spaced (a
+ * chunk of the modulation, one row, or a broadcast view) goes to the kernel as it is; a host gate
+ * is staged (strided rows arrive packed). */
 static void gpu_matmul_gated_add(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_tensor *gate,
                                  wr_tensor *residual)
 {
+    size_t stride;
+    bool gate_in_place = gate && gpu_mem_holds(gate->data, extent(gate)) && wr_tensor_row_stride(gate, &stride);
     stage sr, sg;
     stage_in(&sr, residual, true);
-    if (gate)
-        stage_in(&sg, gate, true); /* strided rows arrive packed: rows N apart */
-    wr_gpu_matmul_epilogue epi = {.residual = true, .gate = gate ? &sg.t : NULL};
+    if (gate && !gate_in_place)
+        stage_in(&sg, gate, true);
+    wr_gpu_matmul_epilogue epi = {.residual = true, .gate = !gate ? NULL : gate_in_place ? gate : &sg.t};
     matmul_staged(x, w, bias, &epi, &sr);
-    if (gate)
+    if (gate && !gate_in_place)
         stage_out(&sg, false);
 }
 
@@ -238,6 +277,34 @@ static void gpu_rms_norm(const wr_tensor *x, const wr_tensor *w, float eps, wr_t
     norm(WR_GPU_NORM_RMS, x, w, NULL, eps, y);
 }
 
+/* LayerNorm and AdaLN modulation in one kernel pass; shift/scale hold one row for all rows or
+ * one per row (mod_div). */
+static void gpu_layer_norm_modulate(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
+                                    const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
+{
+    stage sx, sw, sb, ssh, ssc, sy;
+    stage_in(&sx, x, true);
+    if (w)
+        stage_in(&sw, w, true), stage_in(&sb, b, true);
+    stage_in(&ssh, shift, true);
+    stage_in(&ssc, scale, true);
+    bool alias = x->data == y->data;
+    if (!alias)
+        stage_in(&sy, y, false);
+    int64_t rows = wr_tensor_nrows(x), mod_rows = wr_tensor_nrows(shift);
+    wr_gpu_norm_args a = {.kind = WR_GPU_NORM_LAYER, .eps = eps, .weight = w ? &sw.t : NULL, .bias = w ? &sb.t : NULL,
+                          .shift = &ssh.t, .scale = &ssc.t, .mod_div = mod_rows == 1 ? rows : 1};
+    CHECK(wr_gpu_norm(g_dev, &a, &sx.t, alias ? &sx.t : &sy.t, NULL));
+    finish();
+    if (!alias)
+        stage_out(&sy, true);
+    stage_out(&sx, alias);
+    if (w)
+        stage_out(&sw, false), stage_out(&sb, false);
+    stage_out(&ssh, false);
+    stage_out(&ssc, false);
+}
+
 static void gpu_modulate(const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
 {
     stage sx, ssh, ssc, sy;
@@ -258,6 +325,11 @@ static void gpu_modulate(const wr_tensor *x, const wr_tensor *shift, const wr_te
 
 static void gpu_add_gated(wr_tensor *x, const wr_tensor *y, const wr_tensor *gate)
 {
+    wr_tensor row;
+    if (gate && gate->nb[1] == 0 && wr_tensor_nrows(gate) > 1) { /* one row for all: the kernel repeats it */
+        WR_ASSERT(wr_tensor_init(&row, WR_DTYPE_F32, 1, gate->ne, gate->data), "gate row");
+        gate = &row;
+    }
     stage sx, sy, sg;
     stage_in(&sx, x, true);
     stage_in(&sy, y, true);
@@ -292,44 +364,77 @@ static void gpu_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y)
 
 /* Wan's 3-D RoPE: the per-token angles are built here in float64 exactly as the CPU backend does
  * (rope_params for dims 44, 42, 42), rounded to float tables, and applied by the kernel in fp32.
- * Tokens past the F*H*W grid get the identity rotation (cos 1, sin 0). */
-static void gpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
+ * Tokens past the F*H*W grid get the identity rotation (cos 1, sin 0). The tables stay on the
+ * device for the next call with the same grid (every block of every step uses them): 2 · T · 64
+ * floats, wr_backend_gpu_rope_table_bytes. */
+enum { ROPE_PAIRS = 64, ROPE_PAIRS_F = 22, ROPE_PAIRS_HW = 21 };
+
+static struct rope_cache {
+    int f, h, w;
+    int64_t T;
+    float *dev; /* cos [T][64], then sin [T][64] */
+} g_rope;
+
+size_t wr_backend_gpu_rope_table_bytes(int64_t tokens) { return (size_t)(2 * tokens * ROPE_PAIRS) * sizeof(float); }
+
+static void rope_cache_drop(void)
 {
-    enum { PAIRS = 64, PAIRS_F = 22, PAIRS_HW = 21 };
-    int64_t T = x->ne[2], n = (int64_t)grid_f * grid_h * grid_w;
-    double theta[PAIRS];
-    for (int j = 0; j < PAIRS; j++) {
-        int local = j < PAIRS_F ? j : j < PAIRS_F + PAIRS_HW ? j - PAIRS_F : j - PAIRS_F - PAIRS_HW;
-        double dim = j < PAIRS_F ? 2.0 * PAIRS_F : 2.0 * PAIRS_HW;
+    if (g_rope.dev) {
+        gpu_mem_unregister(g_rope.dev);
+        CHECK(wr_gpu_free(g_dev, g_rope.dev));
+    }
+    memset(&g_rope, 0, sizeof g_rope);
+}
+
+static const float *rope_tables(int grid_f, int grid_h, int grid_w, int64_t T)
+{
+    if (g_rope.dev && g_rope.f == grid_f && g_rope.h == grid_h && g_rope.w == grid_w && g_rope.T == T)
+        return g_rope.dev;
+    rope_cache_drop();
+    int64_t n = (int64_t)grid_f * grid_h * grid_w;
+    double theta[ROPE_PAIRS];
+    for (int j = 0; j < ROPE_PAIRS; j++) {
+        int local = j < ROPE_PAIRS_F ? j : j < ROPE_PAIRS_F + ROPE_PAIRS_HW ? j - ROPE_PAIRS_F : j - ROPE_PAIRS_F - ROPE_PAIRS_HW;
+        double dim = j < ROPE_PAIRS_F ? 2.0 * ROPE_PAIRS_F : 2.0 * ROPE_PAIRS_HW;
         theta[j] = 1.0 / pow(10000.0, (2.0 * local) / dim);
     }
-    float *cs = malloc((size_t)(T > 0 ? T : 1) * PAIRS * sizeof *cs), *sn = malloc((size_t)(T > 0 ? T : 1) * PAIRS * sizeof *sn);
-    WR_ASSERT(cs && sn, "rope: out of memory");
+    size_t bytes = wr_backend_gpu_rope_table_bytes(T > 0 ? T : 1);
+    float *cs = malloc(bytes), *sn = cs + (T > 0 ? T : 1) * ROPE_PAIRS;
+    WR_ASSERT(cs, "rope: out of memory");
     for (int64_t t = 0; t < T; t++) {
         int64_t pos[3] = {0, 0, 0};
         if (t < n)
             pos[0] = t / ((int64_t)grid_h * grid_w), pos[1] = (t / grid_w) % grid_h, pos[2] = t % grid_w;
-        for (int j = 0; j < PAIRS; j++) {
-            int axis = j < PAIRS_F ? 0 : j < PAIRS_F + PAIRS_HW ? 1 : 2;
+        for (int j = 0; j < ROPE_PAIRS; j++) {
+            int axis = j < ROPE_PAIRS_F ? 0 : j < ROPE_PAIRS_F + ROPE_PAIRS_HW ? 1 : 2;
             double a = (double)pos[axis] * theta[j];
-            cs[t * PAIRS + j] = t < n ? (float)cos(a) : 1.0f;
-            sn[t * PAIRS + j] = t < n ? (float)sin(a) : 0.0f;
+            cs[t * ROPE_PAIRS + j] = t < n ? (float)cos(a) : 1.0f;
+            sn[t * ROPE_PAIRS + j] = t < n ? (float)sin(a) : 0.0f;
         }
     }
+    void *d;
+    CHECK(wr_gpu_alloc(g_dev, bytes, &d));
+    CHECK(wr_gpu_copy_h2d(g_dev, d, cs, bytes, NULL));
+    CHECK(wr_gpu_sync(g_dev));
+    free(cs);
+    gpu_mem_register(d, bytes);
+    g_rope = (struct rope_cache){grid_f, grid_h, grid_w, T, d};
+    return g_rope.dev;
+}
+
+static void gpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
+{
+    int64_t T = x->ne[2];
+    const float *tables = rope_tables(grid_f, grid_h, grid_w, T);
     wr_tensor tc, ts;
-    int64_t ne[2] = {PAIRS, T};
-    WR_ASSERT(wr_tensor_init(&tc, WR_DTYPE_F32, 2, ne, cs) && wr_tensor_init(&ts, WR_DTYPE_F32, 2, ne, sn), "rope");
-    stage sx, sc, ss;
+    int64_t ne[2] = {ROPE_PAIRS, T};
+    WR_ASSERT(wr_tensor_init(&tc, WR_DTYPE_F32, 2, ne, (void *)tables) &&
+                  wr_tensor_init(&ts, WR_DTYPE_F32, 2, ne, (void *)(tables + T * ROPE_PAIRS)), "rope");
+    stage sx;
     stage_in(&sx, x, true);
-    stage_in(&sc, &tc, true);
-    stage_in(&ss, &ts, true);
-    CHECK(wr_gpu_rope(g_dev, &sx.t, &sc.t, &ss.t, &sx.t, NULL));
+    CHECK(wr_gpu_rope(g_dev, &sx.t, &tc, &ts, &sx.t, NULL));
     finish();
     stage_out(&sx, true);
-    stage_out(&sc, false);
-    stage_out(&ss, false);
-    free(cs);
-    free(sn);
 }
 
 /* Attention on staged operands; keys at or past kv_len are masked, so only the first kv_len rows
@@ -518,6 +623,8 @@ static wr_backend g_backend = {
     .resize_bilinear = gpu_resize_bilinear,
     .warp = gpu_warp,
     .conv_transpose2d = gpu_conv_transpose2d,
+    .layer_norm_modulate = gpu_layer_norm_modulate,
+    .buffers = &wr_gpu_buffer_ops,
     .matmul_gated_add = gpu_matmul_gated_add,
 };
 
@@ -555,6 +662,9 @@ void wr_backend_gpu_close(void)
 {
     if (wr_backend_current() == &g_backend)
         wr_backend_select(&wr_backend_cpu);
+    if (g_dev)
+        rope_cache_drop();
+    gpu_mem_reset();
     wr_gpu_close(g_dev);
     g_dev = NULL;
 }

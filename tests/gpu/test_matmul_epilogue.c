@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "runtime/backend.h"
+#include "runtime/buffers.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/gpu/backend_gpu.h"
 #include "runtime/numeric.h"
@@ -346,5 +347,38 @@ Test(backend, matmul_gated_add_and_fused_activation)
             op_inputs_free(&in);
         }
     cr_assert_gt(wr_gpu_launch_count(dev, "matmul_f32_w"), 0);
+    wr_backend_gpu_close();
+}
+
+/* Operands in backend buffers (device memory: the DiT's activations): the kernel reads the
+ * strided gate view and the residual where they are, with the bits of the host-operand path. */
+Test(backend, matmul_gated_add_device_buffers)
+{
+    const wr_backend *gpu = wr_test_gpu_backend();
+    wr_backend_select(gpu);
+    op_inputs in;
+    op_inputs_make(&in, WR_DTYPE_BF16, 67, 70, 96, 77);
+    int64_t M = in.M, N = in.N, K = in.K;
+    size_t xb = (size_t)(M * K) * 4, eb = (size_t)(M * 6 * N) * 4, rb = (size_t)(M * N) * 4;
+    float *dx, *de, *dr, *want = fbuf(M * N), *got = fbuf(M * N), *unused = fbuf(M * N);
+    cr_assert_eq(wr_buffer_alloc(xb, (void **)&dx), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(wr_buffer_alloc(eb, (void **)&de), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(wr_buffer_alloc(rb, (void **)&dr), WR_OK, "%s", wr_last_error());
+    wr_buffer_write(dx, in.x, xb), wr_buffer_write(de, in.e6, eb);
+    wr_tensor tx = t2(dx, K, M), tr = t2(dr, N, M), g_rows = t2(de + 2 * N, N, M), g_one = t2(de + 2 * N, N, 1);
+    g_rows.nb[1] = (size_t)(6 * N) * sizeof(float);
+    const wr_tensor *dev_gates[2] = {&g_rows, &g_one}, *host_gates[2] = {&in.gate_rows, &in.gate_row1};
+    for (int gi = 0; gi < 2; gi++) {
+        const char *what = gi ? "device buffers, one gate row" : "device buffers, strided gate rows";
+        op_both_ways(&in, host_gates[gi], want, unused); /* host operands */
+        wr_buffer_write(dr, in.res0, rb);
+        wr_op_matmul_gated_add(&tx, &in.tw, &in.tb, dev_gates[gi], &tr);
+        wr_buffer_read(got, dr, rb);
+        expect_bits(got, want, M * N, what);
+    }
+    wr_buffer_free(dx), wr_buffer_free(de), wr_buffer_free(dr); /* by the backend that made them */
+    wr_backend_select(&wr_backend_cpu);
+    free(want), free(got), free(unused);
+    op_inputs_free(&in);
     wr_backend_gpu_close();
 }
