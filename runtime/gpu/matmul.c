@@ -117,6 +117,8 @@ static wr_status mm_run(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const
     if (wt < 0)
         return wr_fail(WR_E_UNSUPPORTED, "matmul: weight dtype %s has no GPU kernel yet (F32, BF16, F8_E4M3FN, Q8_0)",
                        wr_dtype_name(w->dtype));
+    if (M == 0 || N == 0)
+        return WR_OK; /* nothing to write (a grid of zero blocks is a launch error on a device) */
     wr_kspec spec;
     mm_spec(&spec, prec, wt, bias != NULL, e);
     wr_gpu_func *fn;
