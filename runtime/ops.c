@@ -410,7 +410,11 @@ void wr_op_matmul_gated_add(const wr_tensor *x, const wr_tensor *w, const wr_ten
                   "matmul_gated_add: gate is [%lld x %lld], residual [%lld x %lld] (gate rows: M or 1)",
                   (long long)rows, (long long)gate->ne[0], (long long)wr_tensor_nrows(residual),
                   (long long)residual->ne[0]);
-        WR_ASSERT(gate->data != residual->data, "matmul_gated_add gate must not alias residual");
+        if (rows > 0) { /* the fused kernel reads gate while it rewrites residual */
+            const char *g0 = gate->data, *g1 = (const char *)wr_tensor_row(gate, rows - 1) + 4 * (size_t)gate->ne[0];
+            const char *r0 = residual->data, *r1 = r0 + wr_tensor_nbytes(residual);
+            WR_ASSERT(g1 <= r0 || r1 <= g0, "matmul_gated_add gate must not overlap residual");
+        }
     }
     if (current->matmul_gated_add && current->supports(WR_OP_MATMUL, w->dtype))
         current->matmul_gated_add(x, w, bias, gate, residual);

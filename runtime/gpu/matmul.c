@@ -52,7 +52,8 @@ static void mm_spec(wr_kspec *s, wr_gpu_matmul_precision prec, int wtype, int bi
 
 /* Checks the epilogue against y [M, N] and codes it. A gate has N contiguous columns and either M
  * evenly spaced rows (wr_tensor_row_stride: a strided view is fine) or one row for every output row. */
-static wr_status epi_resolve(const wr_gpu_matmul_epilogue *ep, int64_t M, int64_t N, epi_code *out)
+static wr_status epi_resolve(const wr_gpu_matmul_epilogue *ep, const wr_tensor *y, int64_t M, int64_t N,
+                             epi_code *out)
 {
     epi_code e = {0, 0, NULL, 0};
     if (ep && ep->residual) {
@@ -69,6 +70,11 @@ static wr_status epi_resolve(const wr_gpu_matmul_epilogue *ep, int64_t M, int64_
             size_t stride = 0;
             if (rows > 1 && (!wr_tensor_row_stride(gt, &stride) || stride % sizeof(float)))
                 return wr_fail(WR_E_UNSUPPORTED, "matmul: gate rows are not evenly spaced whole floats apart");
+            /* the kernel reads gate while other threads write y: they must not share bytes */
+            uintptr_t g0 = (uintptr_t)gt->data, g1 = g0 + (size_t)(rows - 1) * stride + (size_t)N * sizeof(float);
+            uintptr_t y0 = (uintptr_t)y->data, y1 = y0 + (size_t)(M * N) * sizeof(float);
+            if (M > 0 && N > 0 && g0 < y1 && y0 < g1)
+                return wr_fail(WR_E_ARG, "matmul: the gate overlaps y (the residual it rewrites)");
             e.gate = rows == 1 ? 2 : 1;
             e.gate_ptr = gt->data;
             e.gate_stride = (long long)(stride / sizeof(float));
@@ -211,7 +217,7 @@ wr_status wr_gpu_matmul_epi(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, c
     int64_t M, N, K;
     WR_TRY(mm_check(x, w, bias, y, &M, &N, &K));
     epi_code e;
-    WR_TRY(epi_resolve(epi, M, N, &e));
+    WR_TRY(epi_resolve(epi, y, M, N, &e));
     if (route == WR_GPU_MM_INT8 || route == WR_GPU_MM_FP8)
         return mmq_run(g, x, w, bias, e, y, route == WR_GPU_MM_FP8, M, N, K, s);
     wr_gpu_matmul_precision prec = route == WR_GPU_MM_BF16_MMA ? WR_GPU_MATMUL_BF16_MMA : WR_GPU_MATMUL_FP32;

@@ -185,6 +185,10 @@ Test(ops, matmul_epilogue_every_kernel)
     wr_gpu_matmul_epilogue bad_gate = {.residual = true, .gate = &dg.t};
     cr_assert_eq(wr_gpu_matmul_epi(g, &dx.t, &dw.t, NULL, &bad_gate, &dy.t, WR_GPU_MM_FP32, NULL), WR_E_ARG);
     cr_assert(strstr(wr_last_error(), "gate"), "%s", wr_last_error());
+    wr_tensor y_as_gate = dy.t; /* the residual cannot gate itself */
+    wr_gpu_matmul_epilogue self_gate = {.residual = true, .gate = &y_as_gate};
+    cr_assert_eq(wr_gpu_matmul_epi(g, &dx.t, &dw.t, NULL, &self_gate, &dy.t, WR_GPU_MM_FP32, NULL), WR_E_ARG);
+    cr_assert(strstr(wr_last_error(), "overlaps"), "%s", wr_last_error());
     wr_gpu_matmul_epilogue act_and_residual = {.act = WR_ACT_SILU, .residual = true};
     cr_assert_eq(wr_gpu_matmul_epi(g, &dx.t, &dw.t, NULL, &act_and_residual, &dy.t, WR_GPU_MM_FP32, NULL), WR_E_ARG);
     od_free(g, &dx, "refusal"), od_free(g, &dw, "refusal"), od_free(g, &dy, "refusal"), od_free(g, &dg, "refusal");
