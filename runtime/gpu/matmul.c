@@ -235,8 +235,8 @@ wr_status wr_gpu_matmul_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, co
 {
     if ((unsigned)prec >= WR_GPU_MATMUL_PRECISION_COUNT)
         return wr_fail(WR_E_ARG, "matmul: unknown precision %d", (int)prec);
-    return wr_gpu_matmul_epi(g, x, w, bias, NULL, y, prec == WR_GPU_MATMUL_BF16_MMA ? WR_GPU_MM_BF16_MMA : WR_GPU_MM_FP32,
-                             s);
+    wr_gpu_matmul_route route = prec == WR_GPU_MATMUL_BF16_MMA ? WR_GPU_MM_BF16_MMA : WR_GPU_MM_FP32;
+    return wr_gpu_matmul_epi(g, x, w, bias, NULL, y, route, s);
 }
 
 wr_status wr_gpu_matmul_q(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,

@@ -95,15 +95,16 @@ static void run_case(wr_gpu *g, const mm_case *c, uint64_t seed)
                      wr_dtype_name(c->dt), (long long)M, (long long)N, (long long)K, epi_names[ec], with_bias,
                      (int)c->nan);
             bool residual = ec >= EC_RESIDUAL;
-            wr_gpu_matmul_epilogue ep = {.act = ec == EC_SILU ? WR_ACT_SILU : ec == EC_GELU ? WR_ACT_GELU_TANH : WR_ACT_NONE,
-                                         .residual = residual,
-                                         .gate = ec == EC_GATE_ROWS ? &gate_rows : ec == EC_GATE_BCAST ? &gate_row1 : NULL};
+            wr_act act = ec == EC_SILU ? WR_ACT_SILU : ec == EC_GELU ? WR_ACT_GELU_TANH : WR_ACT_NONE;
+            const wr_tensor *gate = ec == EC_GATE_ROWS ? &gate_rows : ec == EC_GATE_BCAST ? &gate_row1 : NULL;
+            wr_gpu_matmul_epilogue ep = {.act = act, .residual = residual, .gate = gate};
             cpu_matmul_epi te = {.act = ep.act, .residual = residual,
                                  .gate = ec == EC_GATE_ROWS || ec == EC_GATE_BCAST ? gh_rows : NULL,
                                  .gate_stride = ec == EC_GATE_ROWS ? 6 * N : 0};
             const float *bp = with_bias ? bias : NULL;
             od_buf dy = od_upload(g, WR_DTYPE_F32, 2, ny, residual ? res0 : NULL);
-            gt_check(wr_gpu_matmul_epi(g, &dx.t, &dw.t, with_bias ? &db.t : NULL, &ep, &dy.t, c->route, NULL), what);
+            const wr_tensor *bt = with_bias ? &db.t : NULL;
+            gt_check(wr_gpu_matmul_epi(g, &dx.t, &dw.t, bt, &ep, &dy.t, c->route, NULL), what);
             od_download_free(g, &dy, got, what);
             /* 1. the epilogue twin on the kernel's accumulator */
             for (int64_t m = 0; m < M; m++)
@@ -119,7 +120,8 @@ static void run_case(wr_gpu *g, const mm_case *c, uint64_t seed)
                 wr_tensor tx, tw, tb, ty;
                 memcpy(twin, res0, (size_t)(M * N) * sizeof(float));
                 cr_assert(wr_tensor_init(&tx, WR_DTYPE_F32, 2, nx, x) && wr_tensor_init(&tw, c->dt, 2, nw, wq) &&
-                          wr_tensor_init(&tb, WR_DTYPE_F32, 1, &N, bias) && wr_tensor_init(&ty, WR_DTYPE_F32, 2, ny, twin));
+                          wr_tensor_init(&tb, WR_DTYPE_F32, 1, &N, bias) &&
+                          wr_tensor_init(&ty, WR_DTYPE_F32, 2, ny, twin));
                 tw.scale = wscale;
                 (c->route == WR_GPU_MM_FP8 ? cpu_matmul_f8_a8_ref : cpu_matmul_q8_0_a8_ref)(
                     &tx, &tw, with_bias ? &tb : NULL, &te, &ty);
