@@ -220,11 +220,13 @@ static void describe_one(const binding *b, const wan22_config *c, wr_dtype matri
     for (int i = 0; i < b->n_dims; i++)
         ne[b->n_dims - 1 - i] = resolve(b->shape[i], c);
     int nd = b->n_dims;
-    if (b->kind == MATRIX && nd == 5) /* bound as [dim, in·2·2] */
-        ne[0] = ne[0] * ne[1] * ne[2] * ne[3], ne[1] = ne[4], nd = 2;
     wr_dtype dt = WR_DTYPE_F32;
-    if (b->kind == MATRIX)
+    if (b->kind == MATRIX && nd == 5) { /* bound as [dim, in·2·2]; converters keep the conv in F32 unless 16-bit */
+        ne[0] = ne[0] * ne[1] * ne[2] * ne[3], ne[1] = ne[4], nd = 2;
+        dt = matrix_dtype == WR_DTYPE_BF16 || matrix_dtype == WR_DTYPE_F16 ? matrix_dtype : WR_DTYPE_F32;
+    } else if (b->kind == MATRIX) {
         dt = ne[0] % wr_dtype_info(matrix_dtype)->block_elems == 0 ? matrix_dtype : WR_DTYPE_F16;
+    }
     WR_ASSERT(wr_tensor_init(dst, dt, nd, ne, NULL), "describe: bad shape");
 }
 

@@ -69,8 +69,8 @@ wr_status wan22_weights_place(wan22_weights *w, int swap_blocks);
 /* Undoes wan22_weights_place (tensors back in host memory). */
 void wan22_weights_unplace(wan22_weights *w);
 /* Fills w with the tensors a file of this config would have (shapes from the binding table, data
- * NULL): matrices in matrix_dtype where their rows fit its blocks (else F16, as GGUF converters
- * do), vectors F32 as bound. For the memory planner before anything is downloaded. */
+ * NULL): matrices in matrix_dtype where their rows fit its blocks (else F16), the patch conv in
+ * F32 unless matrix_dtype is 16-bit (as the GGUF converters keep 5-D tensors), vectors F32 as bound. For the memory planner before anything is downloaded. */
 wr_status wan22_weights_describe(const wan22_config *cfg, wr_dtype matrix_dtype, wan22_weights *w);
 
 /* Hands a malloc'd buffer to the weights (freed by wan22_weights_free). */

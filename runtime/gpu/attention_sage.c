@@ -27,6 +27,17 @@ typedef struct sage_tmp {
     void *q8, *k8, *qs, *ks, *part, *mean, *v8, *vs, *vamax, *vmean;
 } sage_tmp;
 
+size_t wr_gpu_attention_sage_workspace_bytes(int B, int NH, int Tq, int Tk, int HD, bool f8)
+{
+    size_t f = sizeof(float), bnh = (size_t)B * (size_t)NH;
+    size_t bytes = (size_t)HD * bnh * (size_t)Tq + (size_t)HD * bnh * (size_t)Tk +
+                   (size_t)sage_scale_count(B, NH, Tq, SAGE_Q_ROWS) * f + (size_t)sage_scale_count(B, NH, Tk, SAGE_K_ROWS) * f +
+                   bnh * (size_t)sage_nblocks(Tk, SAGE_SUM_CHUNK) * (size_t)HD * f + bnh * (size_t)HD * f;
+    if (f8)
+        bytes += (size_t)HD * bnh * (size_t)Tk + 3 * bnh * (size_t)HD * f;
+    return bytes;
+}
+
 static wr_status sage_run(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
                           wr_tensor *o, bool f8, wr_gpu_stream *s, sage_tmp *tmp)
 {

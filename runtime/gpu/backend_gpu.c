@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/cpu/attention_sage.h"
 #include "runtime/gpu/backend_gpu_mem.h"
 #include "runtime/gpu/gpu_ops.h"
 #include "runtime/log.h"
@@ -122,12 +123,45 @@ static void finish(void)
     g_staged = false;
 }
 
+/* ---- CPU fallbacks on device operands -------------------------------------------------------- */
+
+/* A host view of an operand for an op computed by the CPU backend: device-resident tensors
+ * (buffers) are copied to the host and, for outputs, back; host tensors are used as they are. */
+typedef struct mirror {
+    wr_tensor t;
+    const wr_tensor *orig;
+    void *host;
+} mirror;
+
+static void mirror_in(mirror *m, const wr_tensor *t, bool read)
+{
+    m->orig = t, m->t = *t, m->host = NULL;
+    if (!gpu_mem_holds(t->data, extent(t)))
+        return;
+    WR_ASSERT(rows_contiguous(t), "GPU backend: a strided view of device memory reached a CPU fallback");
+    size_t b = wr_tensor_nbytes(t);
+    m->host = malloc(b ? b : 1);
+    WR_ASSERT(m->host, "GPU backend: out of host memory for a CPU fallback");
+    if (read) {
+        CHECK(wr_gpu_copy_d2h(g_dev, m->host, t->data, b, NULL));
+        CHECK(wr_gpu_sync(g_dev));
+    }
+    m->t.data = m->host;
+}
+
+static void mirror_out(mirror *m, bool write_back)
+{
+    if (m->host && write_back) {
+        CHECK(wr_gpu_copy_h2d(g_dev, m->orig->data, m->host, wr_tensor_nbytes(m->orig), NULL));
+        CHECK(wr_gpu_sync(g_dev));
+    }
+    free(m->host);
+    m->host = NULL;
+}
+
 /* ---- ops ------------------------------------------------------------------------------------ */
 
-static bool gpu_weight_dtype(wr_dtype t)
-{
-    return t == WR_DTYPE_F32 || t == WR_DTYPE_BF16 || t == WR_DTYPE_F8_E4M3FN || t == WR_DTYPE_Q8_0;
-}
+static bool gpu_weight_dtype(wr_dtype t) { return wr_gpu_matmul_supports(t); }
 
 static bool gpu_supports(wr_op_id op, wr_dtype weight_dtype)
 {
@@ -215,7 +249,14 @@ static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *
 {
     if (!gpu_weight_dtype(w->dtype)) {
         note_cpu_fallback(FB_MATMUL, wr_dtype_name(w->dtype)[0] == 'Q' ? "matmul with Q4/Q5/K-quant weights" : "matmul with this weight dtype");
-        wr_backend_cpu.matmul(x, w, bias, act, y);
+        mirror mx, mw, mb, my;
+        mirror_in(&mx, x, true), mirror_in(&mw, w, true), mirror_in(&my, y, false);
+        if (bias)
+            mirror_in(&mb, bias, true);
+        wr_backend_cpu.matmul(&mx.t, &mw.t, bias ? &mb.t : NULL, act, &my.t);
+        mirror_out(&my, true), mirror_out(&mx, false), mirror_out(&mw, false);
+        if (bias)
+            mirror_out(&mb, false);
         return;
     }
     stage sy;
@@ -437,6 +478,17 @@ static void gpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
     stage_out(&sx, true);
 }
 
+typedef void (*attention_fn)(const wr_tensor *, const wr_tensor *, const wr_tensor *, int64_t, float, wr_tensor *);
+
+static void cpu_attention_on_host(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len,
+                                  float scale, wr_tensor *out, attention_fn fn)
+{
+    mirror mq, mk, mv, mo;
+    mirror_in(&mq, q, true), mirror_in(&mk, k, true), mirror_in(&mv, v, true), mirror_in(&mo, out, false);
+    fn(&mq.t, &mk.t, &mv.t, kv_len, scale, &mo.t);
+    mirror_out(&mo, true), mirror_out(&mq, false), mirror_out(&mk, false), mirror_out(&mv, false);
+}
+
 /* Attention on staged operands; keys at or past kv_len are masked, so only the first kv_len rows
  * of k and v go to the device. */
 static void staged_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,
@@ -464,7 +516,7 @@ static void gpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tenso
 {
     if (q->ne[0] != 64 && q->ne[0] != 128) {
         note_cpu_fallback(FB_ATTENTION, "attention with a head dim other than 64/128");
-        wr_backend_cpu.attention(q, k, v, kv_len, scale, out);
+        cpu_attention_on_host(q, k, v, kv_len, scale, out, wr_backend_cpu.attention);
         return;
     }
     staged_attention(q, k, v, kv_len, scale, out, false);
@@ -476,7 +528,7 @@ static void gpu_attention_sage(const wr_tensor *q, const wr_tensor *k, const wr_
 {
     if ((q->ne[0] != 64 && q->ne[0] != 128) || wr_gpu_arch(g_dev) < 80) {
         note_cpu_fallback(FB_ATTENTION_SAGE, "sage attention (head dim other than 64/128, or a device below sm_80)");
-        wr_backend_cpu.attention_sage(q, k, v, kv_len, scale, out);
+        cpu_attention_on_host(q, k, v, kv_len, scale, out, cpu_attention_sage);
         return;
     }
     staged_attention(q, k, v, kv_len, scale, out, true);
@@ -496,7 +548,10 @@ static void gpu_activate(wr_tensor *x, wr_act act)
 static void gpu_timestep_embedding(const wr_tensor *t, wr_tensor *out)
 {
     note_cpu_fallback(FB_TIMESTEP, "the sinusoidal timestep embedding (float64)");
-    wr_backend_cpu.timestep_embedding(t, out);
+    mirror mt, mo;
+    mirror_in(&mt, t, true), mirror_in(&mo, out, false);
+    wr_backend_cpu.timestep_embedding(&mt.t, &mo.t);
+    mirror_out(&mo, true), mirror_out(&mt, false);
 }
 
 /* T5's attention: relative-position bias and key mask (head dims other than 64/128 on the CPU). */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "runtime/gpu/backend_gpu.h"
+#include "runtime/gpu/gpu_ops.h"
 #include "runtime/log.h"
 
 #define CHECK(expr)                                                                             \
@@ -240,12 +241,22 @@ static wr_status place_create(const wr_placement_spec *spec, wr_placement **out)
         st = wr_fail(WR_E_OOM, "placement: out of memory");
         goto fail;
     }
+    int kept = 0;
     for (int i = 0; i < n; i++) {
-        p->t[i] = spec->tensors[i], p->group[i] = spec->group[i], p->host[i] = spec->tensors[i]->data;
-        p->offset[i] = p->group_bytes[p->group[i]];
-        p->group_bytes[p->group[i]] += wr_placed_bytes(p->t[i]);
+        if (!wr_gpu_matmul_supports(spec->tensors[i]->dtype)) {
+            kept++; /* no kernel reads this dtype: it stays in host memory for the CPU fallback */
+            continue;
+        }
+        int k = i - kept;
+        p->t[k] = spec->tensors[i], p->group[k] = spec->group[i], p->host[k] = spec->tensors[i]->data;
+        p->offset[k] = p->group_bytes[p->group[k]];
+        p->group_bytes[p->group[k]] += wr_placed_bytes(p->t[k]);
     }
+    n -= kept;
     p->n = n;
+    if (kept)
+        wr_log_warn("placement: %d weight tensors have a dtype without a GPU matmul kernel; they stay in host memory "
+                    "and their matmuls run on the CPU", kept);
     int n_swapped = 0;
     size_t slot = 0;
     for (int g = 0; g < ng; g++) {

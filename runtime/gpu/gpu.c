@@ -133,6 +133,7 @@ wr_status wr_gpu_free(wr_gpu *g, void *dptr)
 
 size_t wr_gpu_mem_peak(const wr_gpu *g) { return g->mem.peak; }
 size_t wr_gpu_mem_in_use(const wr_gpu *g) { return g->mem.in_use; }
+void wr_gpu_mem_peak_reset(wr_gpu *g) { g->mem.peak = g->mem.in_use; }
 wr_status wr_gpu_host_alloc(wr_gpu *g, size_t bytes, void **hptr) { return g->vt->host_alloc(g, bytes, hptr); }
 wr_status wr_gpu_host_free(wr_gpu *g, void *hptr) { return hptr ? g->vt->host_free(g, hptr) : WR_OK; }
 

@@ -80,6 +80,7 @@ wr_status wr_gpu_free(wr_gpu *g, void *dptr);                 /* NULL is a no-op
 /* Bytes allocated through wr_gpu_alloc: now, and the most at any time since wr_gpu_open. */
 size_t wr_gpu_mem_in_use(const wr_gpu *g);
 size_t wr_gpu_mem_peak(const wr_gpu *g);
+void wr_gpu_mem_peak_reset(wr_gpu *g); /* the peak restarts from what is in use now (per-stage peaks) */
 wr_status wr_gpu_host_alloc(wr_gpu *g, size_t bytes, void **hptr); /* pinned host memory */
 wr_status wr_gpu_host_free(wr_gpu *g, void *hptr);
 

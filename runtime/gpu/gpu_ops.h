@@ -58,6 +58,9 @@ wr_status wr_gpu_rope(wr_gpu *g, const wr_tensor *x, const wr_tensor *cos_t, con
 wr_status wr_gpu_matmul(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
                         wr_gpu_stream *s);
 
+/* Whether wr_gpu_matmul has a kernel for this weight dtype (F32, BF16, F8_E4M3FN, Q8_0). */
+bool wr_gpu_matmul_supports(wr_dtype weight_dtype);
+
 typedef enum wr_gpu_matmul_precision {
     WR_GPU_MATMUL_FP32,     /* fp32 products and sums (matches the CPU backend to fp32 rounding) */
     WR_GPU_MATMUL_BF16_MMA, /* tensor cores: operands rounded to bf16, fp32 accumulation (sm_80+) */
@@ -75,6 +78,8 @@ wr_status wr_gpu_matmul_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, co
  *         e4m3 mma with fp32 accumulation. sm_89+
  * A NaN in a row of x makes that row of y NaN (as the fp32 matmul). */
 typedef enum wr_gpu_mmq { WR_GPU_MMQ_INT8, WR_GPU_MMQ_FP8 } wr_gpu_mmq;
+/* The device temporaries wr_gpu_matmul_q allocates for x [M, K] (codes and scales). */
+size_t wr_gpu_matmul_q_workspace_bytes(int64_t M, int64_t K, bool f8);
 wr_status wr_gpu_matmul_q(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
                           wr_gpu_mmq q, wr_gpu_stream *s);
 
@@ -152,6 +157,10 @@ wr_status wr_gpu_attention_sage(wr_gpu *g, const wr_tensor *q, const wr_tensor *
 typedef enum wr_gpu_sage_pv { WR_GPU_SAGE_PV_F16, WR_GPU_SAGE_PV_F8 } wr_gpu_sage_pv;
 wr_status wr_gpu_attention_sage_ex(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
                                    wr_tensor *o, wr_gpu_sage_pv pv, wr_gpu_stream *s);
+
+/* The device temporaries wr_gpu_attention_sage allocates (codes, scales, K mean; fp8 P·V: V codes
+ * and per-channel scales). */
+size_t wr_gpu_attention_sage_workspace_bytes(int B, int NH, int Tq, int Tk, int HD, bool f8);
 
 void wr_elementwise_kspecs(wr_kcheck_list *l);
 void wr_norm_kspecs(wr_kcheck_list *l);
