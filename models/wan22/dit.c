@@ -119,6 +119,20 @@ static void linear(const wan22_weights *w, const wr_tensor *x, const wr_tensor *
         wr_op_activate(y, act);
 }
 
+/* residual += linear(x) · gate (gate NULL: 1), fused into the matmul's epilogue unless a LoRA side
+ * path must join y before the gate (then through y_scratch). */
+static void linear_gated_add(const wan22_weights *w, const wr_tensor *x, const wr_tensor *W, const wr_tensor *b,
+                             const wr_tensor *gate, wr_tensor *residual, wr_tensor *y_scratch)
+{
+    for (int i = 0; i < w->n_lora; i++)
+        if (w->lora[i].target == W) {
+            linear(w, x, W, b, WR_ACT_NONE, y_scratch);
+            wr_op_add_gated(residual, y_scratch, gate);
+            return;
+        }
+    wr_op_matmul_gated_add(x, W, b, gate, residual);
+}
+
 typedef struct tracer {
     wan22_trace_fn fn;
     void *ctx;
@@ -222,8 +236,6 @@ static void self_attention(const wan22_weights *w, const wan22_attn *a, const wr
     wr_op_attention(&qh, &kh, &vh, L, 1.0f / sqrtf((float)WAN22_HEAD_DIM), &oh); /* -> xn */
     if (traced)
         TRACE("inter.block0.self_attn.attn_out", b->xn, L * c->dim);
-    wr_tensor o = mat(b->xn, L, c->dim), out = mat(b->q, L, c->dim);
-    linear(w, &o, &a->o, &a->o_b, WR_ACT_NONE, &out);              /* -> q [L, dim] */
 }
 
 static void cross_attention(const wan22_weights *w, const wan22_attn *a, const wr_tensor *xn, dit_bufs *b)
@@ -240,20 +252,30 @@ static void cross_attention(const wan22_weights *w, const wan22_attn *a, const w
     wr_tensor qh = heads(b->q, L, c->num_heads), kh = heads(b->ctx_k, T, c->num_heads);
     wr_tensor vh = heads(b->ctx_v, T, c->num_heads), oh = heads(b->k, L, c->num_heads);
     wr_op_attention(&qh, &kh, &vh, T, 1.0f / sqrtf((float)WAN22_HEAD_DIM), &oh); /* -> k; no text mask */
-    wr_tensor o = mat(b->k, L, c->dim), out = mat(b->v, L, c->dim);
-    linear(w, &o, &a->o, &a->o_b, WR_ACT_NONE, &out);              /* -> v */
 }
 
-/* q = ffn(xn), run over chunks of rows so its hidden layer is only [chunk, ffn_dim]. */
-static void ffn(const wan22_weights *w, const wan22_block *blk, dit_bufs *b)
+/* x += ffn(xn) · gate, over chunks of rows so the hidden layer is only [chunk, ffn_dim]. Traced:
+ * the FFN output goes to q first (the trace reads it before the gate). */
+static void ffn_gated(const wan22_weights *w, const wan22_block *blk, dit_bufs *b, const wr_tensor *gate,
+                      const tracer *tr, int traced)
 {
     const wan22_config *c = &w->cfg;
     int64_t D = c->dim;
     for (int64_t r0 = 0; r0 < b->L; r0 += b->chunk) {
         int64_t n = b->L - r0 < b->chunk ? b->L - r0 : b->chunk;
         wr_tensor xn = mat(b->xn + r0 * D, n, D), h = mat(b->ffn, n, c->ffn_dim), y = mat(b->q + r0 * D, n, D);
+        wr_tensor x = mat(b->x + r0 * D, n, D);
+        wr_tensor g = b->R == 1 ? *gate : mat((float *)gate->data + r0 * D, n, D);
         linear(w, &xn, &blk->ffn0, &blk->ffn0_b, WR_ACT_GELU_TANH, &h); /* [n, ffn] */
-        linear(w, &h, &blk->ffn2, &blk->ffn2_b, WR_ACT_NONE, &y);       /* [n, dim] */
+        if (traced)
+            linear(w, &h, &blk->ffn2, &blk->ffn2_b, WR_ACT_NONE, &y);   /* [n, dim] */
+        else
+            linear_gated_add(w, &h, &blk->ffn2, &blk->ffn2_b, &g, &x, &y);
+    }
+    if (traced) {
+        wr_tensor x = mat(b->x, b->L, D), y = mat(b->q, b->L, D);
+        TRACE("inter.block0.ffn.out", b->q, b->L * D);
+        wr_op_add_gated(&x, &y, gate);
     }
 }
 
@@ -262,7 +284,7 @@ static void dit_block(const wan22_weights *w, const wan22_block *blk, const wan2
 {
     const wan22_config *c = &w->cfg;
     int64_t L = b->L, D = c->dim;
-    wr_tensor x = mat(b->x, L, D), xn = mat(b->xn, L, D), q = mat(b->q, L, D), v = mat(b->v, L, D);
+    wr_tensor x = mat(b->x, L, D), xn = mat(b->xn, L, D), q = mat(b->q, L, D), k = mat(b->k, L, D), v = mat(b->v, L, D);
     for (int i = 0; i < 6; i++) { /* e = modulation + e0, chunk by chunk */
         wr_tensor e0 = mat(b->e0 + (size_t)i * (size_t)(b->R * D), b->R, D), eb = mod_chunk(b, (int)D, i);
         wr_tensor mod = mat((float *)blk->modulation.data + (size_t)i * (size_t)D, 1, D);
@@ -276,28 +298,32 @@ static void dit_block(const wan22_weights *w, const wan22_block *blk, const wan2
     wr_op_layer_norm_modulate(&x, NULL, NULL, c->eps, &e_[0], &e_[1], &xn); /* norm1 · (1 + e1) + e0 */
     if (traced)
         TRACE("inter.block0.self_attn.in", b->xn, L * D);
-    self_attention(w, &blk->self_attn, &xn, din, b, tr, traced);
-    if (traced)
+    self_attention(w, &blk->self_attn, &xn, din, b, tr, traced);  /* -> xn */
+    if (traced) {
+        linear(w, &xn, &blk->self_attn.o, &blk->self_attn.o_b, WR_ACT_NONE, &q);
         TRACE("inter.block0.self_attn.out", b->q, L * D);
-    wr_op_add_gated(&x, &q, &e_[2]);                               /* x += y · e2 */
+        wr_op_add_gated(&x, &q, &e_[2]);
+    } else {
+        linear_gated_add(w, &xn, &blk->self_attn.o, &blk->self_attn.o_b, &e_[2], &x, &q); /* x += o(y) · e2 */
+    }
     if (traced)
         TRACE("inter.block0.x_after_self_attn", b->x, L * D);
     wr_op_layer_norm(&x, &blk->norm3_w, &blk->norm3_b, c->eps, &xn); /* norm3, affine */
-    cross_attention(w, &blk->cross_attn, &xn, b);
+    cross_attention(w, &blk->cross_attn, &xn, b);                  /* -> k */
     if (traced) {
         TRACE("inter.block0.cross_attn.attn_out", b->k, L * D);
+        linear(w, &k, &blk->cross_attn.o, &blk->cross_attn.o_b, WR_ACT_NONE, &v);
         TRACE("inter.block0.cross_attn.out", b->v, L * D);
+        wr_op_add_gated(&x, &v, NULL);
+    } else {
+        linear_gated_add(w, &k, &blk->cross_attn.o, &blk->cross_attn.o_b, NULL, &x, &v); /* x += o(cross) */
     }
-    wr_op_add_gated(&x, &v, NULL);                                 /* x += cross_attn(...) */
     if (traced)
         TRACE("inter.block0.x_after_cross_attn", b->x, L * D);
     wr_op_layer_norm_modulate(&x, NULL, NULL, c->eps, &e_[3], &e_[4], &xn); /* norm2 · (1 + e4) + e3 */
     if (traced)
         TRACE("inter.block0.ffn.in", b->xn, L * D);
-    ffn(w, blk, b);                                                /* -> q */
-    if (traced)
-        TRACE("inter.block0.ffn.out", b->q, L * D);
-    wr_op_add_gated(&x, &q, &e_[5]);                               /* x += y · e5 */
+    ffn_gated(w, blk, b, &e_[5], tr, traced);                      /* x += ffn · e5 */
     if (traced)
         TRACE("inter.block0.out_x_after_ffn", b->x, L * D);
 }
