@@ -584,10 +584,14 @@ static int loop_recordable(const wan22_weights *w, const tracer *tr)
 
 static void run_blocks(const wan22_weights *w, const wan22_dit_input *in, dit_bufs *b, const tracer *tr)
 {
+    wr_attention_mode mode = wr_attention_mode_get();
     for (int l = 0; l < w->cfg.num_layers; l++) {
         wr_placement_use(w->placement, 1 + l);
+        if (w->dense_attention_blocks > 0)
+            wr_attention_mode_set(l < w->dense_attention_blocks ? WR_ATTENTION_DENSE : mode);
         dit_block(w, &w->blocks[l], in, b, tr, l == 0);
     }
+    wr_attention_mode_set(mode);
 }
 
 /* The block loop: replayed, recorded or run. */
