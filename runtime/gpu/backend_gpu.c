@@ -287,19 +287,26 @@ static void gpu_matmul_gated_add(const wr_tensor *x, const wr_tensor *w, const w
         stage_out(&sg, false);
 }
 
+/* A row norm, with AdaLN modulation when shift/scale are given: one row for all rows or one per
+ * row (mod_div). */
 static void norm(wr_gpu_norm_kind kind, const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
-                 wr_tensor *y)
+                 const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
 {
-    stage sx, sw, sb, sy;
+    stage sx, sw, sb, ssh, ssc, sy;
     stage_in(&sx, x, true);
     if (w)
         stage_in(&sw, w, true);
     if (b)
         stage_in(&sb, b, true);
+    if (shift)
+        stage_in(&ssh, shift, true), stage_in(&ssc, scale, true);
     bool alias = x->data == y->data;
     if (!alias)
         stage_in(&sy, y, false);
-    wr_gpu_norm_args a = {.kind = kind, .eps = eps, .weight = w ? &sw.t : NULL, .bias = b ? &sb.t : NULL, .mod_div = 1};
+    int64_t rows = wr_tensor_nrows(x);
+    wr_gpu_norm_args a = {.kind = kind, .eps = eps, .weight = w ? &sw.t : NULL, .bias = b ? &sb.t : NULL,
+                          .shift = shift ? &ssh.t : NULL, .scale = shift ? &ssc.t : NULL,
+                          .mod_div = shift && wr_tensor_nrows(shift) == 1 ? rows : 1};
     CHECK(wr_gpu_norm(g_dev, &a, &sx.t, alias ? &sx.t : &sy.t, NULL));
     finish();
     if (!alias)
@@ -309,44 +316,24 @@ static void norm(wr_gpu_norm_kind kind, const wr_tensor *x, const wr_tensor *w, 
         stage_out(&sw, false);
     if (b)
         stage_out(&sb, false);
+    if (shift)
+        stage_out(&ssh, false), stage_out(&ssc, false);
 }
 
 static void gpu_layer_norm(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps, wr_tensor *y)
 {
-    norm(WR_GPU_NORM_LAYER, x, w, b, eps, y);
+    norm(WR_GPU_NORM_LAYER, x, w, b, eps, NULL, NULL, y);
 }
 
 static void gpu_rms_norm(const wr_tensor *x, const wr_tensor *w, float eps, wr_tensor *y)
 {
-    norm(WR_GPU_NORM_RMS, x, w, NULL, eps, y);
+    norm(WR_GPU_NORM_RMS, x, w, NULL, eps, NULL, NULL, y);
 }
 
-/* LayerNorm and AdaLN modulation in one kernel pass; shift/scale hold one row for all rows or
- * one per row (mod_div). */
 static void gpu_layer_norm_modulate(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
                                     const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
 {
-    stage sx, sw, sb, ssh, ssc, sy;
-    stage_in(&sx, x, true);
-    if (w)
-        stage_in(&sw, w, true), stage_in(&sb, b, true);
-    stage_in(&ssh, shift, true);
-    stage_in(&ssc, scale, true);
-    bool alias = x->data == y->data;
-    if (!alias)
-        stage_in(&sy, y, false);
-    int64_t rows = wr_tensor_nrows(x), mod_rows = wr_tensor_nrows(shift);
-    wr_gpu_norm_args a = {.kind = WR_GPU_NORM_LAYER, .eps = eps, .weight = w ? &sw.t : NULL, .bias = w ? &sb.t : NULL,
-                          .shift = &ssh.t, .scale = &ssc.t, .mod_div = mod_rows == 1 ? rows : 1};
-    CHECK(wr_gpu_norm(g_dev, &a, &sx.t, alias ? &sx.t : &sy.t, NULL));
-    finish();
-    if (!alias)
-        stage_out(&sy, true);
-    stage_out(&sx, alias);
-    if (w)
-        stage_out(&sw, false), stage_out(&sb, false);
-    stage_out(&ssh, false);
-    stage_out(&ssc, false);
+    norm(WR_GPU_NORM_LAYER, x, w, b, eps, shift, scale, y);
 }
 
 static void gpu_modulate(const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
