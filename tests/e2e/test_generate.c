@@ -196,6 +196,28 @@ Test(e2e, sage_attention_dense_steps_and_blocks)
     cr_assert_neq(run_generate(a, "bad.mkv"), 0, "dense steps without sage attention is an error");
 }
 
+/* On a device, each expert's weights are placed (resident or block-swapped) when it is bound and
+ * released when the other takes over: the latent does not depend on the swap. */
+Test(e2e, device_block_swap_and_vram_budget_keep_the_latent)
+{
+    char a[1024];
+    const char *runs[][2] = {{"", "resident"}, {"--block-swap 1", "swap1"}, {"--vram 1", "budget"}};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        char out[64];
+        snprintf(out, sizeof out, "%s.mkv", runs[i][1]);
+        snprintf(a, sizeof a, "--device emu --high-noise %s/m/wan22_t2v_high_noise.safetensors --low-noise "
+                 "%s/m/wan22_t2v_low_noise.safetensors %s --save-latent %s/%s.lat", dir, dir, runs[i][0], dir,
+                 runs[i][1]);
+        cr_assert_eq(run_generate(a, out), 0, "%s failed (see %s/log.txt)", runs[i][0], dir);
+    }
+    cr_assert(same_file("resident.lat", "swap1.lat"), "block swap changes nothing but where weights live");
+    cr_assert(same_file("resident.lat", "budget.lat"));
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --block-swap 1", dir);
+    cr_assert_neq(run_generate(a, "cpu_swap.mkv"), 0, "block swap on the CPU backend is an error");
+    snprintf(a, sizeof a, "--device emu --high-noise %s/m/wan22_t2v_high_noise.safetensors --vram 1M", dir);
+    cr_assert_neq(run_generate(a, "tiny_budget.mkv"), 0, "a budget nothing fits is an error");
+}
+
 #include <dirent.h>
 
 Test(e2e, text_cache_gives_the_same_video)
