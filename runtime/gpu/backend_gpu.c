@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/cpu/cpu_ops.h"
 #include "runtime/gpu/gpu_ops.h"
 #include "runtime/log.h"
 
@@ -268,11 +269,7 @@ static void gpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
     enum { PAIRS = 64, PAIRS_F = 22, PAIRS_HW = 21 };
     int64_t T = x->ne[2], n = (int64_t)grid_f * grid_h * grid_w;
     double theta[PAIRS];
-    for (int j = 0; j < PAIRS; j++) {
-        int local = j < PAIRS_F ? j : j < PAIRS_F + PAIRS_HW ? j - PAIRS_F : j - PAIRS_F - PAIRS_HW;
-        double dim = j < PAIRS_F ? 2.0 * PAIRS_F : 2.0 * PAIRS_HW;
-        theta[j] = 1.0 / pow(10000.0, (2.0 * local) / dim);
-    }
+    cpu_rope_wan_theta(theta);
     float *cs = malloc((size_t)(T > 0 ? T : 1) * PAIRS * sizeof *cs), *sn = malloc((size_t)(T > 0 ? T : 1) * PAIRS * sizeof *sn);
     WR_ASSERT(cs && sn, "rope: out of memory");
     for (int64_t t = 0; t < T; t++) {
@@ -345,6 +342,62 @@ static void gpu_attention_sage(const wr_tensor *q, const wr_tensor *k, const wr_
         return;
     }
     staged_attention(q, k, v, kv_len, scale, out, true);
+}
+
+/* The Sage workspace: kept between calls and grown to the largest call (freed on close), so
+ * the step loop does not allocate once it has seen its largest attention. */
+static void *g_sage_ws;
+static size_t g_sage_ws_bytes;
+
+static void *sage_workspace(size_t bytes)
+{
+    if (bytes > g_sage_ws_bytes) {
+        CHECK(wr_gpu_free(g_dev, g_sage_ws));
+        g_sage_ws = NULL, g_sage_ws_bytes = 0;
+        CHECK(wr_gpu_alloc(g_dev, bytes, &g_sage_ws));
+        g_sage_ws_bytes = bytes;
+    }
+    return g_sage_ws;
+}
+
+/* The fused q/k preparation + sage attention on the device from sm_80; elsewhere the CPU twin.
+ * The RoPE angle table (a few hundred KiB at most) is built here in float64 as the CPU rope's. */
+static void gpu_self_attention_sage_fused(const wr_tensor *q_raw, const wr_tensor *k_raw, const wr_tensor *v,
+                                          const wr_tensor *norm_q, const wr_tensor *norm_k, float eps, int grid_f,
+                                          int grid_h, int grid_w, float scale, wr_tensor *out)
+{
+    if (wr_gpu_arch(g_dev) < 80) {
+        note_cpu_fallback(FB_ATTENTION_SAGE, "sage attention (head dim other than 64/128, or a device below sm_80)");
+        wr_backend_cpu.self_attention_sage_fused(q_raw, k_raw, v, norm_q, norm_k, eps, grid_f, grid_h, grid_w, scale,
+                                                 out);
+        return;
+    }
+    int64_t pairs = 22 * (int64_t)grid_f + 21 * ((int64_t)grid_h + grid_w), ne_tab[1] = {2 * pairs + 1};
+    float *tab = malloc((size_t)ne_tab[0] * sizeof *tab);
+    WR_ASSERT(tab, "sage fused attention: out of memory");
+    cpu_rope_wan_table(grid_f, grid_h, grid_w, tab);
+    wr_tensor tt;
+    WR_ASSERT(wr_tensor_init(&tt, WR_DTYPE_F32, 1, ne_tab, tab), "sage fused attention: table");
+    stage sq, sk, sv, so, snq, snk, st;
+    stage_in(&sq, q_raw, true);
+    stage_in(&sk, k_raw, true);
+    stage_in(&sv, v, true);
+    stage_in(&so, out, false);
+    stage_in(&snq, norm_q, true);
+    stage_in(&snk, norm_k, true);
+    stage_in(&st, &tt, true);
+    wr_gpu_sage_pv pv = wr_gpu_arch(g_dev) >= 89 ? WR_GPU_SAGE_PV_F8 : WR_GPU_SAGE_PV_F16;
+    int64_t HD = q_raw->ne[0], NH = q_raw->ne[1], T = q_raw->ne[2];
+    size_t bytes = wr_gpu_attention_sage_workspace(1, NH, T, T, HD, pv);
+    wr_gpu_sage_prep p = {.norm_q = &snq.t, .norm_k = &snk.t, .eps = eps, .rope_tab = &st.t,
+                          .grid_f = grid_f, .grid_h = grid_h, .grid_w = grid_w};
+    CHECK(wr_gpu_attention_sage_fused(g_dev, &sq.t, &sk.t, &sv.t, &p, scale, &so.t, pv, sage_workspace(bytes), bytes,
+                                      NULL));
+    finish();
+    stage_out(&so, true);
+    stage_out(&sq, false), stage_out(&sk, false), stage_out(&sv, false);
+    stage_out(&snq, false), stage_out(&snk, false), stage_out(&st, false);
+    free(tab);
 }
 
 static void gpu_activate(wr_tensor *x, wr_act act)
@@ -481,6 +534,7 @@ static wr_backend g_backend = {
     .rope_wan = gpu_rope_wan,
     .attention = gpu_attention,
     .attention_sage = gpu_attention_sage,
+    .self_attention_sage_fused = gpu_self_attention_sage_fused,
     .attention_bias = gpu_attention_bias,
     .timestep_embedding = gpu_timestep_embedding,
     .activate = gpu_activate,
@@ -524,6 +578,9 @@ void wr_backend_gpu_close(void)
 {
     if (wr_backend_current() == &g_backend)
         wr_backend_select(&wr_backend_cpu);
+    if (g_dev)
+        wr_gpu_free(g_dev, g_sage_ws);
+    g_sage_ws = NULL, g_sage_ws_bytes = 0;
     wr_gpu_close(g_dev);
     g_dev = NULL;
 }
