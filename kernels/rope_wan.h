@@ -30,18 +30,19 @@ ROPE_FN long long rope_wan_table_pairs(int gf, int gh, int gw)
     return (long long)ROPE_WAN_PAIRS_F * gf + (long long)ROPE_WAN_PAIRS_HW * (gh + gw);
 }
 
-/* The table pair that rotates pair j of token t, or −1 where the token is past the grid. */
-ROPE_FN long long rope_wan_entry(long long t, int j, int gf, int gh, int gw)
+/* The table pair that rotates pair j of token t, or −1 where the token is past the grid. In 32
+ * bits (64-bit division is slow on the GPU): callers keep F·H·W and the table within int. */
+ROPE_FN int rope_wan_entry(int t, int j, int gf, int gh, int gw)
 {
-    if (t >= (long long)gf * gh * gw)
+    if (t >= gf * gh * gw)
         return -1;
-    long long f = t / ((long long)gh * gw), hh = (t / gw) % gh, ww = t % gw;
+    int f = t / (gh * gw), hh = (t / gw) % gh, ww = t % gw;
     if (j < ROPE_WAN_PAIRS_F)
         return f * ROPE_WAN_PAIRS_F + j;
-    long long rows = (long long)gf * ROPE_WAN_PAIRS_F;
+    int rows = gf * ROPE_WAN_PAIRS_F;
     if (j < ROPE_WAN_PAIRS_F + ROPE_WAN_PAIRS_HW)
         return rows + hh * ROPE_WAN_PAIRS_HW + (j - ROPE_WAN_PAIRS_F);
-    return rows + (long long)gh * ROPE_WAN_PAIRS_HW + ww * ROPE_WAN_PAIRS_HW + (j - ROPE_WAN_PAIRS_F - ROPE_WAN_PAIRS_HW);
+    return rows + gh * ROPE_WAN_PAIRS_HW + ww * ROPE_WAN_PAIRS_HW + (j - ROPE_WAN_PAIRS_F - ROPE_WAN_PAIRS_HW);
 }
 
 /* One complex pair times e^(iθ) = (c, s): element `odd` (0: real, 1: imaginary) of the result. */

@@ -19,12 +19,12 @@
 #define SAGE_RMS_THREADS 256
 
 /* Element d of head h of token t (row: the token's NH·HD raw values) after RMSNorm and RoPE. */
-SAGE_FN float sage_prep_value(const float *row, const float *w, float inv, const float *rope_tab, long long t,
-                              int h, int d, int gf, int gh, int gw)
+SAGE_FN float sage_prep_value(const float *row, const float *w, float inv, const float *rope_tab, int t, int h,
+                              int d, int gf, int gh, int gw)
 {
     int i0 = h * ROPE_WAN_HD + (d & ~1);
     float n0 = row[i0] * inv * w[i0], n1 = row[i0 + 1] * inv * w[i0 + 1];
-    long long e = rope_wan_entry(t, d >> 1, gf, gh, gw);
+    int e = rope_wan_entry(t, d >> 1, gf, gh, gw);
     float c = e < 0 ? 1.0f : rope_tab[2 * e], s = e < 0 ? 0.0f : rope_tab[2 * e + 1];
     return rope_rotate(n0, n1, c, s, d & 1);
 }

@@ -242,6 +242,10 @@ wr_status wr_gpu_attention_sage_fused(wr_gpu *g, const wr_tensor *q_raw, const w
     WR_TRY(ops_need_f32("sage fused attention", "rope_tab", p->rope_tab));
     if (wr_tensor_nelements(p->norm_q) != D || wr_tensor_nelements(p->norm_k) != D)
         return wr_fail(WR_E_ARG, "sage fused attention: norm weights must have NH*HD = %lld elements", (long long)D);
+    if ((int64_t)p->grid_f * p->grid_h * p->grid_w > INT32_MAX / 2 ||
+        rope_wan_table_pairs(p->grid_f, p->grid_h, p->grid_w) > INT32_MAX / 2)
+        return wr_fail(WR_E_UNSUPPORTED, "sage fused attention: grid %dx%dx%d too large for 32-bit indices",
+                       p->grid_f, p->grid_h, p->grid_w);
     if (p->grid_f < 0 || p->grid_h < 0 || p->grid_w < 0 ||
         wr_tensor_nelements(p->rope_tab) < 2 * rope_wan_table_pairs(p->grid_f, p->grid_h, p->grid_w))
         return wr_fail(WR_E_ARG, "sage fused attention: grid %dx%dx%d needs a RoPE table of %lld floats", p->grid_f,

@@ -299,6 +299,22 @@ static void gpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
     free(sn);
 }
 
+/* The Sage workspace: kept between calls and grown to the largest call (freed on close), so
+ * the step loop does not allocate once it has seen its largest attention. */
+static void *g_sage_ws;
+static size_t g_sage_ws_bytes;
+
+static void *sage_workspace(size_t bytes)
+{
+    if (bytes > g_sage_ws_bytes) {
+        CHECK(wr_gpu_free(g_dev, g_sage_ws));
+        g_sage_ws = NULL, g_sage_ws_bytes = 0;
+        CHECK(wr_gpu_alloc(g_dev, bytes, &g_sage_ws));
+        g_sage_ws_bytes = bytes;
+    }
+    return g_sage_ws;
+}
+
 /* Attention on staged operands; keys at or past kv_len are masked, so only the first kv_len rows
  * of k and v go to the device. */
 static void staged_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,
@@ -310,9 +326,12 @@ static void staged_attention(const wr_tensor *q, const wr_tensor *k, const wr_te
     stage_in(&sk, &kk, true);
     stage_in(&sv, &vv, true);
     stage_in(&so, out, false);
-    if (sage)
-        CHECK(wr_gpu_attention_sage(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, NULL));
-    else
+    if (sage) {
+        wr_gpu_sage_pv pv = wr_gpu_arch(g_dev) >= 89 ? WR_GPU_SAGE_PV_F8 : WR_GPU_SAGE_PV_F16;
+        size_t bytes = wr_gpu_attention_sage_workspace(sq.t.ne[3], sq.t.ne[1], sq.t.ne[2], sk.t.ne[2], sq.t.ne[0], pv);
+        CHECK(wr_gpu_attention_sage_ws(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, pv, sage_workspace(bytes), bytes,
+                                       NULL));
+    } else
         CHECK(wr_gpu_attention_ex(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, g_prec, NULL));
     finish();
     stage_out(&so, true);
@@ -342,22 +361,6 @@ static void gpu_attention_sage(const wr_tensor *q, const wr_tensor *k, const wr_
         return;
     }
     staged_attention(q, k, v, kv_len, scale, out, true);
-}
-
-/* The Sage workspace: kept between calls and grown to the largest call (freed on close), so
- * the step loop does not allocate once it has seen its largest attention. */
-static void *g_sage_ws;
-static size_t g_sage_ws_bytes;
-
-static void *sage_workspace(size_t bytes)
-{
-    if (bytes > g_sage_ws_bytes) {
-        CHECK(wr_gpu_free(g_dev, g_sage_ws));
-        g_sage_ws = NULL, g_sage_ws_bytes = 0;
-        CHECK(wr_gpu_alloc(g_dev, bytes, &g_sage_ws));
-        g_sage_ws_bytes = bytes;
-    }
-    return g_sage_ws;
 }
 
 /* The fused q/k preparation + sage attention on the device from sm_80; elsewhere the CPU twin.
