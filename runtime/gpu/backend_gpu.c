@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/rope_wan.h"
 #include "runtime/cpu/cpu_ops.h"
 #include "runtime/gpu/gpu_ops.h"
 #include "runtime/log.h"
@@ -266,7 +267,7 @@ static void gpu_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y)
  * Tokens past the F*H*W grid get the identity rotation (cos 1, sin 0). */
 static void gpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
 {
-    enum { PAIRS = 64, PAIRS_F = 22, PAIRS_HW = 21 };
+    enum { PAIRS = ROPE_WAN_PAIRS, PAIRS_F = ROPE_WAN_PAIRS_F, PAIRS_HW = ROPE_WAN_PAIRS_HW };
     int64_t T = x->ne[2], n = (int64_t)grid_f * grid_h * grid_w;
     double theta[PAIRS];
     cpu_rope_wan_theta(theta);
@@ -375,7 +376,7 @@ static void gpu_self_attention_sage_fused(const wr_tensor *q_raw, const wr_tenso
                                                  out);
         return;
     }
-    int64_t pairs = 22 * (int64_t)grid_f + 21 * ((int64_t)grid_h + grid_w), ne_tab[1] = {2 * pairs + 1};
+    int64_t ne_tab[1] = {2 * rope_wan_table_pairs(grid_f, grid_h, grid_w) + 1};
     float *tab = malloc((size_t)ne_tab[0] * sizeof *tab);
     WR_ASSERT(tab, "sage fused attention: out of memory");
     cpu_rope_wan_table(grid_f, grid_h, grid_w, tab);
