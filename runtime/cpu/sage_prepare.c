@@ -1,7 +1,9 @@
 /* CPU twin of kernels/sage_prepare.cu (see sage_prepare.h). The math is Wan's self-attention
  * preparation (wan/modules/model.py WanSelfAttention: norm_q/norm_k = WanRMSNorm over the model
  * dim, then rope_apply) followed by SageAttention's per-block int8 quantisation with K smoothed
- * by its mean over tokens (taken after norm and RoPE); the reductions follow the kernels' order. */
+ * by its mean over tokens (taken after norm and RoPE); each value is reduced in the kernels'
+ * order, so the work is split across threads only where the kernels split it (rows, chunks,
+ * blocks), never inside one sum. */
 #include "runtime/cpu/sage_prepare.h"
 
 #include <math.h>
@@ -12,6 +14,17 @@
 #include "runtime/cpu/attention_sage.h"
 #include "runtime/cpu/cpu_ops.h"
 #include "runtime/err.h"
+#include "runtime/threadpool.h"
+
+/* What every part of the preparation reads: the raw rows, their 1/rms, the norm weight, the
+ * angle table, the shape and the grid. */
+typedef struct prep_ctx {
+    const float *x, *inv, *w, *tab, *mean;
+    float *out; /* rms_inv: inv; k_mean: the chunk sums [B][nc][D] */
+    int8_t *x8;
+    float *scales, extra, eps;
+    int B, T, NH, D, rows, gf, gh, gw; /* D = NH · 128, the row length */
+} prep_ctx;
 
 /* __shfl_xor butterfly over one warp's 32 values: every lane ends with the same sum (each step
  * adds a lane's value to its partner's, and a + b == b + a exactly). */
@@ -27,77 +40,108 @@ static float warp_sum(const float *lanes)
     return v[0];
 }
 
-void cpu_sage_prep_rms_inv(const float *x, float *inv, int B, int T, int D, float eps)
+static void rms_rows(void *vc, int64_t begin, int64_t end, int thread)
 {
-    for (size_t row = 0; row < (size_t)B * T; row++) {
-        const float *xr = x + row * D;
+    (void)thread;
+    const prep_ctx *c = vc;
+    int D = c->D;
+    for (int64_t row = begin; row < end; row++) {
+        const float *xr = c->x + (size_t)row * D;
         float part[SAGE_RMS_THREADS], red[32] = {0};
         for (int i = 0; i < SAGE_RMS_THREADS; i++) {
             float s = 0.0f;
-            for (int c = i; c < D; c += SAGE_RMS_THREADS)
-                s += xr[c] * xr[c];
+            for (int col = i; col < D; col += SAGE_RMS_THREADS)
+                s += xr[col] * xr[col];
             part[i] = s;
         }
         for (int w = 0; w < SAGE_RMS_THREADS / 32; w++)
             red[w] = warp_sum(part + 32 * w);
-        inv[row] = 1.0f / sqrtf(warp_sum(red) / (float)D + eps);
+        c->out[row] = 1.0f / sqrtf(warp_sum(red) / (float)D + c->eps);
+    }
+}
+
+void cpu_sage_prep_rms_inv(const float *x, float *inv, int B, int T, int D, float eps)
+{
+    prep_ctx c = {.x = x, .out = inv, .eps = eps, .D = D};
+    wr_parallel_for((int64_t)B * T, 16, rms_rows, &c);
+}
+
+/* item = b · nc + chunk: the in-order sum of the chunk's tokens for every (h, d) */
+static void k_chunk_sums(void *vc, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const prep_ctx *c = vc;
+    int D = c->NH * ROPE_WAN_HD, nc = sage_nblocks(c->T, SAGE_SUM_CHUNK);
+    for (int64_t item = begin; item < end; item++) {
+        int b = (int)(item / nc), j0 = (int)(item % nc) * SAGE_SUM_CHUNK;
+        float *part = c->out + (size_t)item * D;
+        for (int i = 0; i < D; i++)
+            part[i] = 0.0f;
+        for (int j = j0; j < c->T && j < j0 + SAGE_SUM_CHUNK; j++) {
+            size_t tok = (size_t)b * c->T + j;
+            for (int i = 0; i < D; i++)
+                part[i] += sage_prep_value(c->x + tok * D, c->w, c->inv[tok], c->tab, j, i / ROPE_WAN_HD,
+                                           i % ROPE_WAN_HD, c->gf, c->gh, c->gw);
+        }
     }
 }
 
 void cpu_sage_prep_k_mean(const float *k, const float *inv, const float *w, const float *rope_tab, float *mean, int B,
                           int T, int NH, int gf, int gh, int gw)
 {
-    const int HD = ROPE_WAN_HD, D = NH * HD;
-    float *sum = malloc((size_t)D * sizeof *sum), *part = malloc((size_t)D * sizeof *part);
-    WR_ASSERT(sum && part, "sage prepare: out of memory");
-    for (int b = 0; b < B; b++) {
-        for (int i = 0; i < D; i++)
-            sum[i] = 0.0f;
-        for (int j0 = 0; j0 < T; j0 += SAGE_SUM_CHUNK) { /* per element: the kernels' chunk sums, in order */
-            for (int i = 0; i < D; i++)
-                part[i] = 0.0f;
-            for (int j = j0; j < T && j < j0 + SAGE_SUM_CHUNK; j++) {
-                size_t tok = (size_t)b * T + j;
-                for (int i = 0; i < D; i++)
-                    part[i] += sage_prep_value(k + tok * D, w, inv[tok], rope_tab, j, i / HD, i % HD, gf, gh, gw);
-            }
-            for (int i = 0; i < D; i++)
-                sum[i] += part[i];
+    int D = NH * ROPE_WAN_HD, nc = sage_nblocks(T, SAGE_SUM_CHUNK);
+    float *parts = malloc((size_t)B * nc * D * sizeof *parts);
+    WR_ASSERT(parts, "sage prepare: out of memory");
+    prep_ctx c = {.x = k, .inv = inv, .w = w, .tab = rope_tab, .out = parts, .B = B, .T = T, .NH = NH,
+                  .gf = gf, .gh = gh, .gw = gw};
+    wr_parallel_for((int64_t)B * nc, 1, k_chunk_sums, &c);
+    for (int b = 0; b < B; b++) /* sage_k_mean: the chunk sums in order, / T */
+        for (int i = 0; i < D; i++) {
+            float s = 0.0f;
+            for (int ch = 0; ch < nc; ch++)
+                s += parts[((size_t)b * nc + ch) * D + i];
+            mean[(size_t)b * D + i] = s / (float)T;
         }
-        for (int i = 0; i < D; i++)
-            mean[(size_t)b * D + i] = sum[i] / (float)T;
+    free(parts);
+}
+
+/* item = (b · NH + h) · nblocks + block: amax of the block's values, then their codes; the
+ * values are computed twice, as the kernel does */
+static void quant_blocks(void *vc, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const prep_ctx *c = vc;
+    const int HD = ROPE_WAN_HD, D = c->NH * HD, nb = sage_nblocks(c->T, c->rows);
+    for (int64_t item = begin; item < end; item++) {
+        int t0 = (int)(item % nb) * c->rows, h = (int)(item / nb % c->NH), b = (int)(item / nb / c->NH);
+        int n = c->rows < c->T - t0 ? c->rows : c->T - t0;
+        const float *mu = c->mean ? c->mean + ((size_t)b * c->NH + h) * HD : NULL;
+        float amax = 0.0f;
+        for (int pass = 0; pass < 2; pass++) {
+            float mul = sage_code_mul(amax);
+            for (int r = 0; r < n; r++)
+                for (int d = 0; d < HD; d++) {
+                    size_t tok = (size_t)b * c->T + t0 + r;
+                    float v = sage_prep_value(c->x + tok * D, c->w, c->inv[tok], c->tab, t0 + r, h, d, c->gf, c->gh,
+                                              c->gw) -
+                              (mu ? mu[d] : 0.0f);
+                    if (pass == 0)
+                        amax = fmaxf(amax, fabsf(v));
+                    else
+                        c->x8[(tok * c->NH + h) * HD + d] = (int8_t)sage_code(v, mul);
+                }
+        }
+        c->scales[sage_scale_index(b, h, t0, c->NH, c->T, c->rows)] = sage_stored_scale(amax, c->extra);
     }
-    free(sum), free(part);
 }
 
 void cpu_sage_prep_quant_i8(const float *x, const float *inv, const float *w, const float *rope_tab,
                             const float *mean, int8_t *x8, float *scales, int B, int T, int NH, int rows, float extra,
                             int gf, int gh, int gw)
 {
-    const int HD = ROPE_WAN_HD;
-    float *val = malloc((size_t)rows * HD * sizeof *val);
-    WR_ASSERT(val, "sage prepare: out of memory");
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            const float *mu = mean ? mean + ((size_t)b * NH + h) * HD : NULL;
-            for (int t0 = 0; t0 < T; t0 += rows) {
-                int n = rows < T - t0 ? rows : T - t0;
-                float amax = 0.0f;
-                for (int r = 0; r < n; r++)
-                    for (int d = 0; d < HD; d++) {
-                        size_t tok = (size_t)b * T + t0 + r;
-                        float v = sage_prep_value(x + tok * NH * HD, w, inv[tok], rope_tab, t0 + r, h, d, gf, gh, gw);
-                        val[r * HD + d] = v - (mu ? mu[d] : 0.0f);
-                        amax = fmaxf(amax, fabsf(val[r * HD + d]));
-                    }
-                float mul = sage_code_mul(amax);
-                for (int r = 0; r < n; r++)
-                    for (int d = 0; d < HD; d++)
-                        x8[(((size_t)b * T + t0 + r) * NH + h) * HD + d] = (int8_t)sage_code(val[r * HD + d], mul);
-                scales[sage_scale_index(b, h, t0, NH, T, rows)] = sage_stored_scale(amax, extra);
-            }
-        }
-    free(val);
+    prep_ctx c = {.x = x, .inv = inv, .w = w, .tab = rope_tab, .mean = mean, .x8 = x8, .scales = scales,
+                  .extra = extra, .B = B, .T = T, .NH = NH, .rows = rows, .gf = gf, .gh = gh, .gw = gw};
+    wr_parallel_for((int64_t)B * NH * sage_nblocks(T, rows), 1, quant_blocks, &c);
 }
 
 void cpu_self_attention_sage_fused(const wr_tensor *q_raw, const wr_tensor *k_raw, const wr_tensor *v,
