@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli/cli_util.h"
+#include "cli/plan_dit.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "media/color_match.h"
@@ -36,7 +37,9 @@ static const char usage[] =
     "Ctrl-C stops after the current step; with --save-latent the latent reached so far is kept.\n"
     "attn:    --attention dense|sage (default dense; sage: SageAttention-style int8 Q.K, fp16 P.V (fp8 from\n"
     "         sm_89); a CUDA kernel from sm_80, its CPU twin on --device cpu)\n"
-    "gpu:     --block-swap N (not implemented yet)\n"
+    "gpu:     --vram GIB (the device budget: the fewest swapped blocks and the FFN chunk that fit it,\n"
+    "         as wanrt plan generate shows) | --block-swap N (the DiT's last N blocks in pinned host\n"
+    "         memory, copied in ahead of use)\n"
     "other:   --threads N --text-len N --noise FILE.safetensors --text-cache DIR (reuse prompt encodings)\n"
     "         (and the global --device cpu|emu|cuda)\n";
 
@@ -69,6 +72,7 @@ typedef struct gen_cli {
     cli_progress progress;
     wr_color_match color;
     wr_attention_mode attention;
+    int block_swap_given;
     char last_default[4096];
 } gen_cli;
 
@@ -114,10 +118,14 @@ static int parse_args(const char *cmd, int argc, char **argv, gen_cli *c, int ex
                 fprintf(stderr, "wanrt %s: --attention takes dense or sage, not '%s'\n", cmd, val);
                 return 2;
             }
-        } else if (FLAG("--block-swap") || FLAG("--vram")) {
-            fprintf(stderr, "wanrt %s: %s: block swap / VRAM budgets are not implemented yet (issue #7); the CPU "
-                            "backend keeps the weights memory-mapped and binds one expert at a time\n", cmd, a);
-            return 2;
+        } else if (FLAG("--block-swap")) {
+            if (!cli_parse_int(a, val, 0, 1000, &v))
+                return 2;
+            g->block_swap = (int)v;
+            c->block_swap_given = 1;
+        } else if (FLAG("--vram")) {
+            if (!plan_parse_bytes(a, val, &g->vram))
+                return 2;
         }
         else if (FLAG("--vae-tile")) {
             wr_status ts = vae_tiling_parse(val, &g->vae_tile);
@@ -216,6 +224,8 @@ static wr_status prepare(gen_cli *c)
         snprintf(c->last_default, sizeof c->last_default, "%.*s.last.png", stem, c->out);
         c->last_frame = c->last_default;
     }
+    if (c->g.vram && !c->block_swap_given)
+        c->g.block_swap = -1; /* chosen to fit */
     WR_TRY(wan22_gen_validate(&c->g));
     wr_attention_mode_set(c->attention);
     char dir[4096];

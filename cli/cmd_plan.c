@@ -6,6 +6,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/plan_dit.h"
 #include "media/video_stream.h"
 #include "models/wan22/config.h"
 #include "models/wan22/dit.h"
@@ -15,10 +16,17 @@
 static const char usage[] =
     "usage: wanrt plan upscale (IN | --size WxH) --model DIT --vae VAE [--text EMB] [--resolution 1080]\n"
     "                          [--batch 5] [--overlap 0] [--vae-tile off|S[,O]]\n"
-    "       wanrt plan generate --vae VAE --width W --height H --frames F [--vae-tile ...]\n"
-    "                          [--high-noise FILE] [--low-noise FILE] [--t5 FILE]\n"
+    "       wanrt plan generate --width W --height H --frames F\n"
+    "                          (--config t2v-a14b|i2v-a14b|ti2v-5b [--weights bf16|fp8|q8_0|q4_k|...]\n"
+    "                           | --high-noise FILE [--low-noise FILE])\n"
+    "                          [--vram GIB] [--block-swap N] [--ffn-chunk ROWS] [--attention dense|sage]\n"
+    "                          [--gpu-precision fp32|bf16|int8|fp8] [--arch 80|89|90] [--json]\n"
+    "                          [--vae VAE [--vae-tile ...] [--t5 FILE]]\n"
     "Prints weights (as stored in the files) and the working memory of each stage, planned by dry\n"
-    "runs of the same code (nothing is computed) or from the function that sizes the buffers.\n";
+    "runs of the same code (nothing is computed) or from the function that sizes the buffers.\n"
+    "plan generate: the DiT's device memory on a GPU (weights resident or block-swapped, activations,\n"
+    "workspaces), with the fewest swapped blocks that fit --vram; --json prints it as one object\n"
+    "(peak_bytes, block_swap, ...). With --vae, also the host memory of each stage (CPU runs).\n";
 
 static double mib(size_t b) { return (double)b / 1048576.0; }
 
@@ -39,6 +47,7 @@ static wr_status weight_bytes(const char *path, size_t *bytes)
 typedef struct plan_args {
     const char *in, *model, *vae, *text, *high, *low, *t5;
     int w, h, frames, have_size;
+    plan_dit_args dit;
     upscale_opts up;
     vae_tiling gen_tile;
 } plan_args;
@@ -55,6 +64,24 @@ static int parse(int argc, char **argv, plan_args *a)
         else if (FLAG("--high-noise")) a->high = val;
         else if (FLAG("--low-noise")) a->low = val;
         else if (FLAG("--t5")) a->t5 = val;
+        else if (FLAG("--config")) a->dit.config = val;
+        else if (FLAG("--weights")) a->dit.weights = val;
+        else if (FLAG("--vram")) { if (!plan_parse_bytes(s, val, &a->dit.vram)) return 2; }
+        else if (FLAG("--block-swap")) { if (!cli_parse_int(s, val, 0, 1000, &v)) return 2; a->dit.block_swap = (int)v; }
+        else if (FLAG("--ffn-chunk")) { if (!cli_parse_int(s, val, 1, 1 << 24, &v)) return 2; a->dit.ffn_chunk = (int)v; }
+        else if (FLAG("--arch")) { if (!cli_parse_int(s, val, 70, 200, &v)) return 2; a->dit.sage_pv_f8 = v >= 89; }
+        else if (FLAG("--attention")) {
+            if (!wr_attention_mode_parse(val, &a->dit.attention)) {
+                fprintf(stderr, "wanrt plan: --attention takes dense or sage\n");
+                return 2;
+            }
+        } else if (FLAG("--gpu-precision")) {
+            if (strcmp(val, "fp32") && strcmp(val, "bf16") && strcmp(val, "int8") && strcmp(val, "fp8")) {
+                fprintf(stderr, "wanrt plan: --gpu-precision takes fp32, bf16, int8 or fp8\n");
+                return 2;
+            }
+            a->dit.act_quant = !strcmp(val, "int8") || !strcmp(val, "fp8");
+        } else if (!strcmp(s, "--json")) a->dit.json = true;
         else if (FLAG("--size")) {
             if (sscanf(val, "%dx%d", &a->w, &a->h) != 2 || a->w < 1 || a->h < 1) {
                 fprintf(stderr, "wanrt plan: --size takes WxH, e.g. 1280x720\n");
@@ -132,10 +159,9 @@ static wr_status plan_upscale(plan_args *a)
     return st;
 }
 
-static wr_status plan_generate(plan_args *a)
+/* The host memory of each stage of a CPU run (needs the VAE file). */
+static wr_status plan_generate_host(plan_args *a)
 {
-    if (!a->vae || !a->w || !a->h || !a->frames)
-        return wr_fail(WR_E_ARG, "plan generate needs --vae, --width, --height and --frames");
     wr_weightfile vwf;
     WR_TRY(wr_weightfile_open(&vwf, a->vae));
     wan_vae v = {0};
@@ -163,7 +189,7 @@ static wr_status plan_generate(plan_args *a)
         }
         int stride = v.scale, f = (a->frames - 1) / 4 + 1;
         if (st == WR_OK) { /* one forward's arena; the loop keeps x, v, the CFG v and the condition */
-            dit_work = wan22_dit_workspace(&c, f, a->h / stride, a->w / stride);
+            dit_work = wan22_dit_workspace(&c, f, a->h / stride, a->w / stride, c.variant == WAN22_TI2V, 0);
             latents = (size_t)(3 * c.out_dim + c.in_dim) * f * (a->h / stride) * (a->w / stride) * sizeof(float);
         }
     }
@@ -186,13 +212,31 @@ static wr_status plan_generate(plan_args *a)
     return st;
 }
 
+static wr_status plan_generate(plan_args *a)
+{
+    if (!a->w || !a->h || !a->frames)
+        return wr_fail(WR_E_ARG, "plan generate needs --width, --height and --frames");
+    if (!a->dit.config && !a->high && !a->vae)
+        return wr_fail(WR_E_ARG, "plan generate needs --config NAME or --high-noise FILE (the DiT), or --vae VAE");
+    wr_status st = WR_OK;
+    if (a->dit.config || a->high) {
+        a->dit.model = a->high, a->dit.width = a->w, a->dit.height = a->h, a->dit.frames = a->frames;
+        st = plan_dit_device(&a->dit);
+    }
+    if (a->vae && !a->dit.json) {
+        wr_status st2 = plan_generate_host(a);
+        st = st == WR_OK ? st2 : st;
+    }
+    return st;
+}
+
 int cmd_plan(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    plan_args a = {.up = upscale_opts_default()};
+    plan_args a = {.up = upscale_opts_default(), .dit = {.block_swap = -1}};
     int rc = parse(argc, argv, &a);
     if (rc >= 0)
         return rc;

@@ -57,6 +57,12 @@ typedef struct wr_backend {
     void (*warp)(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y);
     void (*conv_transpose2d)(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, int stride, int pad,
                              wr_tensor *y);
+    /* wr_op_layer_norm_modulate in one pass (NULL: layer_norm, then modulate). */
+    void (*layer_norm_modulate)(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
+                                const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y);
+    /* Buffers and weight placement (runtime/buffers.h); NULL members: host memory, weights stay
+     * where they are. */
+    const struct wr_buffer_ops *buffers;
 } wr_backend;
 
 extern const wr_backend wr_backend_cpu;

@@ -28,6 +28,18 @@ static void check_rows_match(const wr_tensor *a, const wr_tensor *b, const char 
               (long long)a->ne[0], (long long)wr_tensor_nrows(b), (long long)b->ne[0]);
 }
 
+/* A [1, D] row seen as [M, D] (row stride 0) for ops that take strided row views; returns t as it
+ * is when it already has M rows. */
+static const wr_tensor *broadcast_row(const wr_tensor *t, const wr_tensor *like, wr_tensor *view)
+{
+    if (wr_tensor_nrows(t) == wr_tensor_nrows(like))
+        return t;
+    int64_t ne[2] = {t->ne[0], wr_tensor_nrows(like)};
+    WR_ASSERT(wr_tensor_init(view, WR_DTYPE_F32, 2, ne, t->data), "broadcast view");
+    view->nb[1] = 0;
+    return view;
+}
+
 void wr_op_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y)
 {
     check_f32(x, "matmul x");
@@ -86,11 +98,39 @@ void wr_op_add_gated(wr_tensor *x, const wr_tensor *y, const wr_tensor *gate)
     check_f32(x, "add_gated x");
     check_f32(y, "add_gated y");
     check_rows_match(x, y, "add_gated");
+    wr_tensor row;
     if (gate) {
         check_f32(gate, "add_gated gate");
+        if (wr_tensor_nrows(gate) == 1 && wr_tensor_nrows(x) > 1) {
+            WR_ASSERT(gate->ne[0] == x->ne[0], "add_gated: gate row has %lld columns, x %lld", (long long)gate->ne[0],
+                      (long long)x->ne[0]);
+            gate = broadcast_row(gate, x, &row);
+        }
         check_rows_match(x, gate, "add_gated gate");
     }
     current->add_gated(x, y, gate);
+}
+
+void wr_op_layer_norm_modulate(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
+                               const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
+{
+    check_f32(shift, "layer_norm_modulate shift");
+    check_f32(scale, "layer_norm_modulate scale");
+    int64_t m = wr_tensor_nrows(x), r = wr_tensor_nrows(shift);
+    WR_ASSERT(wr_tensor_is_contiguous(shift) && wr_tensor_is_contiguous(scale) && shift->ne[0] == x->ne[0] &&
+                  wr_tensor_same_shape(shift, scale) && (r == 1 || r == m),
+              "layer_norm_modulate: shift/scale must be contiguous [1 or %lld, %lld]", (long long)m,
+              (long long)x->ne[0]);
+    if (current->layer_norm_modulate) {
+        check_f32(x, "layer_norm_modulate x");
+        check_f32(y, "layer_norm_modulate y");
+        check_rows_match(x, y, "layer_norm_modulate");
+        current->layer_norm_modulate(x, w, b, eps, shift, scale, y);
+        return;
+    }
+    wr_tensor sh, sc;
+    wr_op_layer_norm(x, w, b, eps, y);
+    wr_op_modulate(y, broadcast_row(shift, x, &sh), broadcast_row(scale, x, &sc), y);
 }
 
 void wr_op_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y)

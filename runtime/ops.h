@@ -39,7 +39,14 @@ void wr_op_rms_norm(const wr_tensor *x, const wr_tensor *w, float eps, wr_tensor
  * views. y may alias x. */
 void wr_op_modulate(const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y);
 
-/* x += y · gate (gate NULL: x += y). All [M, D]; gate may be a strided row view. */
+/* y = LayerNorm(x; w, b) · (1 + scale) + shift in one pass (AdaLN: Wan's norm1/norm2 and head).
+ * x, y [M, D] (y may alias x); w, b F32 [D] or both NULL; shift and scale contiguous [R, D] with
+ * R = 1 (one modulation row for every token) or R = M. */
+void wr_op_layer_norm_modulate(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
+                               const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y);
+
+/* x += y · gate (gate NULL: x += y). x, y [M, D]; gate [M, D] (may be a strided row view) or one
+ * contiguous row [1, D] applied to every row. */
 void wr_op_add_gated(wr_tensor *x, const wr_tensor *y, const wr_tensor *gate);
 
 /* y = x + b elementwise with b broadcast over rows when b has one row. y may alias x. */

@@ -96,3 +96,25 @@ wr_status wan22_config_read(const wr_weightfile *wf, int text_len_override, wan2
         cfg->text_len = 512;
     return WR_OK;
 }
+
+wr_status wan22_config_named(const char *name, wan22_config *cfg)
+{
+    static const struct {
+        const char *name;
+        wan22_variant variant;
+        int dim, ffn_dim, in_dim, out_dim, num_layers;
+    } known[] = {
+        {"t2v-a14b", WAN22_T2V, 5120, 13824, 16, 16, 40},
+        {"i2v-a14b", WAN22_I2V, 5120, 13824, 36, 16, 40},
+        {"ti2v-5b", WAN22_TI2V, 3072, 14336, 48, 48, 30},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(name, known[i].name)) {
+            *cfg = (wan22_config){.variant = known[i].variant, .dim = known[i].dim, .ffn_dim = known[i].ffn_dim,
+                                  .freq_dim = 256, .text_dim = 4096, .text_len = 512, .in_dim = known[i].in_dim,
+                                  .out_dim = known[i].out_dim, .num_heads = known[i].dim / WAN22_HEAD_DIM,
+                                  .num_layers = known[i].num_layers, .eps = 1e-6f};
+            return WR_OK;
+        }
+    return wr_fail(WR_E_ARG, "unknown model config '%s' (t2v-a14b, i2v-a14b or ti2v-5b)", name);
+}

@@ -35,4 +35,8 @@ typedef struct wan22_config {
  * Errors name the file and the missing or inconsistent tensor. */
 wr_status wan22_config_read(const wr_weightfile *wf, int text_len_override, wan22_config *cfg);
 
+/* The published configs by name, for planning before anything is downloaded: "t2v-a14b",
+ * "i2v-a14b" (each of the two experts), "ti2v-5b" (Wan2.2 config.json values). */
+wr_status wan22_config_named(const char *name, wan22_config *cfg);
+
 #endif

@@ -3,7 +3,10 @@
  * Only the real tokens (F · H/2 · W/2) are computed: the official model pads tokens to
  * seq_len, but padded tokens never reach real ones (keys are masked, everything else is per
  * token) and are dropped by unpatchify, so the output is identical. The text context is
- * zero-padded to text_len and all text_len rows are attended, as the official code does. */
+ * zero-padded to text_len and all text_len rows are attended, as the official code does.
+ *
+ * Activations live in a backend buffer (runtime/buffers.h), so on a GPU the whole forward runs on
+ * device memory; weights are used where wan22_weights_place put them (host memory otherwise). */
 #ifndef WAN22_DIT_H
 #define WAN22_DIT_H
 
@@ -26,8 +29,18 @@ typedef void (*wan22_trace_fn)(void *ctx, const char *name, const float *data, i
 wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, float *out,
                             wan22_trace_fn trace, void *trace_ctx);
 
-/* The bytes wan22_dit_forward allocates for a latent grid of f x h x w (its activation arena;
- * LoRA side paths and the ops' small per-thread scratch come on top), for the memory planner. */
-size_t wan22_dit_workspace(const wan22_config *c, int f, int h, int w);
+/* Rows per FFN chunk unless wan22_weights.ffn_chunk says otherwise: at 75,600 tokens the hidden
+ * layer is 8192 x 13824 floats (453 MB) instead of 4.2 GB, and 8192-row matmuls keep a GPU busy. */
+#define WAN22_FFN_CHUNK_DEFAULT 8192
+
+/* The bytes of the activation arena wan22_dit_forward allocates (a backend buffer) for a latent
+ * grid of f x h x w, with per-token timesteps (per_token_t, TI2V; else one modulation row) and
+ * FFN chunks of ffn_chunk rows (0: the default). LoRA side paths, host-side staging of inputs and
+ * outputs and the ops' scratch come on top. The memory planner uses this. */
+size_t wan22_dit_workspace(const wan22_config *c, int f, int h, int w, int per_token_t, int ffn_chunk);
+
+/* Frees what forwards on a device keep between calls (the arena and the recorded block loop);
+ * wan22_weights_unplace and wan22_weights_free call it. */
+void wan22_dit_release(wan22_weights *w);
 
 #endif

@@ -1,6 +1,8 @@
 /* The generation pipeline (see pipeline.h): text -> conditioning -> denoising -> VAE decode. */
 #include "models/wan22/pipeline.h"
 
+#include "runtime/buffers.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,9 @@ wr_status wan22_gen_validate(const wan22_gen *g)
         return wr_fail(WR_E_ARG, "size %dx%d: width and height must be multiples of 16", g->width, g->height);
     if (g->frames < 1 || (g->frames - 1) % 4)
         return wr_fail(WR_E_ARG, "--frames %d: the frame count must be 4k+1 (e.g. 81, 49, 17, 5)", g->frames);
+    if ((g->block_swap > 0 || g->vram) && wr_buffers_are_host())
+        return wr_fail(WR_E_ARG, "--block-swap and --vram budget a GPU's memory: run with --device cuda (or emu); the "
+                       "CPU backend reads the weights memory-mapped");
     if (g->per_expert_cfg && g->n_cfg > 1)
         return wr_fail(WR_E_ARG, "give either a per-step --cfg list or --cfg-high/--cfg-low, not both");
     if (g->n_cfg != 1 && g->n_cfg != g->steps)

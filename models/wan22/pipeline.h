@@ -54,6 +54,10 @@ typedef struct wan22_gen {
     wan22_lora_ref loras[WAN22_MAX_LORAS];
     int n_loras;
     vae_tiling vae_tile;                  /* spatial tiling of the final decode (mode 0 = off) */
+    /* GPU memory (a backend with buffers): the DiT's last block_swap blocks are block-swapped;
+     * -1 = the fewest that fit vram (models/wan22/dit_plan.h), 0 without a budget. */
+    int block_swap;
+    size_t vram;                          /* bytes; 0: no budget */
 } wan22_gen;
 
 /* Stages: "text", "vae-encode", "denoise-high", "denoise-low", "preview", "vae-decode".

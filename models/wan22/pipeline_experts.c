@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/wan22/dit_plan.h"
 #include "models/wan22/lora.h"
 #include "runtime/log.h"
 
@@ -56,6 +57,30 @@ static wr_status apply_loras(const wan22_gen *g, wan22_weights *w, int expert_bi
 
 
 
+/* On a GPU backend: places the expert's weights, with the block swap and FFN chunk that fit the
+ * budget when one is given. */
+static wr_status place_on_device(const wan22_gen *g, wan22_weights *w, const char *path)
+{
+    if (wr_buffers_are_host())
+        return WR_OK;
+    int swap = g->block_swap;
+    if (g->vram || swap > 0) {
+        wan22_plan_opts o = {.width = g->width, .height = g->height, .frames = g->frames, .block_swap = swap,
+                             .vram = g->vram, .attention = wr_attention_mode_get()};
+        wan22_plan p;
+        WR_TRY(wan22_plan_dit(w, &o, &p));
+        if (!p.fits)
+            return wr_fail(WR_E_OOM, "%s: the run needs %.2f GiB of device memory even with %d of %d blocks swapped; "
+                           "--vram is %.2f GiB (see wanrt plan generate)", path, (double)p.peak / 1073741824.0,
+                           p.block_swap, p.blocks, (double)g->vram / 1073741824.0);
+        swap = p.block_swap;
+        w->ffn_chunk = p.ffn_chunk;
+        wr_log_info("%s: %d of %d blocks swapped, FFN chunks of %d rows, planned device peak %.2f GiB", path, swap,
+                    p.blocks, p.ffn_chunk, (double)p.peak / 1073741824.0);
+    }
+    return wan22_weights_place(w, swap > 0 ? swap : 0);
+}
+
 wr_status wan22_expert_load(wan22_expert *e, const wan22_gen *g, const char *path, int expert_bit)
 {
     int text_len = g->text_len;
@@ -70,6 +95,8 @@ wr_status wan22_expert_load(wan22_expert *e, const wan22_gen *g, const char *pat
     wr_status st = wan22_weights_bind(&e->w, &e->wf, text_len);
     if (st == WR_OK) {
         st = apply_loras(g, &e->w, expert_bit);
+        if (st == WR_OK)
+            st = place_on_device(g, &e->w, path);
         if (st != WR_OK)
             wan22_weights_free(&e->w);
     }

@@ -181,6 +181,71 @@ fail:
     return st;
 }
 
+/* The group of a tensor pointer inside w: 1 + l within blocks[l], else 0. */
+static int group_of(const wan22_weights *w, const wr_tensor *t)
+{
+    const char *p = (const char *)t, *lo = (const char *)w->blocks;
+    if (w->blocks && p >= lo && p < lo + (size_t)w->cfg.num_layers * sizeof *w->blocks)
+        return 1 + (int)((size_t)(p - lo) / sizeof *w->blocks);
+    return 0;
+}
+
+wr_status wan22_weights_list(wan22_weights *w, wr_tensor ***tensors, int **groups, int *n)
+{
+    size_t ng = sizeof global_bindings / sizeof global_bindings[0], nb = sizeof block_bindings / sizeof block_bindings[0];
+    size_t cap = ng + nb * (size_t)w->cfg.num_layers + 2 * (size_t)w->n_lora;
+    wr_tensor **t = malloc(cap * sizeof *t);
+    int *g = malloc(cap * sizeof *g), k = 0;
+    if (!t || !g) {
+        free(t), free(g);
+        return wr_fail(WR_E_OOM, "out of memory listing weights");
+    }
+    for (size_t i = 0; i < ng; i++, k++)
+        t[k] = (wr_tensor *)((char *)w + global_bindings[i].offset), g[k] = 0;
+    for (int l = 0; l < w->cfg.num_layers; l++)
+        for (size_t i = 0; i < nb; i++, k++)
+            t[k] = (wr_tensor *)((char *)&w->blocks[l] + block_bindings[i].offset), g[k] = 1 + l;
+    for (int i = 0; i < w->n_lora; i++) {
+        int grp = group_of(w, w->lora[i].target);
+        t[k] = &w->lora[i].down, g[k++] = grp;
+        t[k] = &w->lora[i].up, g[k++] = grp;
+    }
+    *tensors = t, *groups = g, *n = k;
+    return WR_OK;
+}
+
+static void describe_one(const binding *b, const wan22_config *c, wr_dtype matrix_dtype, wr_tensor *dst)
+{
+    int64_t ne[5] = {1, 1, 1, 1, 1};
+    for (int i = 0; i < b->n_dims; i++)
+        ne[b->n_dims - 1 - i] = resolve(b->shape[i], c);
+    int nd = b->n_dims;
+    wr_dtype dt = WR_DTYPE_F32;
+    if (b->kind == MATRIX && nd == 5) { /* bound as [dim, in·2·2]; converters keep the conv in F32 unless 16-bit */
+        ne[0] = ne[0] * ne[1] * ne[2] * ne[3], ne[1] = ne[4], nd = 2;
+        dt = matrix_dtype == WR_DTYPE_BF16 || matrix_dtype == WR_DTYPE_F16 ? matrix_dtype : WR_DTYPE_F32;
+    } else if (b->kind == MATRIX) {
+        dt = ne[0] % wr_dtype_info(matrix_dtype)->block_elems == 0 ? matrix_dtype : WR_DTYPE_F16;
+    }
+    WR_ASSERT(wr_tensor_init(dst, dt, nd, ne, NULL), "describe: bad shape");
+}
+
+wr_status wan22_weights_describe(const wan22_config *cfg, wr_dtype matrix_dtype, wan22_weights *w)
+{
+    memset(w, 0, sizeof *w);
+    w->cfg = *cfg;
+    w->blocks = calloc((size_t)cfg->num_layers, sizeof *w->blocks);
+    if (!w->blocks)
+        return wr_fail(WR_E_OOM, "out of memory describing %d blocks", cfg->num_layers);
+    for (size_t i = 0; i < sizeof global_bindings / sizeof global_bindings[0]; i++)
+        describe_one(&global_bindings[i], cfg, matrix_dtype, (wr_tensor *)((char *)w + global_bindings[i].offset));
+    for (int l = 0; l < cfg->num_layers; l++)
+        for (size_t i = 0; i < sizeof block_bindings / sizeof block_bindings[0]; i++)
+            describe_one(&block_bindings[i], cfg, matrix_dtype,
+                         (wr_tensor *)((char *)&w->blocks[l] + block_bindings[i].offset));
+    return WR_OK;
+}
+
 wr_tensor *wan22_weights_tensor(wan22_weights *w, const char *name, int *vector)
 {
     for (size_t i = 0; i < sizeof global_bindings / sizeof global_bindings[0]; i++)
@@ -203,6 +268,7 @@ void wan22_weights_free(wan22_weights *w)
 {
     if (!w)
         return;
+    wan22_weights_unplace(w);
     free(w->lora);
     for (int i = 0; i < w->n_owned; i++)
         free(w->owned[i]);

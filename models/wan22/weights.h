@@ -6,6 +6,7 @@
 #define WAN22_WEIGHTS_H
 
 #include "models/wan22/config.h"
+#include "runtime/buffers.h"
 
 typedef struct wan22_attn {
     wr_tensor q, k, v, o;         /* {self,cross}_attn.{q,k,v,o}.weight [dim, dim] */
@@ -44,6 +45,10 @@ typedef struct wan22_weights {
     int n_owned, owned_cap;
     wan22_lora_term *lora; /* low-rank side paths, several per target when LoRAs stack */
     int n_lora, lora_cap;
+    /* run settings */
+    int ffn_chunk;            /* rows per FFN chunk (0: WAN22_FFN_CHUNK_DEFAULT) */
+    wr_placement *placement;  /* wan22_weights_place: group 0 globals, 1 + l block l; NULL: in place */
+    struct wan22_run *run;    /* what forwards on a device keep between calls (models/wan22/dit.c) */
 } wan22_weights;
 
 /* Binds every tensor of the model from wf (which must outlive the weights). Errors name the
@@ -55,6 +60,19 @@ void wan22_weights_free(wan22_weights *w);
 /* The bound tensor with this official name ("blocks.3.ffn.0.weight"), NULL if none; *vector
  * is set when it is an F32 copy owned by the weights (biases, norms, modulation). */
 wr_tensor *wan22_weights_tensor(wan22_weights *w, const char *name, int *vector);
+
+/* Every tensor the forward reads (LoRA side paths included) with its placement group: 0 for the
+ * tensors outside the blocks, 1 + l for block l. Arrays malloc'd; *n set. */
+wr_status wan22_weights_list(wan22_weights *w, wr_tensor ***tensors, int **groups, int *n);
+/* Places the weights for the current backend (runtime/buffers.h), the last swap_blocks blocks
+ * block-swapped (as WanVideoWrapper's blocks_to_swap). A no-op on the CPU backend. */
+wr_status wan22_weights_place(wan22_weights *w, int swap_blocks);
+/* Undoes wan22_weights_place (tensors back in host memory). */
+void wan22_weights_unplace(wan22_weights *w);
+/* Fills w with the tensors a file of this config would have (shapes from the binding table, data
+ * NULL): matrices in matrix_dtype where their rows fit its blocks (else F16), the patch conv in
+ * F32 unless matrix_dtype is 16-bit (as the GGUF converters keep 5-D tensors), vectors F32 as bound. For the memory planner before anything is downloaded. */
+wr_status wan22_weights_describe(const wan22_config *cfg, wr_dtype matrix_dtype, wan22_weights *w);
 
 /* Hands a malloc'd buffer to the weights (freed by wan22_weights_free). */
 wr_status wan22_weights_own(wan22_weights *w, void *p);

@@ -61,10 +61,10 @@ static size_t ws_layout(char *base, int64_t B, int64_t NH, int64_t Tq, int64_t T
     return off;
 }
 
-size_t wr_gpu_attention_sage_workspace(int64_t B, int64_t NH, int64_t Tq, int64_t Tk, int64_t HD, wr_gpu_sage_pv pv)
+size_t wr_gpu_attention_sage_workspace_bytes(int B, int NH, int Tq, int Tk, int HD, bool f8)
 {
     wr_gpu_sage_ws w;
-    return ws_layout(NULL, B, NH, Tq, Tk, HD, pv, &w);
+    return ws_layout(NULL, B, NH, Tq, Tk, HD, f8 ? WR_GPU_SAGE_PV_F8 : WR_GPU_SAGE_PV_F16, &w);
 }
 
 wr_status wr_gpu_sage_ws_carve(void *ws, size_t bytes, int64_t B, int64_t NH, int64_t Tq, int64_t Tk, int64_t HD,
@@ -205,7 +205,7 @@ wr_status wr_gpu_attention_sage_ex(wr_gpu *g, const wr_tensor *q, const wr_tenso
 {
     sage_dims d;
     WR_TRY(sage_check(g, q, k, v, o, pv, &d));
-    size_t bytes = wr_gpu_attention_sage_workspace(d.B, d.NH, d.Tq, d.Tk, d.HD, pv);
+    size_t bytes = wr_gpu_attention_sage_workspace_bytes(d.B, d.NH, d.Tq, d.Tk, d.HD, pv == WR_GPU_SAGE_PV_F8);
     void *ws = NULL;
     WR_TRY(wr_gpu_alloc(g, bytes, &ws));
     wr_status st = wr_gpu_attention_sage_ws(g, q, k, v, scale, o, pv, ws, bytes, s);

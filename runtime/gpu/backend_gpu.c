@@ -6,7 +6,10 @@
 #include <string.h>
 
 #include "kernels/rope_wan.h"
+#include "runtime/cpu/attention_sage.h"
 #include "runtime/cpu/cpu_ops.h"
+#include "runtime/cpu/sage_prepare.h"
+#include "runtime/gpu/backend_gpu_mem.h"
 #include "runtime/gpu/gpu_ops.h"
 #include "runtime/log.h"
 
@@ -35,11 +38,39 @@ typedef struct stage {
 
 static bool rows_contiguous(const wr_tensor *t) { return wr_tensor_is_contiguous(t); }
 
+/* Bytes of host operands ops were given (staged on CUDA; used in place on the emulator). */
+static _Atomic size_t g_host_operand_bytes;
+/* Whether the current op staged anything into device memory (then it synchronises at its end). */
+static bool g_staged;
+
+size_t wr_backend_gpu_host_operand_bytes(void) { return g_host_operand_bytes; }
+
+/* The bytes from a tensor's first to one past its last element (views included). */
+static size_t extent(const wr_tensor *t)
+{
+    const wr_dtype_traits *tr = wr_dtype_info(t->dtype);
+    size_t last = (size_t)tr->block_bytes;
+    for (int i = 0; i < WR_MAX_DIMS; i++) {
+        int64_t n = i == 0 ? t->ne[0] / tr->block_elems : t->ne[i];
+        if (n > 1)
+            last += (size_t)(n - 1) * t->nb[i];
+    }
+    return last;
+}
+
 static void stage_in(stage *s, const wr_tensor *t, bool upload)
 {
     memset(s, 0, sizeof *s);
     s->orig = t;
     s->t = *t;
+    if (gpu_mem_holds(t->data, extent(t))) { /* a buffer or placed weight: used where it is */
+        WR_ASSERT(rows_contiguous(t), "GPU backend: a strided view of device memory reached an op that needs "
+                                      "contiguous operands");
+        return;
+    }
+    g_host_operand_bytes += wr_tensor_nbytes(t);
+    WR_ASSERT(!wr_gpu_recording(g_dev), "GPU backend: a host tensor reached an op inside a recording (only buffers "
+                                        "and placed weights can be replayed)");
     bool cuda = wr_gpu_get_kind(g_dev) == WR_GPU_CUDA;
     if (rows_contiguous(t) && !cuda)
         return; /* emulator: host memory is device memory */
@@ -62,6 +93,7 @@ static void stage_in(stage *s, const wr_tensor *t, bool upload)
         return;
     }
     CHECK(wr_gpu_alloc(g_dev, s->bytes, &s->dev));
+    g_staged = true;
     if (upload)
         CHECK(wr_gpu_copy_h2d(g_dev, s->dev, src, s->bytes, NULL));
     s->t.data = s->dev;
@@ -87,14 +119,55 @@ static void stage_out(stage *s, bool download)
     memset(s, 0, sizeof *s);
 }
 
-static void finish(void) { CHECK(wr_gpu_sync(g_dev)); }
+/* Staged host copies are freed right after the op, so it waits for them; device-resident
+ * operands need no wait (ops on the default stream run in issue order). */
+static void finish(void)
+{
+    if (g_staged)
+        CHECK(wr_gpu_sync(g_dev));
+    g_staged = false;
+}
+
+/* ---- CPU fallbacks on device operands -------------------------------------------------------- */
+
+/* A host view of an operand for an op computed by the CPU backend: device-resident tensors
+ * (buffers) are copied to the host and, for outputs, back; host tensors are used as they are. */
+typedef struct mirror {
+    wr_tensor t;
+    const wr_tensor *orig;
+    void *host;
+} mirror;
+
+static void mirror_in(mirror *m, const wr_tensor *t, bool read)
+{
+    m->orig = t, m->t = *t, m->host = NULL;
+    if (!gpu_mem_holds(t->data, extent(t)))
+        return;
+    WR_ASSERT(!wr_gpu_recording(g_dev), "GPU backend: a CPU fallback inside a recording cannot be replayed");
+    WR_ASSERT(rows_contiguous(t), "GPU backend: a strided view of device memory reached a CPU fallback");
+    size_t b = wr_tensor_nbytes(t);
+    m->host = malloc(b ? b : 1);
+    WR_ASSERT(m->host, "GPU backend: out of host memory for a CPU fallback");
+    if (read) {
+        CHECK(wr_gpu_copy_d2h(g_dev, m->host, t->data, b, NULL));
+        CHECK(wr_gpu_sync(g_dev));
+    }
+    m->t.data = m->host;
+}
+
+static void mirror_out(mirror *m, bool write_back)
+{
+    if (m->host && write_back) {
+        CHECK(wr_gpu_copy_h2d(g_dev, m->orig->data, m->host, wr_tensor_nbytes(m->orig), NULL));
+        CHECK(wr_gpu_sync(g_dev));
+    }
+    free(m->host);
+    m->host = NULL;
+}
 
 /* ---- ops ------------------------------------------------------------------------------------ */
 
-static bool gpu_weight_dtype(wr_dtype t)
-{
-    return t == WR_DTYPE_F32 || t == WR_DTYPE_BF16 || t == WR_DTYPE_F8_E4M3FN || t == WR_DTYPE_Q8_0;
-}
+static bool gpu_weight_dtype(wr_dtype t) { return wr_gpu_matmul_supports(t); }
 
 static bool gpu_supports(wr_op_id op, wr_dtype weight_dtype)
 {
@@ -143,7 +216,14 @@ static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *
 {
     if (!gpu_weight_dtype(w->dtype)) {
         note_cpu_fallback(FB_MATMUL, wr_dtype_name(w->dtype)[0] == 'Q' ? "matmul with Q4/Q5/K-quant weights" : "matmul with this weight dtype");
-        wr_backend_cpu.matmul(x, w, bias, act, y);
+        mirror mx, mw, mb, my;
+        mirror_in(&mx, x, true), mirror_in(&mw, w, true), mirror_in(&my, y, false);
+        if (bias)
+            mirror_in(&mb, bias, true);
+        wr_backend_cpu.matmul(&mx.t, &mw.t, bias ? &mb.t : NULL, act, &my.t);
+        mirror_out(&my, true), mirror_out(&mx, false), mirror_out(&mw, false);
+        if (bias)
+            mirror_out(&mb, false);
         return;
     }
     stage sx, sw, sb, sy;
@@ -210,6 +290,34 @@ static void gpu_rms_norm(const wr_tensor *x, const wr_tensor *w, float eps, wr_t
     norm(WR_GPU_NORM_RMS, x, w, NULL, eps, y);
 }
 
+/* LayerNorm and AdaLN modulation in one kernel pass; shift/scale hold one row for all rows or
+ * one per row (mod_div). */
+static void gpu_layer_norm_modulate(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
+                                    const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
+{
+    stage sx, sw, sb, ssh, ssc, sy;
+    stage_in(&sx, x, true);
+    if (w)
+        stage_in(&sw, w, true), stage_in(&sb, b, true);
+    stage_in(&ssh, shift, true);
+    stage_in(&ssc, scale, true);
+    bool alias = x->data == y->data;
+    if (!alias)
+        stage_in(&sy, y, false);
+    int64_t rows = wr_tensor_nrows(x), mod_rows = wr_tensor_nrows(shift);
+    wr_gpu_norm_args a = {.kind = WR_GPU_NORM_LAYER, .eps = eps, .weight = w ? &sw.t : NULL, .bias = w ? &sb.t : NULL,
+                          .shift = &ssh.t, .scale = &ssc.t, .mod_div = mod_rows == 1 ? rows : 1};
+    CHECK(wr_gpu_norm(g_dev, &a, &sx.t, alias ? &sx.t : &sy.t, NULL));
+    finish();
+    if (!alias)
+        stage_out(&sy, true);
+    stage_out(&sx, alias);
+    if (w)
+        stage_out(&sw, false), stage_out(&sb, false);
+    stage_out(&ssh, false);
+    stage_out(&ssc, false);
+}
+
 static void gpu_modulate(const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
 {
     stage sx, ssh, ssc, sy;
@@ -230,6 +338,11 @@ static void gpu_modulate(const wr_tensor *x, const wr_tensor *shift, const wr_te
 
 static void gpu_add_gated(wr_tensor *x, const wr_tensor *y, const wr_tensor *gate)
 {
+    wr_tensor row;
+    if (gate && gate->nb[1] == 0 && wr_tensor_nrows(gate) > 1) { /* one row for all: the kernel repeats it */
+        WR_ASSERT(wr_tensor_init(&row, WR_DTYPE_F32, 1, gate->ne, gate->data), "gate row");
+        gate = &row;
+    }
     stage sx, sy, sg;
     stage_in(&sx, x, true);
     stage_in(&sy, y, true);
@@ -264,56 +377,147 @@ static void gpu_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y)
 
 /* Wan's 3-D RoPE: the per-token angles are built here in float64 exactly as the CPU backend does
  * (rope_params for dims 44, 42, 42), rounded to float tables, and applied by the kernel in fp32.
- * Tokens past the F*H*W grid get the identity rotation (cos 1, sin 0). */
-static void gpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
+ * Tokens past the F*H*W grid get the identity rotation (cos 1, sin 0). The tables stay on the
+ * device for the next call with the same grid (every block of every step uses them): 2 · T · 64
+ * floats, wr_backend_gpu_rope_table_bytes. */
+enum { ROPE_PAIRS = ROPE_WAN_PAIRS, ROPE_PAIRS_F = ROPE_WAN_PAIRS_F, ROPE_PAIRS_HW = ROPE_WAN_PAIRS_HW };
+
+static unsigned g_generation; /* bumped when cached device tables move (see backend_gpu_mem.h) */
+
+unsigned gpu_backend_generation(void) { return g_generation; }
+
+/* Int8/fp8 activations and sage attention allocate their temporaries per call. */
+bool gpu_backend_recordable(void) { return !g_act_i8 && !g_act_f8 && wr_attention_mode_get() == WR_ATTENTION_DENSE; }
+
+static struct rope_cache {
+    int f, h, w;
+    int64_t T;
+    float *dev; /* cos [T][64], then sin [T][64] */
+} g_rope;
+
+size_t wr_backend_gpu_rope_table_bytes(int64_t tokens) { return (size_t)(2 * tokens * ROPE_PAIRS) * sizeof(float); }
+
+static void rope_cache_drop(void)
 {
-    enum { PAIRS = ROPE_WAN_PAIRS, PAIRS_F = ROPE_WAN_PAIRS_F, PAIRS_HW = ROPE_WAN_PAIRS_HW };
-    int64_t T = x->ne[2], n = (int64_t)grid_f * grid_h * grid_w;
-    double theta[PAIRS];
+    g_generation++;
+    if (g_rope.dev) {
+        gpu_mem_unregister(g_rope.dev);
+        CHECK(wr_gpu_free(g_dev, g_rope.dev));
+    }
+    memset(&g_rope, 0, sizeof g_rope);
+}
+
+static const float *rope_tables(int grid_f, int grid_h, int grid_w, int64_t T)
+{
+    if (g_rope.dev && g_rope.f == grid_f && g_rope.h == grid_h && g_rope.w == grid_w && g_rope.T == T)
+        return g_rope.dev;
+    rope_cache_drop();
+    int64_t n = (int64_t)grid_f * grid_h * grid_w;
+    double theta[ROPE_PAIRS];
     cpu_rope_wan_theta(theta);
-    float *cs = malloc((size_t)(T > 0 ? T : 1) * PAIRS * sizeof *cs), *sn = malloc((size_t)(T > 0 ? T : 1) * PAIRS * sizeof *sn);
-    WR_ASSERT(cs && sn, "rope: out of memory");
+    size_t bytes = wr_backend_gpu_rope_table_bytes(T > 0 ? T : 1);
+    float *cs = malloc(bytes), *sn = cs + (T > 0 ? T : 1) * ROPE_PAIRS;
+    WR_ASSERT(cs, "rope: out of memory");
     for (int64_t t = 0; t < T; t++) {
         int64_t pos[3] = {0, 0, 0};
         if (t < n)
             pos[0] = t / ((int64_t)grid_h * grid_w), pos[1] = (t / grid_w) % grid_h, pos[2] = t % grid_w;
-        for (int j = 0; j < PAIRS; j++) {
-            int axis = j < PAIRS_F ? 0 : j < PAIRS_F + PAIRS_HW ? 1 : 2;
+        for (int j = 0; j < ROPE_PAIRS; j++) {
+            int axis = j < ROPE_PAIRS_F ? 0 : j < ROPE_PAIRS_F + ROPE_PAIRS_HW ? 1 : 2;
             double a = (double)pos[axis] * theta[j];
-            cs[t * PAIRS + j] = t < n ? (float)cos(a) : 1.0f;
-            sn[t * PAIRS + j] = t < n ? (float)sin(a) : 0.0f;
+            cs[t * ROPE_PAIRS + j] = t < n ? (float)cos(a) : 1.0f;
+            sn[t * ROPE_PAIRS + j] = t < n ? (float)sin(a) : 0.0f;
         }
     }
-    wr_tensor tc, ts;
-    int64_t ne[2] = {PAIRS, T};
-    WR_ASSERT(wr_tensor_init(&tc, WR_DTYPE_F32, 2, ne, cs) && wr_tensor_init(&ts, WR_DTYPE_F32, 2, ne, sn), "rope");
-    stage sx, sc, ss;
-    stage_in(&sx, x, true);
-    stage_in(&sc, &tc, true);
-    stage_in(&ss, &ts, true);
-    CHECK(wr_gpu_rope(g_dev, &sx.t, &sc.t, &ss.t, &sx.t, NULL));
-    finish();
-    stage_out(&sx, true);
-    stage_out(&sc, false);
-    stage_out(&ss, false);
+    void *d;
+    CHECK(wr_gpu_alloc(g_dev, bytes, &d));
+    CHECK(wr_gpu_copy_h2d(g_dev, d, cs, bytes, NULL));
+    CHECK(wr_gpu_sync(g_dev));
     free(cs);
-    free(sn);
+    gpu_mem_register(d, bytes);
+    g_rope = (struct rope_cache){grid_f, grid_h, grid_w, T, d};
+    return g_rope.dev;
 }
 
-/* The Sage workspace: kept between calls and grown to the largest call (freed on close), so
- * the step loop does not allocate once it has seen its largest attention. */
-static void *g_sage_ws;
-static size_t g_sage_ws_bytes;
+static void gpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
+{
+    int64_t T = x->ne[2];
+    const float *tables = rope_tables(grid_f, grid_h, grid_w, T);
+    wr_tensor tc, ts;
+    int64_t ne[2] = {ROPE_PAIRS, T};
+    WR_ASSERT(wr_tensor_init(&tc, WR_DTYPE_F32, 2, ne, (void *)tables) &&
+                  wr_tensor_init(&ts, WR_DTYPE_F32, 2, ne, (void *)(tables + T * ROPE_PAIRS)), "rope");
+    stage sx;
+    stage_in(&sx, x, true);
+    CHECK(wr_gpu_rope(g_dev, &sx.t, &tc, &ts, &sx.t, NULL));
+    finish();
+    stage_out(&sx, true);
+}
+
+typedef void (*attention_fn)(const wr_tensor *, const wr_tensor *, const wr_tensor *, int64_t, float, wr_tensor *);
+
+static void cpu_attention_on_host(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len,
+                                  float scale, wr_tensor *out, attention_fn fn)
+{
+    mirror mq, mk, mv, mo;
+    mirror_in(&mq, q, true), mirror_in(&mk, k, true), mirror_in(&mv, v, true), mirror_in(&mo, out, false);
+    fn(&mq.t, &mk.t, &mv.t, kv_len, scale, &mo.t);
+    mirror_out(&mo, true), mirror_out(&mq, false), mirror_out(&mk, false), mirror_out(&mv, false);
+}
+
+/* Sage attention's device state, kept between calls (freed on close): the workspace, grown to
+ * the largest call so the step loop stops allocating once it has seen its largest attention,
+ * and the fused path's per-axis RoPE angle table of the last grid (kernels/rope_wan.h: a few
+ * hundred floats, built in float64 by cpu_rope_wan_table). Both bump g_generation when they
+ * move, like the RoPE tables. */
+static struct sage_cache {
+    void *ws;
+    size_t ws_bytes;
+    int f, h, w;
+    float *tab;
+    int64_t tab_floats;
+} g_sage;
+
+static void sage_cache_drop(void)
+{
+    g_generation++;
+    CHECK(wr_gpu_free(g_dev, g_sage.ws));
+    CHECK(wr_gpu_free(g_dev, g_sage.tab));
+    memset(&g_sage, 0, sizeof g_sage);
+}
 
 static void *sage_workspace(size_t bytes)
 {
-    if (bytes > g_sage_ws_bytes) {
-        CHECK(wr_gpu_free(g_dev, g_sage_ws));
-        g_sage_ws = NULL, g_sage_ws_bytes = 0;
-        CHECK(wr_gpu_alloc(g_dev, bytes, &g_sage_ws));
-        g_sage_ws_bytes = bytes;
+    if (bytes > g_sage.ws_bytes) {
+        g_generation++;
+        CHECK(wr_gpu_free(g_dev, g_sage.ws));
+        g_sage.ws = NULL, g_sage.ws_bytes = 0;
+        CHECK(wr_gpu_alloc(g_dev, bytes, &g_sage.ws));
+        g_sage.ws_bytes = bytes;
     }
-    return g_sage_ws;
+    return g_sage.ws;
+}
+
+/* The device angle table of grid (f, h, w) as a tensor for the launcher. */
+static wr_tensor sage_rope_table(int grid_f, int grid_h, int grid_w)
+{
+    if (!g_sage.tab || g_sage.f != grid_f || g_sage.h != grid_h || g_sage.w != grid_w) {
+        g_generation++;
+        CHECK(wr_gpu_free(g_dev, g_sage.tab));
+        int64_t n = 2 * rope_wan_table_pairs(grid_f, grid_h, grid_w) + 1;
+        float *host = malloc((size_t)n * sizeof *host);
+        WR_ASSERT(host, "sage fused attention: out of memory");
+        cpu_rope_wan_table(grid_f, grid_h, grid_w, host);
+        void *d;
+        CHECK(wr_gpu_alloc(g_dev, (size_t)n * sizeof(float), &d));
+        CHECK(wr_gpu_copy_h2d(g_dev, d, host, (size_t)n * sizeof(float), NULL));
+        CHECK(wr_gpu_sync(g_dev));
+        free(host);
+        g_sage.tab = d, g_sage.tab_floats = n, g_sage.f = grid_f, g_sage.h = grid_h, g_sage.w = grid_w;
+    }
+    wr_tensor t;
+    WR_ASSERT(wr_tensor_init(&t, WR_DTYPE_F32, 1, (int64_t[]){g_sage.tab_floats}, g_sage.tab), "sage rope table");
+    return t;
 }
 
 /* Attention on staged operands; keys at or past kv_len are masked, so only the first kv_len rows
@@ -329,7 +533,8 @@ static void staged_attention(const wr_tensor *q, const wr_tensor *k, const wr_te
     stage_in(&so, out, false);
     if (sage) {
         wr_gpu_sage_pv pv = wr_gpu_arch(g_dev) >= 89 ? WR_GPU_SAGE_PV_F8 : WR_GPU_SAGE_PV_F16;
-        size_t bytes = wr_gpu_attention_sage_workspace(sq.t.ne[3], sq.t.ne[1], sq.t.ne[2], sk.t.ne[2], sq.t.ne[0], pv);
+        size_t bytes = wr_gpu_attention_sage_workspace_bytes((int)sq.t.ne[3], (int)sq.t.ne[1], (int)sq.t.ne[2],
+                                                             (int)sk.t.ne[2], (int)sq.t.ne[0], pv == WR_GPU_SAGE_PV_F8);
         CHECK(wr_gpu_attention_sage_ws(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, pv, sage_workspace(bytes), bytes,
                                        NULL));
     } else
@@ -346,7 +551,7 @@ static void gpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tenso
 {
     if (q->ne[0] != 64 && q->ne[0] != 128) {
         note_cpu_fallback(FB_ATTENTION, "attention with a head dim other than 64/128");
-        wr_backend_cpu.attention(q, k, v, kv_len, scale, out);
+        cpu_attention_on_host(q, k, v, kv_len, scale, out, wr_backend_cpu.attention);
         return;
     }
     staged_attention(q, k, v, kv_len, scale, out, false);
@@ -358,50 +563,47 @@ static void gpu_attention_sage(const wr_tensor *q, const wr_tensor *k, const wr_
 {
     if ((q->ne[0] != 64 && q->ne[0] != 128) || wr_gpu_arch(g_dev) < 80) {
         note_cpu_fallback(FB_ATTENTION_SAGE, "sage attention (head dim other than 64/128, or a device below sm_80)");
-        wr_backend_cpu.attention_sage(q, k, v, kv_len, scale, out);
+        cpu_attention_on_host(q, k, v, kv_len, scale, out, cpu_attention_sage);
         return;
     }
     staged_attention(q, k, v, kv_len, scale, out, true);
 }
 
-/* The fused q/k preparation + sage attention on the device from sm_80; elsewhere the CPU twin.
- * The RoPE angle table (a few hundred KiB at most) is built here in float64 as the CPU rope's. */
+/* The fused q/k preparation + sage attention on the device from sm_80; elsewhere the CPU twin on
+ * host copies of device-resident operands. */
 static void gpu_self_attention_sage_fused(const wr_tensor *q_raw, const wr_tensor *k_raw, const wr_tensor *v,
                                           const wr_tensor *norm_q, const wr_tensor *norm_k, float eps, int grid_f,
                                           int grid_h, int grid_w, float scale, wr_tensor *out)
 {
     if (wr_gpu_arch(g_dev) < 80) {
         note_cpu_fallback(FB_ATTENTION_SAGE, "sage attention (head dim other than 64/128, or a device below sm_80)");
-        wr_backend_cpu.self_attention_sage_fused(q_raw, k_raw, v, norm_q, norm_k, eps, grid_f, grid_h, grid_w, scale,
-                                                 out);
+        mirror mq, mk, mv, mo, mnq, mnk;
+        mirror_in(&mq, q_raw, true), mirror_in(&mk, k_raw, true), mirror_in(&mv, v, true);
+        mirror_in(&mnq, norm_q, true), mirror_in(&mnk, norm_k, true), mirror_in(&mo, out, false);
+        cpu_self_attention_sage_fused(&mq.t, &mk.t, &mv.t, &mnq.t, &mnk.t, eps, grid_f, grid_h, grid_w, scale, &mo.t);
+        mirror_out(&mo, true), mirror_out(&mq, false), mirror_out(&mk, false), mirror_out(&mv, false);
+        mirror_out(&mnq, false), mirror_out(&mnk, false);
         return;
     }
-    int64_t ne_tab[1] = {2 * rope_wan_table_pairs(grid_f, grid_h, grid_w) + 1};
-    float *tab = malloc((size_t)ne_tab[0] * sizeof *tab);
-    WR_ASSERT(tab, "sage fused attention: out of memory");
-    cpu_rope_wan_table(grid_f, grid_h, grid_w, tab);
-    wr_tensor tt;
-    WR_ASSERT(wr_tensor_init(&tt, WR_DTYPE_F32, 1, ne_tab, tab), "sage fused attention: table");
-    stage sq, sk, sv, so, snq, snk, st;
+    stage sq, sk, sv, so, snq, snk;
     stage_in(&sq, q_raw, true);
     stage_in(&sk, k_raw, true);
     stage_in(&sv, v, true);
     stage_in(&so, out, false);
     stage_in(&snq, norm_q, true);
     stage_in(&snk, norm_k, true);
-    stage_in(&st, &tt, true);
-    wr_gpu_sage_pv pv = wr_gpu_arch(g_dev) >= 89 ? WR_GPU_SAGE_PV_F8 : WR_GPU_SAGE_PV_F16;
-    int64_t HD = q_raw->ne[0], NH = q_raw->ne[1], T = q_raw->ne[2];
-    size_t bytes = wr_gpu_attention_sage_workspace(1, NH, T, T, HD, pv);
-    wr_gpu_sage_prep p = {.norm_q = &snq.t, .norm_k = &snk.t, .eps = eps, .rope_tab = &st.t,
+    wr_tensor tab = sage_rope_table(grid_f, grid_h, grid_w);
+    bool f8 = wr_gpu_arch(g_dev) >= 89;
+    int HD = (int)q_raw->ne[0], NH = (int)q_raw->ne[1], T = (int)q_raw->ne[2];
+    size_t bytes = wr_gpu_attention_sage_workspace_bytes(1, NH, T, T, HD, f8);
+    wr_gpu_sage_prep p = {.norm_q = &snq.t, .norm_k = &snk.t, .eps = eps, .rope_tab = &tab,
                           .grid_f = grid_f, .grid_h = grid_h, .grid_w = grid_w};
-    CHECK(wr_gpu_attention_sage_fused(g_dev, &sq.t, &sk.t, &sv.t, &p, scale, &so.t, pv, sage_workspace(bytes), bytes,
-                                      NULL));
+    CHECK(wr_gpu_attention_sage_fused(g_dev, &sq.t, &sk.t, &sv.t, &p, scale, &so.t,
+                                      f8 ? WR_GPU_SAGE_PV_F8 : WR_GPU_SAGE_PV_F16, sage_workspace(bytes), bytes, NULL));
     finish();
     stage_out(&so, true);
     stage_out(&sq, false), stage_out(&sk, false), stage_out(&sv, false);
-    stage_out(&snq, false), stage_out(&snk, false), stage_out(&st, false);
-    free(tab);
+    stage_out(&snq, false), stage_out(&snk, false);
 }
 
 static void gpu_activate(wr_tensor *x, wr_act act)
@@ -418,7 +620,10 @@ static void gpu_activate(wr_tensor *x, wr_act act)
 static void gpu_timestep_embedding(const wr_tensor *t, wr_tensor *out)
 {
     note_cpu_fallback(FB_TIMESTEP, "the sinusoidal timestep embedding (float64)");
-    wr_backend_cpu.timestep_embedding(t, out);
+    mirror mt, mo;
+    mirror_in(&mt, t, true), mirror_in(&mo, out, false);
+    wr_backend_cpu.timestep_embedding(&mt.t, &mo.t);
+    mirror_out(&mo, true), mirror_out(&mt, false);
 }
 
 /* T5's attention: relative-position bias and key mask (head dims other than 64/128 on the CPU). */
@@ -546,6 +751,8 @@ static wr_backend g_backend = {
     .resize_bilinear = gpu_resize_bilinear,
     .warp = gpu_warp,
     .conv_transpose2d = gpu_conv_transpose2d,
+    .layer_norm_modulate = gpu_layer_norm_modulate,
+    .buffers = &wr_gpu_buffer_ops,
 };
 
 /* ---- selection ------------------------------------------------------------------------------ */
@@ -583,8 +790,11 @@ void wr_backend_gpu_close(void)
     if (wr_backend_current() == &g_backend)
         wr_backend_select(&wr_backend_cpu);
     if (g_dev)
-        wr_gpu_free(g_dev, g_sage_ws);
-    g_sage_ws = NULL, g_sage_ws_bytes = 0;
+    {
+        rope_cache_drop();
+        sage_cache_drop();
+    }
+    gpu_mem_reset();
     wr_gpu_close(g_dev);
     g_dev = NULL;
 }

@@ -1,12 +1,13 @@
 /* The GPU backend behind runtime/backend.h: the op launchers of runtime/gpu/<op>.c on the
  * emulator ("emu") or a CUDA device ("cuda"), selected with --device / WANRT_DEVICE.
  *
- * The op interface passes host tensors and has no device memory yet, so this backend stages:
+ * Operands in device memory (runtime/buffers.h: buffers and placed weights) are used in place.
+ * Host tensors are staged:
  *   - emu: device memory is host memory, so contiguous tensors are used in place; strided row
  *     views (a modulation chunk of [T, 6, D]) are packed into a contiguous copy first;
  *   - cuda: every operand is copied to device memory before the launch and the outputs back
- *     after it (correct, but it re-sends weights on every call: a bridge until the planner keeps
- *     weights and activations resident on the device).
+ *     after it (correct, but slow: models that run long on a device keep their activations in
+ *     buffers and place their weights).
  * Ops without a GPU kernel (timestep embedding; matmul weights other than F32/BF16/F8_E4M3FN/Q8_0;
  * attention head dims other than 64/128) run on the CPU backend on the host tensors.
  * Device failures abort with the device's message (the op interface returns no status).
@@ -28,6 +29,13 @@ wr_status wr_backend_gpu_open(wr_gpu_kind kind, const wr_gpu_options *opts, cons
 void wr_backend_gpu_close(void);
 /* The open device (NULL when none), e.g. for launch counts in tests. */
 wr_gpu *wr_backend_gpu_device(void);
+
+/* Bytes of host tensors ops were given since the device opened: copied per op on CUDA (used in
+ * place on the emulator). A forward whose activations are buffers and whose weights are placed
+ * (runtime/buffers.h) adds nothing here. */
+size_t wr_backend_gpu_host_operand_bytes(void);
+/* Device bytes of the RoPE tables the backend keeps for a grid of `tokens` tokens. */
+size_t wr_backend_gpu_rope_table_bytes(int64_t tokens);
 
 /* Selects the backend of a run: `device_arg` (--device) or WANRT_DEVICE or "cpu" (see
  * wr_gpu_select). Leaves the CPU backend selected on failure. */

@@ -80,6 +80,7 @@ wr_status wr_gpu_free(wr_gpu *g, void *dptr);                 /* NULL is a no-op
 /* Bytes allocated through wr_gpu_alloc: now, and the most at any time since wr_gpu_open. */
 size_t wr_gpu_mem_in_use(const wr_gpu *g);
 size_t wr_gpu_mem_peak(const wr_gpu *g);
+void wr_gpu_mem_peak_reset(wr_gpu *g); /* the peak restarts from what is in use now (per-stage peaks) */
 wr_status wr_gpu_host_alloc(wr_gpu *g, size_t bytes, void **hptr); /* pinned host memory */
 wr_status wr_gpu_host_free(wr_gpu *g, void *hptr);
 
@@ -119,5 +120,13 @@ wr_status wr_gpu_graph_begin(wr_gpu *g, wr_gpu_stream *s);
 wr_status wr_gpu_graph_end(wr_gpu *g, wr_gpu_stream *s, wr_gpu_graph **graph);
 wr_status wr_gpu_graph_launch(wr_gpu *g, wr_gpu_graph *graph, wr_gpu_stream *s);
 void wr_gpu_graph_free(wr_gpu *g, wr_gpu_graph *graph); /* accepts NULL */
+
+/* Recording: between begin and end, work addressed to the default stream (NULL) is captured
+ * into a graph on a capture stream instead of running, so code written for the default stream
+ * (the op launchers) is recorded unchanged. Allocations, host copies and synchronisation fail
+ * while recording (WR_E_UNSUPPORTED naming them): they cannot be replayed. */
+wr_status wr_gpu_record_begin(wr_gpu *g);
+wr_status wr_gpu_record_end(wr_gpu *g, wr_gpu_graph **graph);
+bool wr_gpu_recording(const wr_gpu *g);
 
 #endif

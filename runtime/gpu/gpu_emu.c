@@ -6,8 +6,11 @@
  * and the allocation. Debug mode (options.emu_debug or WANRT_EMU_DEBUG=1) also fills new memory
  * with 0xff bytes (NaN in every float format) and places each allocation's end against an
  * inaccessible page, so reading past it faults with the kernel's name.
- * Streams execute work at once, in issue order (one legal schedule of the asynchronous API);
- * graph capture records the work issued on a stream and replays it. */
+ * The default stream executes work at once. Copies issued on a created stream run as late as the
+ * API allows: when an event recorded after them is waited on or synchronised, or their stream or
+ * the device synchronises, or their stream launches a kernel. That is a legal schedule too, and
+ * the one that exposes a missing event wait (e.g. block swap's copy stream): the consumer reads
+ * the old bytes. Graph capture records the work issued on a stream and replays it. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -37,12 +40,23 @@ struct wr_gpu_graph {
     int n, cap;
 };
 
+typedef struct lazy_copy {
+    void *dst;
+    const void *src;
+    size_t bytes;
+} lazy_copy;
+
 struct wr_gpu_stream {
     wr_gpu_graph *capture; /* non-NULL while capturing */
+    lazy_copy *pending;    /* copies not yet run, oldest first from `done` */
+    size_t issued, done, cap;
+    struct wr_gpu_stream *next; /* the device's list of created streams */
 };
 
 struct wr_gpu_event {
     double t_ms;
+    wr_gpu_stream *stream; /* recorded on a created stream: its copies up to seq come first */
+    size_t seq;
 };
 
 typedef struct emu_dev {
@@ -51,6 +65,7 @@ typedef struct emu_dev {
     bool debug;
     uint64_t launches;
     pthread_mutex_t lock;
+    wr_gpu_stream *streams;
 } emu_dev;
 
 static emu_dev *dev(wr_gpu *g) { return g->impl; }
@@ -96,10 +111,43 @@ static emu_node *graph_add(wr_gpu_graph *gr)
     return node;
 }
 
+/* Runs the copies of s issued before position upto. */
+static void lazy_run(wr_gpu_stream *s, size_t upto)
+{
+    for (; s && s->done < upto && s->done < s->issued; s->done++) {
+        lazy_copy *c = &s->pending[s->done % s->cap];
+        memmove(c->dst, c->src, c->bytes);
+    }
+}
+
+static void lazy_run_all(wr_gpu *g)
+{
+    for (wr_gpu_stream *s = dev(g)->streams; s; s = s->next)
+        lazy_run(s, s->issued);
+}
+
+static wr_status lazy_push(wr_gpu_stream *s, void *dst, const void *src, size_t bytes)
+{
+    if (s->issued - s->done == s->cap) { /* ring full: grow, keeping the order */
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        lazy_copy *n = malloc(cap * sizeof *n);
+        if (!n)
+            return wr_fail(WR_E_OOM, "emu: out of memory");
+        for (size_t i = s->done; i < s->issued; i++)
+            n[i % cap] = s->pending[i % s->cap];
+        free(s->pending);
+        s->pending = n, s->cap = cap;
+    }
+    s->pending[s->issued++ % s->cap] = (lazy_copy){dst, src, bytes};
+    return WR_OK;
+}
+
 static wr_status emu_copy(wr_gpu *g, wr_copy_kind kind, void *dst, const void *src, size_t bytes, wr_gpu_stream *s)
 {
     (void)g;
     (void)kind;
+    if (s && !s->capture)
+        return lazy_push(s, dst, src, bytes);
     if (s && s->capture) {
         emu_node *n = graph_add(s->capture);
         if (!n)
@@ -127,6 +175,7 @@ static wr_status emu_memset(wr_gpu *g, void *dst, int byte, size_t bytes, wr_gpu
         n->bytes = bytes;
         return WR_OK;
     }
+    lazy_run(s, s ? s->issued : 0);
     memset(dst, byte, bytes);
     return WR_OK;
 }
@@ -163,27 +212,43 @@ static void emu_graph_free(wr_gpu *g, wr_gpu_graph *graph)
 
 static wr_status emu_stream_create(wr_gpu *g, wr_gpu_stream **s)
 {
-    (void)g;
     *s = calloc(1, sizeof **s);
-    return *s ? WR_OK : wr_fail(WR_E_OOM, "emu: out of memory");
+    if (!*s)
+        return wr_fail(WR_E_OOM, "emu: out of memory");
+    (*s)->next = dev(g)->streams;
+    dev(g)->streams = *s;
+    return WR_OK;
 }
 
 static wr_status emu_stream_destroy(wr_gpu *g, wr_gpu_stream *s)
 {
+    lazy_run(s, s->issued); /* destroying a stream does not cancel its work */
+    for (wr_gpu_stream **p = &dev(g)->streams; *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
     if (s->capture)
         emu_graph_free(g, s->capture);
+    free(s->pending);
     free(s);
     return WR_OK;
 }
 
-static wr_status emu_nop_sync(wr_gpu *g, wr_gpu_stream *s)
+static wr_status emu_stream_sync(wr_gpu *g, wr_gpu_stream *s)
 {
-    (void)g;
-    (void)s;
+    if (s)
+        lazy_run(s, s->issued);
+    else
+        lazy_run_all(g); /* the legacy default stream waits for the others */
     return WR_OK;
 }
 
-static wr_status emu_sync(wr_gpu *g) { return emu_mem_check(&dev(g)->mem, "a kernel or copy"); }
+static wr_status emu_sync(wr_gpu *g)
+{
+    lazy_run_all(g);
+    return emu_mem_check(&dev(g)->mem, "a kernel or copy");
+}
 
 static wr_status emu_event_create(wr_gpu *g, wr_gpu_event **e)
 {
@@ -202,7 +267,8 @@ static wr_status emu_event_destroy(wr_gpu *g, wr_gpu_event *e)
 static wr_status emu_event_record(wr_gpu *g, wr_gpu_event *e, wr_gpu_stream *s)
 {
     (void)g;
-    (void)s;
+    e->stream = s && !s->capture ? s : NULL;
+    e->seq = s ? s->issued : 0;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     e->t_ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
@@ -213,14 +279,14 @@ static wr_status emu_stream_wait_event(wr_gpu *g, wr_gpu_stream *s, wr_gpu_event
 {
     (void)g;
     (void)s;
-    (void)e;
-    return WR_OK; /* work already ran in issue order */
+    lazy_run(e->stream, e->seq); /* the rest already ran in issue order */
+    return WR_OK;
 }
 
 static wr_status emu_event_sync(wr_gpu *g, wr_gpu_event *e)
 {
     (void)g;
-    (void)e;
+    lazy_run(e->stream, e->seq);
     return WR_OK;
 }
 
@@ -324,6 +390,8 @@ static wr_status emu_launch_fn(wr_gpu *g, wr_gpu_func *fn, wr_dim3 grid, wr_dim3
                     .args = args,
                     .debug = d->debug,
                     .seed = g->opts.emu_seed + ++d->launches};
+    if (s && !s->capture)
+        lazy_run(s, s->issued); /* a stream's kernels follow its copies */
     if (s && s->capture) {
         emu_node *n = graph_add(s->capture);
         if (!n)
@@ -350,6 +418,7 @@ static wr_status emu_graph_launch(wr_gpu *g, wr_gpu_graph *graph, wr_gpu_stream 
 {
     if (s && s->capture)
         return wr_fail(WR_E_UNSUPPORTED, "emu: launching a graph inside a capture");
+    lazy_run(s, s ? s->issued : 0);
     for (int i = 0; i < graph->n; i++) {
         emu_node *n = &graph->nodes[i];
         switch (n->kind) {
@@ -390,7 +459,7 @@ static const wr_gpu_vt emu_vt = {
     .memset = emu_memset,
     .stream_create = emu_stream_create,
     .stream_destroy = emu_stream_destroy,
-    .stream_sync = emu_nop_sync,
+    .stream_sync = emu_stream_sync,
     .sync = emu_sync,
     .event_create = emu_event_create,
     .event_destroy = emu_event_destroy,

@@ -58,6 +58,9 @@ wr_status wr_gpu_rope(wr_gpu *g, const wr_tensor *x, const wr_tensor *cos_t, con
 wr_status wr_gpu_matmul(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
                         wr_gpu_stream *s);
 
+/* Whether wr_gpu_matmul has a kernel for this weight dtype (F32, BF16, F8_E4M3FN, Q8_0). */
+bool wr_gpu_matmul_supports(wr_dtype weight_dtype);
+
 typedef enum wr_gpu_matmul_precision {
     WR_GPU_MATMUL_FP32,     /* fp32 products and sums (matches the CPU backend to fp32 rounding) */
     WR_GPU_MATMUL_BF16_MMA, /* tensor cores: operands rounded to bf16, fp32 accumulation (sm_80+) */
@@ -75,6 +78,8 @@ wr_status wr_gpu_matmul_ex(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, co
  *         e4m3 mma with fp32 accumulation. sm_89+
  * A NaN in a row of x makes that row of y NaN (as the fp32 matmul). */
 typedef enum wr_gpu_mmq { WR_GPU_MMQ_INT8, WR_GPU_MMQ_FP8 } wr_gpu_mmq;
+/* The device temporaries wr_gpu_matmul_q allocates for x [M, K] (codes and scales). */
+size_t wr_gpu_matmul_q_workspace_bytes(int64_t M, int64_t K, bool f8);
 wr_status wr_gpu_matmul_q(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
                           wr_gpu_mmq q, wr_gpu_stream *s);
 
@@ -130,8 +135,8 @@ wr_status wr_gpu_attention_sage_ex(wr_gpu *g, const wr_tensor *q, const wr_tenso
                                    wr_tensor *o, wr_gpu_sage_pv pv, wr_gpu_stream *s);
 
 /* The device temporaries of one Sage attention call, carved from one caller-provided workspace
- * (the memory planner sizes it with wr_gpu_attention_sage_workspace; 256-byte aligned parts).
- * Unused parts (fp8 ones under fp16 P·V) are NULL. */
+ * (the memory planner sizes it with wr_gpu_attention_sage_workspace_bytes; 256-byte aligned
+ * parts). Unused parts (fp8 ones under fp16 P·V) are NULL. */
 typedef struct wr_gpu_sage_ws {
     void *q8, *k8;   /* int8 codes [B][Tq or Tk][NH][HD] */
     void *qs, *ks;   /* f32 block scales [B][NH][ceil(T / SAGE_Q_ROWS or SAGE_K_ROWS)] */
@@ -143,8 +148,9 @@ typedef struct wr_gpu_sage_ws {
     void *vs, *vmean; /* fp8: f32 [B][NH][HD] per-channel scales and means of V */
     void *vamax;     /* fp8: u32 [B][NH][HD] absmax bits (atomicMax) */
 } wr_gpu_sage_ws;
-/* Workspace bytes of a Sage attention call (plain or fused) of these sizes and P·V variant. */
-size_t wr_gpu_attention_sage_workspace(int64_t B, int64_t NH, int64_t Tq, int64_t Tk, int64_t HD, wr_gpu_sage_pv pv);
+/* Workspace bytes of a Sage attention call (plain or fused; f8: the e4m3 P·V variant) of these
+ * sizes: what wr_gpu_attention_sage[_ex] allocate, and what the _ws / _fused launchers need. */
+size_t wr_gpu_attention_sage_workspace_bytes(int B, int NH, int Tq, int Tk, int HD, bool f8);
 /* The parts of workspace ws (bytes long) for these sizes; WR_E_ARG when it is too small. */
 wr_status wr_gpu_sage_ws_carve(void *ws, size_t bytes, int64_t B, int64_t NH, int64_t Tq, int64_t Tk, int64_t HD,
                                wr_gpu_sage_pv pv, wr_gpu_sage_ws *out);

@@ -21,6 +21,8 @@ static int wtype_of(wr_dtype t)
     }
 }
 
+bool wr_gpu_matmul_supports(wr_dtype weight_dtype) { return wtype_of(weight_dtype) >= 0; }
+
 static const char *const entry_of[WR_GPU_MATMUL_PRECISION_COUNT] = {"matmul_f32_w", "matmul_bf16_mma"};
 static const unsigned threads_of[WR_GPU_MATMUL_PRECISION_COUNT] = {256, 128};
 
@@ -109,6 +111,12 @@ static void mmq_spec(wr_kspec *s, const char *entry, int bias)
 {
     wr_kspec_init(s, FILE_MMQ, entry);
     wr_kspec_define_int(s, "HAS_BIAS", bias);
+}
+
+size_t wr_gpu_matmul_q_workspace_bytes(int64_t M, int64_t K, bool f8)
+{
+    int64_t Kp = (K + 31) / 32 * 32;
+    return (size_t)(M * Kp) + (size_t)(f8 ? M : M * (K / 32)) * sizeof(float);
 }
 
 static wr_status mmq_run(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,

@@ -14,8 +14,7 @@
  *      RoPE, softmax) on inputs whose K has outlier channels: cosine >= 0.999, relative L1 <= 3 %
  *      for fp16 P·V; e4m3 P·V: relative L1 <= 5 % as in test_attention_sage.c, cosine >= 0.998
  *      (F8_COS says why);
- *  (4) the workspace: wr_gpu_attention_sage_ws in a caller's buffer allocates nothing and equals
- *      wr_gpu_attention_sage_ex; a buffer one byte short is refused.
+ * The workspace and device-resident operands: tests/gpu/test_sage_workspace.c.
  * Measured numbers are printed (stderr) so commits can quote them. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -251,7 +250,7 @@ static void run_gpu_fused(wr_gpu *g, const fused_inputs *in, wr_gpu_sage_pv pv, 
     od_buf dv = od_upload(g, WR_DTYPE_F32, 4, ne, in->v), dout = od_upload(g, WR_DTYPE_F32, 4, ne, NULL);
     od_buf dwq = od_upload(g, WR_DTYPE_F32, 1, ne_w, in->wq), dwk = od_upload(g, WR_DTYPE_F32, 1, ne_w, in->wk);
     od_buf dtab = od_upload(g, WR_DTYPE_F32, 1, ne_t, tab);
-    size_t bytes = wr_gpu_attention_sage_workspace(B, NH, T, T, HD, pv);
+    size_t bytes = wr_gpu_attention_sage_workspace_bytes(B, NH, T, T, HD, pv == WR_GPU_SAGE_PV_F8);
     void *ws = NULL;
     gt_check(wr_gpu_alloc(g, bytes, &ws), what);
     wr_gpu_sage_prep p = {&dwq.t, &dwk.t, EPS, &dtab.t, c->gf, c->gh, c->gw};
@@ -459,49 +458,5 @@ Test(sage_fused, accuracy_vs_fp32_with_k_outliers, .timeout = 600)
         free(ref), free(tw), free(k16), free(k8);
         free_inputs(&in);
     }
-    wr_gpu_close(g);
-}
-
-/* ---- (4) the caller's workspace --------------------------------------------------------------- */
-
-Test(sage_fused, workspace_is_the_callers, .timeout = 300)
-{
-    wr_gpu_options opts = {.arch = 89};
-    wr_gpu *g = gt_open(&opts);
-    int NH = 2, Tq = 37, Tk = 70;
-    size_t nq = (size_t)HD * NH * Tq, nk = (size_t)HD * NH * Tk;
-    float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4), *ref = malloc(nq * 4), *got = malloc(nq * 4);
-    od_fill(q, (int64_t)nq, -2, 2, 1), od_fill(k, (int64_t)nk, -2, 2, 2), od_fill(v, (int64_t)nk, -1, 1, 3);
-    int64_t neq[4] = {HD, NH, Tq, 1}, nek[4] = {HD, NH, Tk, 1};
-    for (int pv = 0; pv < 2; pv++) {
-        if (pv == WR_GPU_SAGE_PV_F8 && wr_gpu_arch(g) < 89)
-            continue;
-        od_buf dq = od_upload(g, WR_DTYPE_F32, 4, neq, q), dk = od_upload(g, WR_DTYPE_F32, 4, nek, k);
-        od_buf dv = od_upload(g, WR_DTYPE_F32, 4, nek, v), dout = od_upload(g, WR_DTYPE_F32, 4, neq, NULL);
-        gt_check(wr_gpu_attention_sage_ex(g, &dq.t, &dk.t, &dv.t, 0.1f, &dout.t, (wr_gpu_sage_pv)pv, NULL), "ex");
-        gt_download(g, ref, dout.t.data, nq * 4);
-        gt_check(wr_gpu_memset(g, dout.t.data, 0xff, nq * 4, NULL), "poison the output (NaN)");
-        size_t bytes = wr_gpu_attention_sage_workspace(1, NH, Tq, Tk, HD, (wr_gpu_sage_pv)pv);
-        void *ws = NULL;
-        gt_check(wr_gpu_alloc(g, bytes, &ws), "workspace");
-        size_t in_use = wr_gpu_mem_in_use(g);
-        cr_assert_eq(wr_gpu_attention_sage_ws(g, &dq.t, &dk.t, &dv.t, 0.1f, &dout.t, (wr_gpu_sage_pv)pv, ws, bytes - 1,
-                                              NULL),
-                     WR_E_ARG, "a workspace one byte short is refused");
-        gt_check(wr_gpu_attention_sage_ws(g, &dq.t, &dk.t, &dv.t, 0.1f, &dout.t, (wr_gpu_sage_pv)pv, ws, bytes, NULL),
-                 "ws");
-        cr_assert_eq(wr_gpu_mem_in_use(g), in_use, "the workspace launcher allocated device memory");
-        gt_check(wr_gpu_sync(g), "ws");
-        od_download_free(g, &dout, got, "ws");
-        cr_assert(memcmp(got, ref, nq * 4) == 0, "pv %d: workspace launcher differs from the allocating one", pv);
-        wr_gpu_free(g, ws);
-        od_free(g, &dq, "ws"), od_free(g, &dk, "ws"), od_free(g, &dv, "ws");
-    }
-    /* the real models' self-attention at 720p 81 frames (21 x 45 x 80 = 75600 tokens) */
-    fprintf(stderr, "sage workspace, 75600 tokens: A14B (40 heads) %.1f MiB fp16 P.V / %.1f MiB fp8; TI2V-5B (24) %.1f MiB\n",
-            (double)wr_gpu_attention_sage_workspace(1, 40, 75600, 75600, HD, WR_GPU_SAGE_PV_F16) / 1048576.0,
-            (double)wr_gpu_attention_sage_workspace(1, 40, 75600, 75600, HD, WR_GPU_SAGE_PV_F8) / 1048576.0,
-            (double)wr_gpu_attention_sage_workspace(1, 24, 75600, 75600, HD, WR_GPU_SAGE_PV_F8) / 1048576.0);
-    free(q), free(k), free(v), free(ref), free(got);
     wr_gpu_close(g);
 }

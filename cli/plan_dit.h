@@ -1,0 +1,28 @@
+/* The DiT device-memory part of `wanrt plan generate` (cli/plan_dit.c). */
+#ifndef WR_CLI_PLAN_DIT_H
+#define WR_CLI_PLAN_DIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "runtime/err.h"
+#include "runtime/ops.h"
+
+typedef struct plan_dit_args {
+    const char *config, *weights; /* a named config and weight format ... */
+    const char *model;            /* ... or a model file */
+    int width, height, frames;
+    size_t vram;                  /* 0: no budget */
+    int block_swap;               /* -1: choose */
+    int ffn_chunk;                /* 0: choose */
+    wr_attention_mode attention;
+    bool sage_pv_f8, act_quant, json;
+} plan_dit_args;
+
+/* Prints the plan; a run that cannot fit the budget is WR_E_OOM after the plan is printed. */
+wr_status plan_dit_device(const plan_dit_args *a);
+
+/* "24", "12.5G", "800M" -> bytes (a bare number is GiB); false with a message naming flag. */
+bool plan_parse_bytes(const char *flag, const char *text, size_t *out);
+
+#endif
