@@ -386,7 +386,8 @@ static unsigned g_generation; /* bumped when cached device tables move (see back
 
 unsigned gpu_backend_generation(void) { return g_generation; }
 
-/* Int8/fp8 activations and sage attention allocate their temporaries per call. */
+/* Int8/fp8 activations allocate their temporaries per call; sage attention allocates its cached
+ * workspace and RoPE table on first use and on growth (g_sage), which a recording must not see. */
 bool gpu_backend_recordable(void) { return !g_act_i8 && !g_act_f8 && wr_attention_mode_get() == WR_ATTENTION_DENSE; }
 
 static struct rope_cache {
