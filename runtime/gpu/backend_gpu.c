@@ -212,6 +212,45 @@ static void activate_staged(wr_tensor *t, wr_act act)
     CHECK(wr_gpu_unary(g_dev, op, t, t, NULL));
 }
 
+/* The route for weight dtype wt: int8/fp8 activations where WANRT_GPU_PRECISION asks for them and the
+ * device has the tensor cores (else a warning, once, and g_prec), else g_prec. */
+static wr_gpu_matmul_route matmul_route(wr_dtype wt)
+{
+    wr_gpu_mmq q = wt == WR_DTYPE_Q8_0 ? WR_GPU_MMQ_INT8 : WR_GPU_MMQ_FP8;
+    bool quant = (q == WR_GPU_MMQ_INT8 && g_act_i8) || (wt == WR_DTYPE_F8_E4M3FN && g_act_f8);
+    int need = q == WR_GPU_MMQ_INT8 ? 80 : 89;
+    if (quant && wr_gpu_arch(g_dev) < need) {
+        static _Atomic int warned[2];
+        if (!warned[q]++)
+            wr_log_warn("WANRT_GPU_PRECISION: %s tensor cores need sm_%d, the device is sm_%d: those matmuls stay "
+                        "on the %s path", q == WR_GPU_MMQ_INT8 ? "int8" : "fp8", need, wr_gpu_arch(g_dev),
+                        g_prec == WR_GPU_MATMUL_FP32 ? "fp32" : "bf16");
+        quant = false;
+    }
+    if (quant)
+        return q == WR_GPU_MMQ_INT8 ? WR_GPU_MM_INT8 : WR_GPU_MM_FP8;
+    return g_prec == WR_GPU_MATMUL_BF16_MMA ? WR_GPU_MM_BF16_MMA : WR_GPU_MM_FP32;
+}
+
+/* One matmul launch on staged operands: y (already staged, uploaded when the epilogue reads it) gets
+ * the epilogue; the activation runs in the kernel, not as a separate pass. */
+static void matmul_staged(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                          const wr_gpu_matmul_epilogue *epi, stage *sy)
+{
+    stage sx, sw, sb;
+    stage_in(&sx, x, true);
+    stage_in(&sw, w, true);
+    if (bias)
+        stage_in(&sb, bias, true);
+    CHECK(wr_gpu_matmul_epi(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, epi, &sy->t, matmul_route(w->dtype), NULL));
+    finish();
+    stage_out(sy, true);
+    stage_out(&sx, false);
+    stage_out(&sw, false);
+    if (bias)
+        stage_out(&sb, false);
+}
+
 static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y)
 {
     if (!gpu_weight_dtype(w->dtype)) {
@@ -226,34 +265,29 @@ static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *
             mirror_out(&mb, false);
         return;
     }
-    stage sx, sw, sb, sy;
-    stage_in(&sx, x, true);
-    stage_in(&sw, w, true);
-    if (bias)
-        stage_in(&sb, bias, true);
+    stage sy;
     stage_in(&sy, y, false);
-    wr_gpu_mmq q = w->dtype == WR_DTYPE_Q8_0 ? WR_GPU_MMQ_INT8 : WR_GPU_MMQ_FP8;
-    bool quant = (q == WR_GPU_MMQ_INT8 && g_act_i8) || (w->dtype == WR_DTYPE_F8_E4M3FN && g_act_f8);
-    int need = q == WR_GPU_MMQ_INT8 ? 80 : 89;
-    if (quant && wr_gpu_arch(g_dev) < need) {
-        static _Atomic int warned[2];
-        if (!warned[q]++)
-            wr_log_warn("WANRT_GPU_PRECISION: %s tensor cores need sm_%d, the device is sm_%d: those matmuls stay "
-                        "on the %s path", q == WR_GPU_MMQ_INT8 ? "int8" : "fp8", need, wr_gpu_arch(g_dev),
-                        g_prec == WR_GPU_MATMUL_FP32 ? "fp32" : "bf16");
-        quant = false;
-    }
-    if (quant)
-        CHECK(wr_gpu_matmul_q(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, &sy.t, q, NULL));
-    else
-        CHECK(wr_gpu_matmul_ex(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, &sy.t, g_prec, NULL));
-    activate_staged(&sy.t, act);
-    finish();
-    stage_out(&sy, true);
-    stage_out(&sx, false);
-    stage_out(&sw, false);
-    if (bias)
-        stage_out(&sb, false);
+    wr_gpu_matmul_epilogue epi = {.act = act};
+    matmul_staged(x, w, bias, &epi, &sy);
+}
+
+/* residual += (x·Wᵀ + bias) · gate in one kernel (ops.c sends other weight dtypes to the
+ * composition of matmul and add_gated). A device-resident gate whose rows are evenly spaced (a
+ * chunk of the modulation, one row, or a broadcast view) goes to the kernel as it is; a host gate
+ * is staged (strided rows arrive packed). */
+static void gpu_matmul_gated_add(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_tensor *gate,
+                                 wr_tensor *residual)
+{
+    size_t stride;
+    bool gate_in_place = gate && gpu_mem_holds(gate->data, extent(gate)) && wr_tensor_row_stride(gate, &stride);
+    stage sr, sg;
+    stage_in(&sr, residual, true);
+    if (gate && !gate_in_place)
+        stage_in(&sg, gate, true);
+    wr_gpu_matmul_epilogue epi = {.residual = true, .gate = !gate ? NULL : gate_in_place ? gate : &sg.t};
+    matmul_staged(x, w, bias, &epi, &sr);
+    if (gate && !gate_in_place)
+        stage_out(&sg, false);
 }
 
 static void norm(wr_gpu_norm_kind kind, const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
@@ -754,6 +788,7 @@ static wr_backend g_backend = {
     .conv_transpose2d = gpu_conv_transpose2d,
     .layer_norm_modulate = gpu_layer_norm_modulate,
     .buffers = &wr_gpu_buffer_ops,
+    .matmul_gated_add = gpu_matmul_gated_add,
 };
 
 /* ---- selection ------------------------------------------------------------------------------ */
