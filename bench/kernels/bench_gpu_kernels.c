@@ -194,7 +194,7 @@ static void check_matmul(bench *b, const variant *v, int64_t M, int64_t N, int64
         if (v->kind == V_MMQ) {
             tensor2(&tw, v->wdt, K, N, wbytes), tw.scale = wscale;
             (v->arith_sel == WR_GPU_MMQ_FP8 ? cpu_matmul_f8_a8_ref : cpu_matmul_q8_0_a8_ref)(
-                &tx, &tw, with_bias ? &tb : NULL, &ty);
+                &tx, &tw, with_bias ? &tb : NULL, NULL, &ty);
             bound = emu ? 0.0 : v->arith_sel == WR_GPU_MMQ_FP8 ? 1e-11 : 1e-14;
             gb_check(wr_gpu_matmul_q(g, &dtx, &dtw, pb, &dty, (wr_gpu_mmq)v->arith_sel, NULL), v->name);
         } else {

@@ -85,14 +85,15 @@ Test(dit_plan, weights_described_like_a_bound_file)
     wr_weightfile_close(&wf);
 }
 
-Test(dit_plan, q4_k_weights_stay_on_the_host_and_ti2v_has_per_token_modulation)
+Test(dit_plan, q4_k_weights_stay_on_the_host_and_ti2v_has_two_modulation_rows)
 {
     wan22_plan q4 = plan("t2v-a14b", WR_DTYPE_Q4_K, 832, 480, 81, 0, 0);
     cr_assert_gt(q4.weights_host_only, q4.weights_device, "no GPU kernel reads Q4_K: the matrices stay on the host");
     wan22_plan ti = plan("ti2v-5b", WR_DTYPE_BF16, 1280, 704, 121, 0, 0);
     long long L = 31LL * 22 * 40, D = 3072;
     cr_assert_eq(ti.tokens, L);
-    cr_assert_geq(ti.arena, (size_t)(12 * L * D * 4), "e0 and e_blk have one row per token");
+    long long arena = 5 * L * D + 8192LL * 14336 + 2 * D + 24 * D + 512LL * 4096 + 4 * 512 * D + 2 * 256 + L * 48 * 4;
+    cr_assert_eq(ti.arena, (size_t)arena * 4, "e, e0, e_blk: two rows (image frame at t = 0, the rest at t)");
 }
 
 Test(dit_plan, bad_sizes_and_budgets)
