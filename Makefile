@@ -129,7 +129,8 @@ kernels-check: $(KCHECK)
 # Each area binary runs from the repository root so tests find ../shared and build/.
 TEST_JOBS ?= 2
 # tests/gpu/test_kernel_bench.c runs the GPU benches' validation on the emulator
-KBENCH := $(BUILD)/bench/kernels/bench_gpu_kernels $(BUILD)/bench/kernels/bench_gpu_memory
+KBENCH := $(BUILD)/bench/kernels/bench_gpu_kernels $(BUILD)/bench/kernels/bench_gpu_memory \
+          $(BUILD)/bench/kernels/bench_sage_prepare
 TEST_ENV = WANRT_BIN=$(BIN) WANRT_SHARED=$(SHARED) WANRT_BENCH_DIR=$(BUILD)/bench
 test: all $(TEST_BINS) $(KCHECK) $(KBENCH)
 	@$(KCHECK) -j $(TEST_JOBS) -q

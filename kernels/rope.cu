@@ -5,8 +5,10 @@
  *   rope_f32(x, y, cos_t, sin_t, T, NH, HD)
  *     x, y   [B][T][NH][HD] f32, contiguous (y may alias x); B = gridDim.y
  *     cos_t, sin_t  [T][HD/2]: the per-token angles (built by the caller from the 3-D grid)
- * Defines: none. CPU twin: tests/gpu/test_ops.c until runtime/cpu/rope.c lands. */
+ * Defines: none. CPU twin: tests/gpu/test_ops.c until runtime/cpu/rope.c lands. The rotation
+ * is rope_rotate (kernels/rope_wan.h), shared with the fused Sage preparation. */
 #include "kernels/common.cuh"
+#include "kernels/rope_wan.h"
 
 extern "C" __global__ void rope_f32(const float *x, float *y, const float *cos_t, const float *sin_t, int T, int NH,
                                     int HD)
@@ -20,7 +22,7 @@ extern "C" __global__ void rope_f32(const float *x, float *y, const float *cos_t
         int t = (int)(th / NH);
         float c = cos_t[(size_t)t * (HD / 2) + i], s = sin_t[(size_t)t * (HD / 2) + i];
         float x0 = xb[th * HD + 2 * i], x1 = xb[th * HD + 2 * i + 1];
-        yb[th * HD + 2 * i] = x0 * c - x1 * s;
-        yb[th * HD + 2 * i + 1] = x0 * s + x1 * c;
+        yb[th * HD + 2 * i] = rope_rotate(x0, x1, c, s, 0);
+        yb[th * HD + 2 * i + 1] = rope_rotate(x0, x1, c, s, 1);
     }
 }

@@ -43,6 +43,10 @@ typedef struct wr_backend {
     /* wr_op_attention in WR_ATTENTION_SAGE mode (NULL: the CPU twin on host tensors) */
     void (*attention_sage)(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len,
                            float scale, wr_tensor *out);
+    /* wr_op_self_attention_sage_fused (NULL: the CPU twin on host tensors) */
+    void (*self_attention_sage_fused)(const wr_tensor *q_raw, const wr_tensor *k_raw, const wr_tensor *v,
+                                      const wr_tensor *norm_q, const wr_tensor *norm_k, float eps, int grid_f,
+                                      int grid_h, int grid_w, float scale, wr_tensor *out);
     void (*attention_bias)(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, const wr_tensor *bias,
                            const int32_t *key_mask, float scale, wr_tensor *out);
     void (*timestep_embedding)(const wr_tensor *t, wr_tensor *out);

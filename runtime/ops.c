@@ -8,6 +8,7 @@
 
 #include "runtime/backend.h"
 #include "runtime/cpu/attention_sage.h"
+#include "runtime/cpu/sage_prepare.h"
 #include "runtime/quant.h"
 
 static const wr_backend *current = &wr_backend_cpu;
@@ -175,6 +176,35 @@ void wr_op_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v,
         (current->attention_sage ? current->attention_sage : cpu_attention_sage)(q, k, v, kv_len, scale, out);
     else
         current->attention(q, k, v, kv_len, scale, out);
+}
+
+void wr_op_self_attention_sage_fused(const wr_tensor *q_raw, const wr_tensor *k_raw, const wr_tensor *v,
+                                     const wr_tensor *norm_q, const wr_tensor *norm_k, float eps, int grid_f,
+                                     int grid_h, int grid_w, float scale, wr_tensor *out)
+{
+    check_f32(q_raw, "sage fused attention q");
+    check_f32(k_raw, "sage fused attention k");
+    check_f32(v, "sage fused attention v");
+    check_f32(out, "sage fused attention out");
+    WR_ASSERT(wr_tensor_is_contiguous(q_raw) && wr_tensor_is_contiguous(k_raw) && wr_tensor_is_contiguous(v) &&
+                  wr_tensor_is_contiguous(out), "sage fused attention operands must be contiguous");
+    WR_ASSERT(q_raw->ne[0] == 128, "sage fused attention: head dim must be 128 (got %lld)", (long long)q_raw->ne[0]);
+    WR_ASSERT(wr_tensor_nelements(q_raw) == q_raw->ne[0] * q_raw->ne[1] * q_raw->ne[2] && wr_tensor_same_shape(q_raw, k_raw) && wr_tensor_same_shape(q_raw, v) &&
+                  wr_tensor_same_shape(q_raw, out), "sage fused attention: q, k, v, out must all be {128, NH, T}");
+    int64_t D = q_raw->ne[0] * q_raw->ne[1];
+    WR_ASSERT(norm_q && norm_k && norm_q->dtype == WR_DTYPE_F32 && norm_k->dtype == WR_DTYPE_F32 &&
+                  wr_tensor_is_contiguous(norm_q) && wr_tensor_is_contiguous(norm_k) &&
+                  wr_tensor_nelements(norm_q) == D && wr_tensor_nelements(norm_k) == D,
+              "sage fused attention: norm weights must be F32 [NH*128 = %lld]", (long long)D);
+    WR_ASSERT(grid_f >= 0 && grid_h >= 0 && grid_w >= 0 && (int64_t)grid_f * grid_h * grid_w <= q_raw->ne[2],
+              "sage fused attention: grid %dx%dx%d exceeds the %lld tokens", grid_f, grid_h, grid_w,
+              (long long)q_raw->ne[2]);
+    WR_ASSERT(q_raw->ne[2] >= 1 && q_raw->ne[2] <= INT32_MAX / 2, "sage fused attention: %lld tokens",
+              (long long)q_raw->ne[2]);
+    WR_ASSERT(out->data != q_raw->data && out->data != k_raw->data && out->data != v->data,
+              "sage fused attention out must not alias its inputs");
+    (current->self_attention_sage_fused ? current->self_attention_sage_fused : cpu_self_attention_sage_fused)(
+        q_raw, k_raw, v, norm_q, norm_k, eps, grid_f, grid_h, grid_w, scale, out);
 }
 
 static const char *const attention_mode_names[WR_ATTENTION_MODE_COUNT] = {"dense", "sage"};

@@ -83,6 +83,23 @@ wr_attention_mode wr_attention_mode_get(void);
 bool wr_attention_mode_parse(const char *name, wr_attention_mode *mode);
 const char *wr_attention_mode_name(wr_attention_mode mode);
 
+/* Wan's self-attention in Sage arithmetic with its q/k preparation fused into the quantisation:
+ *   out = attention(rope(rms_norm(q_raw, norm_q)), rope(rms_norm(k_raw, norm_k)), v, scale)
+ * i.e. wr_op_rms_norm over the whole row of NH·128 → wr_op_rope_wan(grid) → wr_op_attention in
+ * WR_ATTENTION_SAGE mode (kv_len = T), equal to that sequence up to float rounding: the norm
+ * statistics and the rotation run in fp32 from float64 angle tables, so a q/k value can move by
+ * an ulp and an int8 code by one step at a rounding tie. The normed and rotated q and k are never
+ * stored: the GPU backend quantises them straight from q_raw and k_raw (kernels/sage_prepare.cu,
+ * P·V in e4m3 from sm_89 as the unfused sage op), the CPU backend runs the kernels' twins
+ * (runtime/cpu/sage_prepare.c, fp16 P·V). Used whatever wr_attention_mode is set: the caller
+ * chooses it instead of the unfused sequence when the mode is SAGE.
+ * q_raw, k_raw, v, out: F32 contiguous {128, NH, T} (ne; the [T, NH·128] projections); norm_q,
+ * norm_k: F32 [NH·128]; grid F·H·W <= T (tokens past it stay unrotated). q_raw and k_raw are read
+ * only (unlike the in-place unfused sequence); out must not alias any input. */
+void wr_op_self_attention_sage_fused(const wr_tensor *q_raw, const wr_tensor *k_raw, const wr_tensor *v,
+                                     const wr_tensor *norm_q, const wr_tensor *norm_k, float eps, int grid_f,
+                                     int grid_h, int grid_w, float scale, wr_tensor *out);
+
 /* Attention with an additive bias and a key mask (T5): per head,
  * out = softmax(q·kᵀ·scale + bias[h] + mask) · v, where bias is F32 [NH, Tq, Tk] (ne = {Tk,
  * Tq, NH}) or NULL, and key_mask (int32 [Tk], 0 = masked) adds float's lowest value to the

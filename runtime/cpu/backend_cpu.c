@@ -1,6 +1,7 @@
 /* The CPU backend: plain threaded C, the reference for every other backend. */
 #include "runtime/backend.h"
 #include "runtime/cpu/attention_sage.h"
+#include "runtime/cpu/sage_prepare.h"
 #include "runtime/cpu/cpu_ops.h"
 #include "runtime/quant.h"
 
@@ -22,6 +23,7 @@ const wr_backend wr_backend_cpu = {
     .rope_wan = cpu_rope_wan,
     .attention = cpu_attention,
     .attention_sage = cpu_attention_sage,
+    .self_attention_sage_fused = cpu_self_attention_sage_fused,
     .attention_bias = cpu_attention_bias,
     .timestep_embedding = cpu_timestep_embedding,
     .activate = cpu_activate,

@@ -13,6 +13,11 @@ void cpu_add_gated(wr_tensor *x, const wr_tensor *y, const wr_tensor *gate);
 void cpu_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y);
 void cpu_activate(wr_tensor *x, wr_act act);
 void cpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w);
+/* Wan's RoPE frequencies θ_j of the 64 pairs (rope_params for dims 44, 42, 42), float64. */
+void cpu_rope_wan_theta(double theta[64]);
+/* The per-axis angle table of an (F, H, W) grid in kernels/rope_wan.h's layout: cos and sin of
+ * pos · θ_j in float64, rounded to f32; tab holds 2 · rope_wan_table_pairs(F, H, W) floats. */
+void cpu_rope_wan_table(int grid_f, int grid_h, int grid_w, float *tab);
 void cpu_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,
                    wr_tensor *out);
 void cpu_attention_bias(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, const wr_tensor *bias,

@@ -2,13 +2,14 @@
  * the official code: x is promoted, rotated by exp(i·pos·θ), and rounded back to float32. */
 #include <math.h>
 
+#include "kernels/rope_wan.h"
 #include "runtime/cpu/cpu_ops.h"
 #include "runtime/threadpool.h"
 
-#define HEAD_DIM 128
-#define PAIRS (HEAD_DIM / 2)
-#define PAIRS_F 22 /* head_dim/2 − 2·(head_dim/6) = 64 − 42 */
-#define PAIRS_HW 21
+#define HEAD_DIM ROPE_WAN_HD
+#define PAIRS ROPE_WAN_PAIRS
+#define PAIRS_F ROPE_WAN_PAIRS_F
+#define PAIRS_HW ROPE_WAN_PAIRS_HW
 
 typedef struct rope_ctx {
     wr_tensor *x;
@@ -41,15 +42,35 @@ static void rope_tokens(void *vc, int64_t begin, int64_t end, int thread)
     }
 }
 
-void cpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
+void cpu_rope_wan_theta(double theta[ROPE_WAN_PAIRS])
 {
-    rope_ctx c = {.x = x, .gf = grid_f, .gh = grid_h, .gw = grid_w};
     /* rope_params(1024, dim) for dims 44, 42, 42: θ_j = 1 / 10000^(2j / dim), in float64 */
     for (int j = 0; j < PAIRS; j++) {
         int local = j < PAIRS_F ? j : j < PAIRS_F + PAIRS_HW ? j - PAIRS_F : j - PAIRS_F - PAIRS_HW;
         double dim = j < PAIRS_F ? 2.0 * PAIRS_F : 2.0 * PAIRS_HW;
-        c.theta[j] = 1.0 / pow(10000.0, (2.0 * local) / dim);
+        theta[j] = 1.0 / pow(10000.0, (2.0 * local) / dim);
     }
+}
+
+void cpu_rope_wan_table(int grid_f, int grid_h, int grid_w, float *tab)
+{
+    double theta[PAIRS];
+    cpu_rope_wan_theta(theta);
+    int len[3] = {grid_f, grid_h, grid_w}, first[3] = {0, PAIRS_F, PAIRS_F + PAIRS_HW};
+    int width[3] = {PAIRS_F, PAIRS_HW, PAIRS_HW};
+    for (int axis = 0; axis < 3; axis++)
+        for (int pos = 0; pos < len[axis]; pos++)
+            for (int j = first[axis]; j < first[axis] + width[axis]; j++) {
+                double a = (double)pos * theta[j];
+                *tab++ = (float)cos(a);
+                *tab++ = (float)sin(a);
+            }
+}
+
+void cpu_rope_wan(wr_tensor *x, int grid_f, int grid_h, int grid_w)
+{
+    rope_ctx c = {.x = x, .gf = grid_f, .gh = grid_h, .gw = grid_w};
+    cpu_rope_wan_theta(c.theta);
     int64_t n = (int64_t)grid_f * grid_h * grid_w;
     if (n > x->ne[2])
         n = x->ne[2];

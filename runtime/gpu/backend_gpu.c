@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/rope_wan.h"
 #include "runtime/cpu/attention_sage.h"
+#include "runtime/cpu/cpu_ops.h"
+#include "runtime/cpu/sage_prepare.h"
 #include "runtime/gpu/backend_gpu_mem.h"
 #include "runtime/gpu/gpu_ops.h"
 #include "runtime/log.h"
@@ -398,13 +401,14 @@ static void gpu_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y)
  * Tokens past the F*H*W grid get the identity rotation (cos 1, sin 0). The tables stay on the
  * device for the next call with the same grid (every block of every step uses them): 2 · T · 64
  * floats, wr_backend_gpu_rope_table_bytes. */
-enum { ROPE_PAIRS = 64, ROPE_PAIRS_F = 22, ROPE_PAIRS_HW = 21 };
+enum { ROPE_PAIRS = ROPE_WAN_PAIRS, ROPE_PAIRS_F = ROPE_WAN_PAIRS_F, ROPE_PAIRS_HW = ROPE_WAN_PAIRS_HW };
 
 static unsigned g_generation; /* bumped when cached device tables move (see backend_gpu_mem.h) */
 
 unsigned gpu_backend_generation(void) { return g_generation; }
 
-/* Int8/fp8 activations and sage attention allocate their temporaries per call. */
+/* Int8/fp8 activations allocate their temporaries per call; sage attention allocates its cached
+ * workspace and RoPE table on first use and on growth (g_sage), which a recording must not see. */
 bool gpu_backend_recordable(void) { return !g_act_i8 && !g_act_f8 && wr_attention_mode_get() == WR_ATTENTION_DENSE; }
 
 static struct rope_cache {
@@ -432,11 +436,7 @@ static const float *rope_tables(int grid_f, int grid_h, int grid_w, int64_t T)
     rope_cache_drop();
     int64_t n = (int64_t)grid_f * grid_h * grid_w;
     double theta[ROPE_PAIRS];
-    for (int j = 0; j < ROPE_PAIRS; j++) {
-        int local = j < ROPE_PAIRS_F ? j : j < ROPE_PAIRS_F + ROPE_PAIRS_HW ? j - ROPE_PAIRS_F : j - ROPE_PAIRS_F - ROPE_PAIRS_HW;
-        double dim = j < ROPE_PAIRS_F ? 2.0 * ROPE_PAIRS_F : 2.0 * ROPE_PAIRS_HW;
-        theta[j] = 1.0 / pow(10000.0, (2.0 * local) / dim);
-    }
+    cpu_rope_wan_theta(theta);
     size_t bytes = wr_backend_gpu_rope_table_bytes(T > 0 ? T : 1);
     float *cs = malloc(bytes), *sn = cs + (T > 0 ? T : 1) * ROPE_PAIRS;
     WR_ASSERT(cs, "rope: out of memory");
@@ -487,6 +487,61 @@ static void cpu_attention_on_host(const wr_tensor *q, const wr_tensor *k, const 
     mirror_out(&mo, true), mirror_out(&mq, false), mirror_out(&mk, false), mirror_out(&mv, false);
 }
 
+/* Sage attention's device state, kept between calls (freed on close): the workspace, grown to
+ * the largest call so the step loop stops allocating once it has seen its largest attention,
+ * and the fused path's per-axis RoPE angle table of the last grid (kernels/rope_wan.h: a few
+ * hundred floats, built in float64 by cpu_rope_wan_table). Both bump g_generation when they
+ * move, like the RoPE tables. */
+static struct sage_cache {
+    void *ws;
+    size_t ws_bytes;
+    int f, h, w;
+    float *tab;
+    int64_t tab_floats;
+} g_sage;
+
+static void sage_cache_drop(void)
+{
+    g_generation++;
+    CHECK(wr_gpu_free(g_dev, g_sage.ws));
+    CHECK(wr_gpu_free(g_dev, g_sage.tab));
+    memset(&g_sage, 0, sizeof g_sage);
+}
+
+static void *sage_workspace(size_t bytes)
+{
+    if (bytes > g_sage.ws_bytes) {
+        g_generation++;
+        CHECK(wr_gpu_free(g_dev, g_sage.ws));
+        g_sage.ws = NULL, g_sage.ws_bytes = 0;
+        CHECK(wr_gpu_alloc(g_dev, bytes, &g_sage.ws));
+        g_sage.ws_bytes = bytes;
+    }
+    return g_sage.ws;
+}
+
+/* The device angle table of grid (f, h, w) as a tensor for the launcher. */
+static wr_tensor sage_rope_table(int grid_f, int grid_h, int grid_w)
+{
+    if (!g_sage.tab || g_sage.f != grid_f || g_sage.h != grid_h || g_sage.w != grid_w) {
+        g_generation++;
+        CHECK(wr_gpu_free(g_dev, g_sage.tab));
+        int64_t n = 2 * rope_wan_table_pairs(grid_f, grid_h, grid_w) + 1;
+        float *host = malloc((size_t)n * sizeof *host);
+        WR_ASSERT(host, "sage fused attention: out of memory");
+        cpu_rope_wan_table(grid_f, grid_h, grid_w, host);
+        void *d;
+        CHECK(wr_gpu_alloc(g_dev, (size_t)n * sizeof(float), &d));
+        CHECK(wr_gpu_copy_h2d(g_dev, d, host, (size_t)n * sizeof(float), NULL));
+        CHECK(wr_gpu_sync(g_dev));
+        free(host);
+        g_sage.tab = d, g_sage.tab_floats = n, g_sage.f = grid_f, g_sage.h = grid_h, g_sage.w = grid_w;
+    }
+    wr_tensor t;
+    WR_ASSERT(wr_tensor_init(&t, WR_DTYPE_F32, 1, (int64_t[]){g_sage.tab_floats}, g_sage.tab), "sage rope table");
+    return t;
+}
+
 /* Attention on staged operands; keys at or past kv_len are masked, so only the first kv_len rows
  * of k and v go to the device. */
 static void staged_attention(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,
@@ -498,9 +553,13 @@ static void staged_attention(const wr_tensor *q, const wr_tensor *k, const wr_te
     stage_in(&sk, &kk, true);
     stage_in(&sv, &vv, true);
     stage_in(&so, out, false);
-    if (sage)
-        CHECK(wr_gpu_attention_sage(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, NULL));
-    else
+    if (sage) {
+        wr_gpu_sage_pv pv = wr_gpu_arch(g_dev) >= 89 ? WR_GPU_SAGE_PV_F8 : WR_GPU_SAGE_PV_F16;
+        size_t bytes = wr_gpu_attention_sage_workspace_bytes((int)sq.t.ne[3], (int)sq.t.ne[1], (int)sq.t.ne[2],
+                                                             (int)sk.t.ne[2], (int)sq.t.ne[0], pv == WR_GPU_SAGE_PV_F8);
+        CHECK(wr_gpu_attention_sage_ws(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, pv, sage_workspace(bytes), bytes,
+                                       NULL));
+    } else
         CHECK(wr_gpu_attention_ex(g_dev, &sq.t, &sk.t, &sv.t, scale, &so.t, g_prec, NULL));
     finish();
     stage_out(&so, true);
@@ -530,6 +589,43 @@ static void gpu_attention_sage(const wr_tensor *q, const wr_tensor *k, const wr_
         return;
     }
     staged_attention(q, k, v, kv_len, scale, out, true);
+}
+
+/* The fused q/k preparation + sage attention on the device from sm_80; elsewhere the CPU twin on
+ * host copies of device-resident operands. */
+static void gpu_self_attention_sage_fused(const wr_tensor *q_raw, const wr_tensor *k_raw, const wr_tensor *v,
+                                          const wr_tensor *norm_q, const wr_tensor *norm_k, float eps, int grid_f,
+                                          int grid_h, int grid_w, float scale, wr_tensor *out)
+{
+    if (wr_gpu_arch(g_dev) < 80) {
+        note_cpu_fallback(FB_ATTENTION_SAGE, "sage attention (head dim other than 64/128, or a device below sm_80)");
+        mirror mq, mk, mv, mo, mnq, mnk;
+        mirror_in(&mq, q_raw, true), mirror_in(&mk, k_raw, true), mirror_in(&mv, v, true);
+        mirror_in(&mnq, norm_q, true), mirror_in(&mnk, norm_k, true), mirror_in(&mo, out, false);
+        cpu_self_attention_sage_fused(&mq.t, &mk.t, &mv.t, &mnq.t, &mnk.t, eps, grid_f, grid_h, grid_w, scale, &mo.t);
+        mirror_out(&mo, true), mirror_out(&mq, false), mirror_out(&mk, false), mirror_out(&mv, false);
+        mirror_out(&mnq, false), mirror_out(&mnk, false);
+        return;
+    }
+    stage sq, sk, sv, so, snq, snk;
+    stage_in(&sq, q_raw, true);
+    stage_in(&sk, k_raw, true);
+    stage_in(&sv, v, true);
+    stage_in(&so, out, false);
+    stage_in(&snq, norm_q, true);
+    stage_in(&snk, norm_k, true);
+    wr_tensor tab = sage_rope_table(grid_f, grid_h, grid_w);
+    bool f8 = wr_gpu_arch(g_dev) >= 89;
+    int HD = (int)q_raw->ne[0], NH = (int)q_raw->ne[1], T = (int)q_raw->ne[2];
+    size_t bytes = wr_gpu_attention_sage_workspace_bytes(1, NH, T, T, HD, f8);
+    wr_gpu_sage_prep p = {.norm_q = &snq.t, .norm_k = &snk.t, .eps = eps, .rope_tab = &tab,
+                          .grid_f = grid_f, .grid_h = grid_h, .grid_w = grid_w};
+    CHECK(wr_gpu_attention_sage_fused(g_dev, &sq.t, &sk.t, &sv.t, &p, scale, &so.t,
+                                      f8 ? WR_GPU_SAGE_PV_F8 : WR_GPU_SAGE_PV_F16, sage_workspace(bytes), bytes, NULL));
+    finish();
+    stage_out(&so, true);
+    stage_out(&sq, false), stage_out(&sk, false), stage_out(&sv, false);
+    stage_out(&snq, false), stage_out(&snk, false);
 }
 
 static void gpu_activate(wr_tensor *x, wr_act act)
@@ -669,6 +765,7 @@ static wr_backend g_backend = {
     .rope_wan = gpu_rope_wan,
     .attention = gpu_attention,
     .attention_sage = gpu_attention_sage,
+    .self_attention_sage_fused = gpu_self_attention_sage_fused,
     .attention_bias = gpu_attention_bias,
     .timestep_embedding = gpu_timestep_embedding,
     .activate = gpu_activate,
@@ -716,7 +813,10 @@ void wr_backend_gpu_close(void)
     if (wr_backend_current() == &g_backend)
         wr_backend_select(&wr_backend_cpu);
     if (g_dev)
+    {
         rope_cache_drop();
+        sage_cache_drop();
+    }
     gpu_mem_reset();
     wr_gpu_close(g_dev);
     g_dev = NULL;

@@ -158,9 +158,48 @@ typedef enum wr_gpu_sage_pv { WR_GPU_SAGE_PV_F16, WR_GPU_SAGE_PV_F8 } wr_gpu_sag
 wr_status wr_gpu_attention_sage_ex(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
                                    wr_tensor *o, wr_gpu_sage_pv pv, wr_gpu_stream *s);
 
-/* The device temporaries wr_gpu_attention_sage allocates (codes, scales, K mean; fp8 P·V: V codes
- * and per-channel scales). */
+/* The device temporaries of one Sage attention call, carved from one caller-provided workspace
+ * (the memory planner sizes it with wr_gpu_attention_sage_workspace_bytes; 256-byte aligned
+ * parts). Unused parts (fp8 ones under fp16 P·V) are NULL. */
+typedef struct wr_gpu_sage_ws {
+    void *q8, *k8;   /* int8 codes [B][Tq or Tk][NH][HD] */
+    void *qs, *ks;   /* f32 block scales [B][NH][ceil(T / SAGE_Q_ROWS or SAGE_K_ROWS)] */
+    void *part;      /* f32 [B][NH][ceil(Tk / SAGE_SUM_CHUNK)][HD]: K's (then V's) chunk sums */
+    void *mean;      /* f32 [B][NH][HD]: K's mean over the Tk keys */
+    void *qinv;      /* f32 [B][Tq]: 1/rms of the raw q rows (fused preparation) */
+    void *kinv;      /* f32 [B][Tk]: the same for k */
+    void *v8;        /* fp8: e4m3 codes of v − its mean, [B][Tk][NH][HD] */
+    void *vs, *vmean; /* fp8: f32 [B][NH][HD] per-channel scales and means of V */
+    void *vamax;     /* fp8: u32 [B][NH][HD] absmax bits (atomicMax) */
+} wr_gpu_sage_ws;
+/* Workspace bytes of a Sage attention call (plain or fused; f8: the e4m3 P·V variant) of these
+ * sizes: what wr_gpu_attention_sage[_ex] allocate, and what the _ws / _fused launchers need. */
 size_t wr_gpu_attention_sage_workspace_bytes(int B, int NH, int Tq, int Tk, int HD, bool f8);
+/* The parts of workspace ws (bytes long) for these sizes; WR_E_ARG when it is too small. */
+wr_status wr_gpu_sage_ws_carve(void *ws, size_t bytes, int64_t B, int64_t NH, int64_t Tq, int64_t Tk, int64_t HD,
+                               wr_gpu_sage_pv pv, wr_gpu_sage_ws *out);
+/* wr_gpu_attention_sage_ex in a caller's workspace: nothing allocated, nothing synchronised. */
+wr_status wr_gpu_attention_sage_ws(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
+                                   wr_tensor *o, wr_gpu_sage_pv pv, void *ws, size_t ws_bytes, wr_gpu_stream *s);
+
+/* The q/k preparation Wan's self-attention does before attention: RMSNorm over the whole model
+ * dim NH·HD (weights norm_q / norm_k, f32 [NH·HD] on the device) and Wan's 3-D RoPE of the
+ * (grid_f, grid_h, grid_w) token grid, whose angle table rope_tab (f32, 2 · rope_wan_table_pairs
+ * floats, built by cpu_rope_wan_table) is on the device too. */
+typedef struct wr_gpu_sage_prep {
+    const wr_tensor *norm_q, *norm_k;
+    float eps;
+    const wr_tensor *rope_tab;
+    int grid_f, grid_h, grid_w;
+} wr_gpu_sage_prep;
+/* Sage attention of the raw projections q_raw {128, NH, Tq, B} and k_raw {128, NH, Tk, B}
+ * prepared by p: the fused kernels (kernels/sage_prepare.cu) norm, rotate and quantise q and k
+ * straight into the workspace's codes (nothing f32 of the normed q or k is written), then the
+ * attention of wr_gpu_attention_sage_ws. Equals rms_norm → rope → wr_gpu_attention_sage_ws up to
+ * float rounding (fp32 norm statistics, fp32 rotation). Nothing allocated or synchronised. */
+wr_status wr_gpu_attention_sage_fused(wr_gpu *g, const wr_tensor *q_raw, const wr_tensor *k_raw, const wr_tensor *v,
+                                      const wr_gpu_sage_prep *p, float scale, wr_tensor *o, wr_gpu_sage_pv pv,
+                                      void *ws, size_t ws_bytes, wr_gpu_stream *s);
 
 void wr_elementwise_kspecs(wr_kcheck_list *l);
 void wr_norm_kspecs(wr_kcheck_list *l);

@@ -1,5 +1,5 @@
-/* The GPU benchmarks (bench/kernels/bench_gpu_kernels.c, bench_gpu_memory.c) as `make test` runs
- * them, so their validation code is executed and kept honest without a GPU:
+/* The GPU benchmarks (bench/kernels/bench_gpu_kernels.c, bench_gpu_memory.c, bench_sage_prepare.c)
+ * as `make test` runs them, so their validation code is executed and kept honest without a GPU:
  *   - each built binary with --device emu --quick --reps 1 validates every version against its CPU
  *     twin (exit 0 only when every check passed), then runs the timing path at tiny shapes (tiled
  *     inputs, events, the table); WANRT_TEST_DEVICE=cuda runs --device cuda --validate-only;
@@ -93,6 +93,12 @@ Test(kernel_bench, memory_ops_validation_passes, .timeout = 120)
     validation_passes("bench_gpu_memory", names, sizeof names / sizeof names[0], 15);
 }
 
+Test(kernel_bench, sage_prepare_validation_passes, .timeout = 120)
+{
+    const char *names[] = {"unfused", "fused"};
+    validation_passes("bench_sage_prepare", names, sizeof names / sizeof names[0], 2);
+}
+
 Test(kernel_bench, skips_without_cuda)
 {
     wr_gpu *g = NULL;
@@ -100,8 +106,8 @@ Test(kernel_bench, skips_without_cuda)
         wr_gpu_close(g);
         cr_skip_test("a CUDA device is present: the bench runs instead of skipping");
     }
-    const char *benches[] = {"bench_gpu_kernels", "bench_gpu_memory"};
-    for (int i = 0; i < 2; i++) {
+    const char *benches[] = {"bench_gpu_kernels", "bench_gpu_memory", "bench_sage_prepare"};
+    for (int i = 0; i < 3; i++) {
         int status;
         char *out = run_bench(benches[i], "", &status);
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", out);

@@ -43,6 +43,9 @@ const od_coverage od_covered[] = {
     {"kernels/attention_sage.cu", "sage_v_amax"}, {"kernels/attention_sage.cu", "sage_quant_i8"},
     {"kernels/attention_sage.cu", "attn_qk_i8_pv_f16"}, {"kernels/attention_sage.cu", "sage_quant_v_f8"},
     {"kernels/attention_sage.cu", "attn_qk_i8_pv_f8"},
+    /* tests/gpu/test_sage_fused.c */
+    {"kernels/sage_prepare.cu", "sage_prep_rms_inv"}, {"kernels/sage_prepare.cu", "sage_prep_k_sum_chunks"},
+    {"kernels/sage_prepare.cu", "sage_prep_quant_i8"},
     /* tests/gpu/test_selftest.c and test_ptx.c */
     {"kernels/selftest.cu", "selftest_axpy"},      {"kernels/selftest.cu", "selftest_row_sum"},
     {"kernels/selftest.cu", "selftest_matmul_tiled"}, {"kernels/selftest.cu", "selftest_reverse_dyn"},
