@@ -296,21 +296,27 @@ static void self_attention(const wan22_weights *w, const wan22_attn *a, const wr
 {
     const wan22_config *c = &w->cfg;
     int64_t L = b->L;
+    float scale = 1.0f / sqrtf((float)WAN22_HEAD_DIM);
     wr_tensor q = mat(b->q, L, c->dim), k = mat(b->k, L, c->dim), v = mat(b->v, L, c->dim);
-    linear(w, xn, &a->q, &a->q_b, WR_ACT_NONE, &q);                /* [L, dim] */
-    wr_op_rms_norm(&q, &a->norm_q, c->eps, &q);                    /* over all heads together */
-    linear(w, xn, &a->k, &a->k_b, WR_ACT_NONE, &k);
-    wr_op_rms_norm(&k, &a->norm_k, c->eps, &k);
-    linear(w, xn, &a->v, &a->v_b, WR_ACT_NONE, &v);
     wr_tensor qh = heads(b->q, L, c->num_heads), kh = heads(b->k, L, c->num_heads);
     wr_tensor vh = heads(b->v, L, c->num_heads), oh = heads(b->xn, L, c->num_heads);
+    linear(w, xn, &a->q, &a->q_b, WR_ACT_NONE, &q);                /* [L, dim] */
+    linear(w, xn, &a->k, &a->k_b, WR_ACT_NONE, &k);
+    linear(w, xn, &a->v, &a->v_b, WR_ACT_NONE, &v);
+    if (wr_attention_mode_get() == WR_ATTENTION_SAGE && !traced) { /* norms, RoPE and int8 codes in one pass */
+        wr_op_self_attention_sage_fused(&qh, &kh, &vh, &a->norm_q, &a->norm_k, c->eps, din->f, din->h / 2, din->w / 2,
+                                        scale, &oh);               /* -> xn */
+        return;
+    }
+    wr_op_rms_norm(&q, &a->norm_q, c->eps, &q);                    /* over all heads together */
+    wr_op_rms_norm(&k, &a->norm_k, c->eps, &k);
     wr_op_rope_wan(&qh, din->f, din->h / 2, din->w / 2);          /* [L, NH, 128] */
     wr_op_rope_wan(&kh, din->f, din->h / 2, din->w / 2);
     if (traced) {
         TRACE("inter.block0.self_attn.q_after_rope", b->q, L * c->dim);
         TRACE("inter.block0.self_attn.k_after_rope", b->k, L * c->dim);
     }
-    wr_op_attention(&qh, &kh, &vh, L, 1.0f / sqrtf((float)WAN22_HEAD_DIM), &oh); /* -> xn */
+    wr_op_attention(&qh, &kh, &vh, L, scale, &oh);                 /* -> xn */
     if (traced)
         TRACE("inter.block0.self_attn.attn_out", b->xn, L * c->dim);
 }
