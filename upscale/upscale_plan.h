@@ -18,6 +18,7 @@ typedef struct upscale_plan {
     size_t vae_encode;         /* encode working peak (with its output) */
     size_t dit;                /* DiT workspace */
     size_t vae_decode;         /* decode working peak (with its output) */
+    size_t vae_encode_op, vae_decode_op; /* the largest operands of one VAE op (vae_op_peak) */
     size_t pipeline;           /* frames, resized planes, model input, colour reference, latents */
     size_t peak;               /* the largest stage: pipeline buffers alive + that stage's work */
     const char *peak_stage;
