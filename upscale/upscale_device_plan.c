@@ -5,6 +5,8 @@
 
 #include "models/wan22/dit_plan.h" /* WAN22_PLAN_RESERVE: the same driver-context estimate */
 #include "runtime/gpu/gpu_ops.h"
+#include "runtime/log.h"
+#include "upscale/upscale_plan.h"
 
 /* Device bytes per placement group (0: outside the blocks, 1 + l: block l) and the host-only
  * bytes, as wr_placement_create sizes them. */
@@ -93,4 +95,33 @@ wr_status upscale_plan_device(const upscale_dit *dit, const upscale_device_job *
     }
     free(groups);
     return st;
+}
+
+wr_status upscale_place_for_run(upscale_dit *dit, const upscale_models *m, int in_w, int in_h, const upscale_opts *o,
+                                int block_swap, size_t vram, upscale_device_plan *p)
+{
+    if (wr_buffers_are_host()) {
+        if (block_swap > 0 || vram)
+            return wr_fail(WR_E_ARG, "--block-swap and --vram budget a GPU's memory: run with --device cuda (or emu); "
+                           "the CPU backend reads the weights memory-mapped");
+        return WR_OK;
+    }
+    upscale_plan hp;
+    WR_TRY(upscale_plan_batch(m, in_w, in_h, o, &hp));
+    upscale_device_job job = {.lat_t = hp.lat_t, .lat_h = hp.lat_h, .lat_w = hp.lat_w, .txt_len = m->txt_len,
+                              .vae_encode_op = hp.vae_encode_op, .vae_decode_op = hp.vae_decode_op};
+    upscale_device_opts d = {.block_swap = vram && block_swap < 0 ? -1 : block_swap > 0 ? block_swap : 0,
+                             .vram = vram, .attention = wr_attention_mode_get()};
+    upscale_device_plan plan;
+    WR_TRY(upscale_plan_device(dit, &job, &d, &plan));
+    if (!plan.fits)
+        return wr_fail(WR_E_OOM, "%s: a batch of %d frames at %dx%d needs %.2f GiB of device memory even with %d of %d "
+                       "blocks swapped; --vram is %.2f GiB (see wanrt plan upscale)",
+                       upscale_dit_variant_name(upscale_dit_config_get(dit)->variant), hp.frames, hp.pad_w, hp.pad_h,
+                       (double)plan.peak / 1073741824.0, plan.block_swap, plan.blocks, (double)vram / 1073741824.0);
+    wr_log_info("SeedVR2 DiT: %d of %d blocks swapped, planned device peak %.2f GiB (%s)", plan.block_swap, plan.blocks,
+                (double)plan.peak / 1073741824.0, plan.peak_stage);
+    if (p)
+        *p = plan;
+    return upscale_dit_place(dit, plan.block_swap);
 }

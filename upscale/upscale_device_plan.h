@@ -21,6 +21,7 @@
 
 #include "runtime/ops.h"
 #include "upscale/svr_dit.h"
+#include "upscale/upscale.h"
 
 /* One batch as the models see it. */
 typedef struct upscale_device_job {
@@ -58,5 +59,13 @@ typedef struct upscale_device_plan {
  * not an error (fits false, block_swap the most that was tried). */
 wr_status upscale_plan_device(const upscale_dit *dit, const upscale_device_job *job, const upscale_device_opts *o,
                               upscale_device_plan *p);
+
+/* `wanrt upscale --vram/--block-swap`: plans a batch of in_w x in_h frames under o (with the VAE
+ * dry runs of upscale_plan_batch) and places the DiT for the run with the block swap asked
+ * (block_swap >= 0) or the fewest that fit vram (block_swap -1; no budget: all resident). On the
+ * CPU backend nothing is placed, and a budget or a block swap is WR_E_ARG; a plan that does not
+ * fit is WR_E_OOM naming the peak. p (may be NULL) gets the plan. */
+wr_status upscale_place_for_run(upscale_dit *dit, const upscale_models *m, int in_w, int in_h, const upscale_opts *o,
+                                int block_swap, size_t vram, upscale_device_plan *p);
 
 #endif

@@ -24,7 +24,8 @@ typedef struct upscale_plan {
     const char *peak_stage;
 } upscale_plan;
 
-/* For input frames of in_w x in_h under o (resolution, batch, overlap, VAE split and tiling). */
+/* For input frames of in_w x in_h under o (resolution, batch, overlap, VAE split and tiling).
+ * m->vae may be NULL: then the VAE figures are 0 and the latent grid is the released VAE's. */
 wr_status upscale_plan_batch(const upscale_models *m, int in_w, int in_h, const upscale_opts *o, upscale_plan *out);
 
 #endif
