@@ -1,5 +1,5 @@
 /* The SeedVR2 DiT (golden tiny 3B structure: two MM layers, two shared ".all" layers, the last
- * without a text MLP) with its weights placed on the device, resident or block-swapped: the same
+ * without a text MLP; and a tiny random 7B structure) with its weights placed on the device, resident or block-swapped: the same
  * output bit for bit as the unplaced (staged) forward, each shared tensor placed once, the swap
  * copies as scheduled and the device peak within upscale_plan_device's — on the emulator here, on
  * CUDA in make test-gpu. The golden weights are F16, which has no GPU matmul; a bf16 copy
@@ -13,6 +13,7 @@
 #include "runtime/gpu/backend_gpu.h"
 #include "runtime/io/safetensors_write.h"
 #include "runtime/numeric.h"
+#include "tests/common/svr_tiny7b.h"
 #include "tests/common/testutil.h"
 #include "upscale/svr_dit_internal.h"
 #include "upscale/upscale_device_plan.h"
@@ -150,6 +151,51 @@ static void run_placed(svr_case *c, int swap, int runs, const float *want, size_
     upscale_dit_unplace(c->m);
     cr_assert_null(upscale_dit_placement(c->m));
     cr_assert_eq(wr_gpu_mem_in_use(g), base, "placement freed its device memory");
+}
+
+/* The tiny 7B structure (F32, every layer with separate vid/txt weights and MLP biases) on a
+ * random one-sample input. */
+static void case_open_7b(svr_case *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->dir, sizeof c->dir, "/tmp/wanrt-svrplace7b-XXXXXX");
+    cr_assert_not_null(mkdtemp(c->dir));
+    snprintf(c->path, sizeof c->path, "%s/dit_7b.safetensors", c->dir);
+    wr_test_write_svr_7b(c->path);
+    wr_test_open(&c->wf, c->path);
+    cr_assert_eq(upscale_dit_load(&c->m, &c->wf), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(upscale_dit_config_get(c->m)->variant, UPSCALE_DIT_7B);
+    c->s = (upscale_dit_sample){2, 6, 10, 3, 1000.0f};
+    int64_t nv = 2 * 6 * 10 * 33, nt = 3 * SVR7B_TXT_IN;
+    c->vid = malloc((size_t)nv * sizeof *c->vid), c->txt = malloc((size_t)nt * sizeof *c->txt);
+    uint64_t seed = 7;
+    for (int64_t i = 0; i < nv; i++)
+        c->vid[i] = wr_test_uniform(&seed, -1.0f, 1.0f);
+    for (int64_t i = 0; i < nt; i++)
+        c->txt[i] = wr_test_uniform(&seed, -1.0f, 1.0f);
+    c->n_out = 2 * 6 * 10 * 16;
+}
+
+Test(svr_dit_resident, resident_and_swapped_match_unplaced_7b, .timeout = 300)
+{
+    wr_backend_select(wr_test_gpu_backend());
+    svr_case c;
+    case_open_7b(&c);
+    wr_tensor **t;
+    int *g, n;
+    cr_assert_eq(upscale_dit_list(c.m, &t, &g, &n), WR_OK);
+    /* 13 globals (no output norm), 9 per branch (qkv, proj_out + bias, norm_q/k, MLP in/out + biases) */
+    cr_assert_eq(n, 13 + SVR7B_LAYERS * 2 * 9, "%d tensors listed", n);
+    free(t), free(g);
+    size_t host0 = wr_backend_gpu_host_operand_bytes();
+    float *staged = forward(&c);
+    size_t host_unplaced = wr_backend_gpu_host_operand_bytes() - host0;
+    run_placed(&c, 0, 1, staged, host_unplaced);
+    run_placed(&c, 1, 2, staged, host_unplaced);
+    run_placed(&c, SVR7B_LAYERS, 2, staged, host_unplaced);
+    free(staged);
+    case_close(&c);
+    wr_backend_gpu_close();
 }
 
 Test(svr_dit_resident, resident_and_swapped_match_unplaced, .timeout = 600)
