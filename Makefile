@@ -3,7 +3,7 @@
 #   make test         Criterion suites (tests/<area>/ -> one binary per area) + kernels-check
 #   make MODE=debug | MODE=asan
 #   make fuzz         libFuzzer harnesses (clang), tests/fuzz/fuzz_<reader>.c
-#   make bench        benchmarks (bench/)
+#   make bench        benchmarks (bench/); make bench-gpu: the GPU kernel benchmarks alone
 CC ?= cc
 CXX ?= c++
 MODE ?= release
@@ -62,7 +62,7 @@ TEST_BINS := $(TEST_AREAS:%=$(BUILD)/bin/test_%)
 BENCH_SRCS := $(wildcard bench/kernels/*.c bench/models/*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all test test-gpu bench fuzz kernels-check clean features demo
+.PHONY: all test test-gpu bench bench-gpu fuzz kernels-check clean features demo
 all: features $(LIB) $(BIN)
 
 features:
@@ -128,16 +128,19 @@ kernels-check: $(KCHECK)
 
 # Each area binary runs from the repository root so tests find ../shared and build/.
 TEST_JOBS ?= 2
-test: all $(TEST_BINS) $(KCHECK)
+# tests/gpu/test_kernel_bench.c runs the GPU benches' validation on the emulator
+KBENCH := $(BUILD)/bench/kernels/bench_gpu_kernels $(BUILD)/bench/kernels/bench_gpu_memory
+TEST_ENV = WANRT_BIN=$(BIN) WANRT_SHARED=$(SHARED) WANRT_BENCH_DIR=$(BUILD)/bench
+test: all $(TEST_BINS) $(KCHECK) $(KBENCH)
 	@$(KCHECK) -j $(TEST_JOBS) -q
 	@test -d $(SHARED)/golden || { echo "error: $(SHARED)/golden is missing: the tests need the shared reference data beside the checkout"; exit 1; }
 	@fail=0; for t in $(TEST_BINS); do \
-	  echo "== $$t"; WANRT_BIN=$(BIN) WANRT_SHARED=$(SHARED) $$t --jobs=$(TEST_JOBS) || fail=1; \
+	  echo "== $$t"; $(TEST_ENV) $$t --jobs=$(TEST_JOBS) || fail=1; \
 	done; exit $$fail
 
-test-gpu: all $(TEST_BINS)
+test-gpu: all $(TEST_BINS) $(KBENCH)
 	@fail=0; for t in $(TEST_BINS); do \
-	  WANRT_TEST_DEVICE=cuda WANRT_BIN=$(BIN) WANRT_SHARED=$(SHARED) $$t --jobs=1 || fail=1; \
+	  WANRT_TEST_DEVICE=cuda $(TEST_ENV) $$t --jobs=1 || fail=1; \
 	done; exit $$fail
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
@@ -146,6 +149,10 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 
 bench: all $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+# Only the GPU kernel benchmarks (a lent GPU's short session); BENCH_ARGS=--quick for small shapes.
+bench-gpu: $(KBENCH)
+	@for b in $(KBENCH); do echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
 
 # --- fuzzing (clang + libFuzzer + ASan); not part of `make test` --------------------------------
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)

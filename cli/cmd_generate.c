@@ -37,6 +37,8 @@ static const char usage[] =
     "Ctrl-C stops after the current step; with --save-latent the latent reached so far is kept.\n"
     "attn:    --attention dense|sage (default dense; sage: SageAttention-style int8 Q.K, fp16 P.V (fp8 from\n"
     "         sm_89); a CUDA kernel from sm_80, its CPU twin on --device cpu)\n"
+    "         [--attention-dense-steps N] [--attention-dense-blocks N] (sage: dense attention for the\n"
+    "         first N steps / the first N blocks of every step)\n"
     "gpu:     --vram GIB (the device budget: the fewest swapped blocks and the FFN chunk that fit it,\n"
     "         as wanrt plan generate shows) | --block-swap N (the DiT's last N blocks in pinned host\n"
     "         memory, copied in ahead of use)\n"
@@ -118,6 +120,14 @@ static int parse_args(const char *cmd, int argc, char **argv, gen_cli *c, int ex
                 fprintf(stderr, "wanrt %s: --attention takes dense or sage, not '%s'\n", cmd, val);
                 return 2;
             }
+        } else if (FLAG("--attention-dense-steps")) {
+            if (!cli_parse_int(a, val, 0, WAN22_MAX_STEPS, &v))
+                return 2;
+            g->dense_attention_steps = (int)v;
+        } else if (FLAG("--attention-dense-blocks")) {
+            if (!cli_parse_int(a, val, 0, 1000, &v))
+                return 2;
+            g->dense_attention_blocks = (int)v;
         } else if (FLAG("--block-swap")) {
             if (!cli_parse_int(a, val, 0, 1000, &v))
                 return 2;
@@ -224,6 +234,9 @@ static wr_status prepare(gen_cli *c)
         snprintf(c->last_default, sizeof c->last_default, "%.*s.last.png", stem, c->out);
         c->last_frame = c->last_default;
     }
+    if ((c->g.dense_attention_steps || c->g.dense_attention_blocks) && c->attention != WR_ATTENTION_SAGE)
+        return wr_fail(WR_E_ARG, "--attention-dense-steps/-blocks choose where sage attention stays dense: give "
+                       "--attention sage");
     if (c->g.vram && !c->block_swap_given)
         c->g.block_swap = -1; /* chosen to fit */
     WR_TRY(wan22_gen_validate(&c->g));

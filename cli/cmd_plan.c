@@ -140,7 +140,7 @@ static wr_status plan_generate_host(plan_args *a)
         }
         int stride = v.scale, f = (a->frames - 1) / 4 + 1;
         if (st == WR_OK) { /* one forward's arena; the loop keeps x, v, the CFG v and the condition */
-            dit_work = wan22_dit_workspace(&c, f, a->h / stride, a->w / stride, c.variant == WAN22_TI2V, 0);
+            dit_work = wan22_dit_workspace(&c, f, a->h / stride, a->w / stride, c.variant == WAN22_TI2V ? 2 : 1, 0);
             latents = (size_t)(3 * c.out_dim + c.in_dim) * f * (a->h / stride) * (a->w / stride) * sizeof(float);
         }
     }

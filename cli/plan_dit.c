@@ -88,8 +88,8 @@ static void print_table(const plan_dit_args *a, const char *what, const wan22_pl
     printf("  weights      %8.2f GiB resident (%d of %d blocks swapped: %.2f GiB pinned host, %.2f GiB slots)\n",
            gib(p->resident), p->block_swap, p->blocks, gib(p->pinned), gib(p->slots));
     if (p->weights_host_only)
-        printf("               %8.2f GiB in a dtype without a GPU matmul kernel: stays in host memory, those "
-               "matmuls run on the CPU\n", gib(p->weights_host_only));
+        printf("               %8.1f MiB in a dtype without a GPU matmul kernel: stays in host memory, those "
+               "matmuls run on the CPU\n", (double)p->weights_host_only / 1048576.0);
     printf("  activations  %8.2f GiB (fp32, FFN in chunks of %d rows)\n", gib(p->arena), p->ffn_chunk);
     printf("  RoPE tables  %8.2f GiB   kernel workspace %.2f GiB   reserve %.2f GiB (driver context)\n", gib(p->rope),
            gib(p->workspace), gib(p->reserve));

@@ -120,9 +120,7 @@ void cli_progress_summary(cli_progress *p)
     fprintf(p->out, "%-14s %10.2f\n", "total", total);
     fprintf(p->out, "peak host memory: %.1f MiB (resident)\n", cli_peak_rss_bytes() / (1024.0 * 1024.0));
     wr_gpu *g = wr_backend_gpu_device();
-    if (g && wr_gpu_get_kind(g) == WR_GPU_EMU)
-        fprintf(p->out, "device memory: none (the emulator computes on host memory)\n");
-    else if (g)
+    if (g) /* the emulator's device memory is host memory, counted as a device's would be */
         fprintf(p->out, "peak device memory: %.1f MiB (allocated by wanrt on %s)\n",
                 (double)wr_gpu_mem_peak(g) / (1024.0 * 1024.0), wr_gpu_name(g));
 }

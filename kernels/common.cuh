@@ -41,6 +41,16 @@ __device__ __forceinline__ float wr_warp_max(float v)
     return v;
 }
 
+/* torch.nn.SiLU and torch.nn.GELU(approximate="tanh"), written as runtime/cpu/elementwise.c's
+ * cpu_silu / cpu_gelu_tanh (the emulator calls the same libm: equal bits; a device's expf/tanhf
+ * differ in the last bits). */
+__device__ __forceinline__ float wr_silu(float v) { return v / (1.0f + expf(-v)); }
+__device__ __forceinline__ float wr_gelu_tanh(float v)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+}
+
 /* bf16 / f16 / fp8 bits -> float, the same conversions as runtime/numeric.h. */
 __device__ __forceinline__ float wr_bf16_bits_to_f32(uint16_t b) { return __uint_as_float((uint32_t)b << 16); }
 __device__ __forceinline__ float wr_f16_bits_to_f32(uint16_t b) { return __half2float(__ushort_as_half(b)); }

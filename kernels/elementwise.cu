@@ -21,10 +21,9 @@ __device__ __forceinline__ float ew_unary(float v)
 #if OP == 0
     return v;
 #elif OP == 1
-    return v / (1.0f + expf(-v));
+    return wr_silu(v);
 #elif OP == 2
-    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    return 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    return wr_gelu_tanh(v);
 #else
     return 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
 #endif

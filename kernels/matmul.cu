@@ -1,33 +1,35 @@
-/* y = x W^T (+ bias) with the weight kept in its file format and dequantised tile by tile in
- * shared memory (never a dequantised copy in global memory; gpu-design.md "Memory").
+/* y = epilogue(x W^T · w_scale) with the weight kept in its file format and dequantised tile by
+ * tile in shared memory (never a dequantised copy in global memory; gpu-design.md "Memory").
  * Entry points (same parameters):
  *   matmul_f32_w      fp32 FMA: 256 threads, each a 4x4 sub-tile
  *   matmul_bf16_mma   tensor cores (sm_80+): x and the dequantised weight rounded to bf16 in
  *                     shared memory, mma.m16n8k16 with fp32 accumulation; 128 threads, each warp a
  *                     32x32 sub-tile fed by ldmatrix
- *   (x, w, bias, y, M, N, K, w_row_bytes, w_scale)
+ *   (x, w, bias, y, M, N, K, w_row_bytes, w_scale, gate, gate_stride)
  *     x     [M][K] f32, rows contiguous
  *     w     [N][K] in WTYPE, row n at w + n * w_row_bytes (a PyTorch Linear weight, ne = {K, N})
  *     bias  [N] f32 (HAS_BIAS=1)
- *     y     [M][N] f32 (must not alias x)
+ *     y     [M][N] f32 (must not alias x); the residual, read and rewritten, when EPI = 3
  *     w_scale  per-tensor dequantisation scale (fp8 "scaled" weights; 1 otherwise)
+ *     gate, gate_stride  EPI = 3 with GATE 1 or 2 (kernels/mm_epilogue.cuh)
  * Defines:
  *   WTYPE    0 f32, 1 bf16, 2 fp8 e4m3fn, 3 Q8_0 (ggml block_q8_0: f16 d + 32 int8; K % 32 == 0)
- *   HAS_BIAS 0/1
+ *   HAS_BIAS, EPI, GATE  the epilogue (kernels/mm_epilogue.cuh): bias, then an activation or the
+ *            gated residual y += v · gate
  *   BM, BN   output tile (64), BK the k step (32); 256 threads, each a 4x4 sub-tile
  * Arithmetic: matmul_f32_w: fp32 products and sums, k ascending within a tile (the CPU twin sums
  * in the same precision but a different order: compare by normalised error). matmul_bf16_mma:
- * products of bf16-rounded operands (exact in fp32), fp32 sums in the tensor core's order.
- * CPU twin: tests/gpu/test_ops.c until runtime/cpu/matmul.c lands (torch.nn.functional.linear). */
+ * products of bf16-rounded operands (exact in fp32), fp32 sums in the tensor core's order. Then
+ * v = acc · w_scale and the epilogue, rounded as its CPU twin (runtime/cpu/matmul_epilogue.c).
+ * CPU twin: runtime/cpu/matmul.c (torch.nn.functional.linear); tests: tests/gpu/test_ops.c,
+ * tests/gpu/test_matmul_epilogue.c. */
 #include "kernels/common.cuh"
 #include "kernels/ptx.cuh"
 #include "kernels/quant_blocks.h"
+#include "kernels/mm_epilogue.cuh"
 
 #ifndef WTYPE
 #define WTYPE 0
-#endif
-#ifndef HAS_BIAS
-#define HAS_BIAS 0
 #endif
 #define BM 64
 #define BN 64
@@ -35,7 +37,6 @@
 #define TM 4
 #define TN 4
 static_assert(WTYPE >= 0 && WTYPE <= 3, "WTYPE is 0 f32, 1 bf16, 2 e4m3, 3 q8_0");
-static_assert(HAS_BIAS == 0 || HAS_BIAS == 1, "HAS_BIAS is 0 or 1");
 static_assert((BM / TM) * (BN / TN) == 256, "256 threads cover the tile");
 static_assert(WTYPE != 3 || BK == QK8_0, "a Q8_0 block spans one k step");
 
@@ -60,7 +61,8 @@ __device__ __forceinline__ float mm_load_w(const unsigned char *w, long long row
 extern "C" __global__ void __launch_bounds__(256) matmul_f32_w(const float *__restrict__ x, const void *__restrict__ w,
                                                               const float *__restrict__ bias, float *__restrict__ y,
                                                               int M, int N, int K, long long w_row_bytes,
-                                                              float w_scale)
+                                                              float w_scale, const float *__restrict__ gate,
+                                                              long long gate_stride)
 {
     __shared__ float Xs[BK][BM + 1]; /* k-major so the compute loop reads rows */
     __shared__ float Ws[BK][BN + 1];
@@ -106,7 +108,7 @@ extern "C" __global__ void __launch_bounds__(256) matmul_f32_w(const float *__re
         }
         __syncthreads();
     }
-    /* epilogue: scale, bias, store */
+    /* epilogue: scale, then bias and the activation or gated residual (kernels/mm_epilogue.cuh) */
 #pragma unroll
     for (int i = 0; i < TM; i++) {
         int m = m0 + ty * TM + i;
@@ -115,16 +117,10 @@ extern "C" __global__ void __launch_bounds__(256) matmul_f32_w(const float *__re
 #pragma unroll
         for (int j = 0; j < TN; j++) {
             int n = n0 + tx * TN + j;
-            if (n >= N)
-                continue;
-            float v = acc[i][j] * w_scale;
-#if HAS_BIAS
-            v += bias[n];
-#endif
-            y[(size_t)m * N + n] = v;
+            if (n < N)
+                mm_epilogue(y, bias, gate, gate_stride, N, m, n, acc[i][j] * w_scale);
         }
     }
-    (void)bias;
 }
 
 /* ---- tensor-core variant ------------------------------------------------------------------- */
@@ -135,7 +131,8 @@ extern "C" __global__ void __launch_bounds__(256) matmul_f32_w(const float *__re
 extern "C" __global__ void __launch_bounds__(128) matmul_bf16_mma(const float *__restrict__ x, const void *__restrict__ w,
                                                                  const float *__restrict__ bias, float *__restrict__ y,
                                                                  int M, int N, int K, long long w_row_bytes,
-                                                                 float w_scale)
+                                                                 float w_scale, const float *__restrict__ gate,
+                                                                 long long gate_stride)
 {
     __shared__ __align__(16) uint16_t As[BM][BK + MMA_PAD]; /* [m][k] bf16 bits */
     __shared__ __align__(16) uint16_t Bs[BN][BK + MMA_PAD]; /* [n][k]: the "col" operand */
@@ -196,13 +193,7 @@ extern "C" __global__ void __launch_bounds__(128) matmul_bf16_mma(const float *_
             for (int e = 0; e < 4; e++) {
                 int m = m0 + wm * 32 + mi * 16 + mma_c_row(lane, e);
                 int n = n0 + wn * 32 + ni * 8 + mma_c_col(lane, e);
-                if (m >= M || n >= N)
-                    continue;
-                float v = acc[mi][ni][e] * w_scale;
-#if HAS_BIAS
-                v += bias[n];
-#endif
-                y[(size_t)m * N + n] = v;
+                if (m < M && n < N)
+                    mm_epilogue(y, bias, gate, gate_stride, N, m, n, acc[mi][ni][e] * w_scale);
             }
-    (void)bias;
 }

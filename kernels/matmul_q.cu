@@ -1,4 +1,4 @@
-/* y = x W^T (* w_scale) (+ bias) with quantised activations on the tensor cores (issue #7), the
+/* y = epilogue(x W^T · w_scale) with quantised activations on the tensor cores (issue #7), the
  * weight read in its file format (never dequantised to global memory; gpu-design.md "Memory").
  * Entry points:
  *   mmq_quant_i8       (x, xq, dx, M, K): per row m and 32-column block b, dx[m][b] = max|x| / 127
@@ -6,18 +6,18 @@
  *                      runtime/cpu/matmul_q8.c quantize_x); a block holding a NaN gets dx = NaN
  *                      (its row of y becomes NaN, as in the fp32 matmul). K % 32 == 0.
  *                      128 threads, one 32-block each; grid ceil(M * K / 32 / 128)
- *   matmul_q8_0_i8_mma (xq, dx, w, bias, y, M, N, K, w_row_bytes, w_scale): Q8_0 weights (ggml
+ *   matmul_q8_0_i8_mma (xq, dx, w, bias, y, M, N, K, w_row_bytes, w_scale, gate, gate_stride): Q8_0 weights (ggml
  *                      block_q8_0) × the int8 codes, mma.m16n8k32 s8·s8→s32 per 32-wide K block;
  *                      each block's exact s32 partial s gives acc = fma(float(s) · dx, dw, acc), blocks
  *                      ascending: the CPU twin's arithmetic (kernel_vnni) operation for operation,
- *                      then y = acc · w_scale + bias. sm_80+
+ *                      then v = acc · w_scale and the epilogue. sm_80+
  *   mmq_quant_f8       (x, xq, sx, M, K, Kp): per row m, sx[m] = max|x| / 448 and xq[m][k] =
  *                      e4m3(x · (448 / max|x|)) (round to nearest even, saturating); row pitch Kp
  *                      (K rounded up to 32), the pad written as 0; NaN in the row -> sx = NaN.
  *                      128 threads per row; grid M
- *   matmul_f8_e4m3_mma (xq, sx, w, bias, y, M, N, K, Kp, w_row_bytes, w_scale): fp8 e4m3 weights
+ *   matmul_f8_e4m3_mma (xq, sx, w, bias, y, M, N, K, Kp, w_row_bytes, w_scale, gate, gate_stride): fp8 e4m3 weights
  *                      (w_scale the per-tensor scale) × the e4m3 codes, mma.m16n8k32 e4m3 with fp32
- *                      accumulation over all of K, then y = acc · sx[m] · w_scale + bias. sm_89+
+ *                      accumulation over all of K, then v = acc · sx[m] · w_scale and the epilogue. sm_89+
  * The two mma kernels: 128 threads (4 warps, each a 32x32 sub-tile of the 64x64 output tile),
  * grid (ceil(N / 64), ceil(M / 64)); each shared-memory stage holds QSB = 4 k steps of 32 (one
  * barrier pair per 128 of K) as 8-bit codes with a 144-byte row pitch (the fragment words of rows
@@ -26,15 +26,13 @@
  * CPU twins: runtime/cpu/matmul_qact.c (portable loops, the emulated summation order: the
  * emulator matches both to the bit) and, for int8, the AVX512-VNNI route runtime/cpu/matmul_q8.c
  * (WANRT_Q8_ACT=int8). Tests: tests/gpu/test_matmul_q.c.
- * Defines: HAS_BIAS 0/1. */
+ * Defines: HAS_BIAS, EPI, GATE: the epilogue (kernels/mm_epilogue.cuh): + bias, then an activation
+ * or the gated residual y[m][n] += v · gate (y read and rewritten in place); the quantisers take
+ * none of them. */
 #include "kernels/common.cuh"
 #include "kernels/ptx.cuh"
 #include "kernels/quant_blocks.h"
-
-#ifndef HAS_BIAS
-#define HAS_BIAS 0
-#endif
-static_assert(HAS_BIAS == 0 || HAS_BIAS == 1, "HAS_BIAS is 0 or 1");
+#include "kernels/mm_epilogue.cuh"
 
 #define QBM 64
 #define QBN 64
@@ -117,10 +115,11 @@ __device__ __forceinline__ void mmq_load_codes(int8_t (*S)[QP], const int8_t *sr
 }
 
 /* y tile store: acc (the C fragment layout of kernels/ptx.cuh) times the row's and the tensor's
- * scale, plus bias. row_scale NULL: 1. */
+ * scale, then the epilogue (bias, activation or gated residual). row_scale NULL: 1. */
 __device__ __forceinline__ void mmq_store(float acc[2][4][4], const float *__restrict__ row_scale,
                                           const float *__restrict__ bias, float *__restrict__ y, int M, int N,
-                                          int m0, int n0, float w_scale)
+                                          int m0, int n0, float w_scale, const float *__restrict__ gate,
+                                          long long gate_stride)
 {
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wm = warp / 2, wn = warp % 2;
 #pragma unroll
@@ -137,12 +136,8 @@ __device__ __forceinline__ void mmq_store(float acc[2][4][4], const float *__res
                 if (row_scale)
                     v *= row_scale[m];
                 v *= w_scale;
-#if HAS_BIAS
-                v += bias[n];
-#endif
-                y[(size_t)m * N + n] = v;
+                mm_epilogue(y, bias, gate, gate_stride, N, m, n, v);
             }
-    (void)bias;
 }
 
 extern "C" __global__ void __launch_bounds__(128) matmul_q8_0_i8_mma(const int8_t *__restrict__ xq,
@@ -150,7 +145,9 @@ extern "C" __global__ void __launch_bounds__(128) matmul_q8_0_i8_mma(const int8_
                                                                     const void *__restrict__ w,
                                                                     const float *__restrict__ bias,
                                                                     float *__restrict__ y, int M, int N, int K,
-                                                                    long long w_row_bytes, float w_scale)
+                                                                    long long w_row_bytes, float w_scale,
+                                                                    const float *__restrict__ gate,
+                                                                    long long gate_stride)
 {
     __shared__ __align__(16) int8_t As[QBM][QP]; /* [m][k] activation codes */
     __shared__ __align__(16) int8_t Bs[QBN][QP]; /* [n][k] weight codes: the "col" operand */
@@ -211,7 +208,7 @@ extern "C" __global__ void __launch_bounds__(128) matmul_q8_0_i8_mma(const int8_
         }
         __syncthreads();
     }
-    mmq_store(acc, NULL, bias, y, M, N, m0, n0, w_scale);
+    mmq_store(acc, NULL, bias, y, M, N, m0, n0, w_scale, gate, gate_stride);
 }
 /* ---- fp8 e4m3 ----------------------------------------------------------------------------- */
 
@@ -251,7 +248,9 @@ extern "C" __global__ void __launch_bounds__(128) matmul_f8_e4m3_mma(const uint8
                                                                     const void *__restrict__ w,
                                                                     const float *__restrict__ bias,
                                                                     float *__restrict__ y, int M, int N, int K, int Kp,
-                                                                    long long w_row_bytes, float w_scale)
+                                                                    long long w_row_bytes, float w_scale,
+                                                                    const float *__restrict__ gate,
+                                                                    long long gate_stride)
 {
     __shared__ __align__(16) int8_t As[QBM][QP];
     __shared__ __align__(16) int8_t Bs[QBN][QP];
@@ -297,5 +296,5 @@ extern "C" __global__ void __launch_bounds__(128) matmul_f8_e4m3_mma(const uint8
         }
         __syncthreads();
     }
-    mmq_store(acc, sx, bias, y, M, N, m0, n0, w_scale);
+    mmq_store(acc, sx, bias, y, M, N, m0, n0, w_scale, gate, gate_stride);
 }

@@ -59,6 +59,10 @@ typedef struct wr_backend {
     /* Buffers and weight placement (runtime/buffers.h); NULL members: host memory, weights stay
      * where they are. */
     const struct wr_buffer_ops *buffers;
+    /* wr_op_matmul_gated_add fused into the matmul (NULL, or a weight dtype supports() refuses for
+     * WR_OP_MATMUL: ops.c composes matmul into a scratch and add_gated, the same fp32 operations) */
+    void (*matmul_gated_add)(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_tensor *gate,
+                             wr_tensor *residual);
 } wr_backend;
 
 extern const wr_backend wr_backend_cpu;

@@ -89,3 +89,15 @@ void wr_placement_free(wr_placement *p)
     if (p)
         ops()->unplace(p);
 }
+
+bool wr_recording_begin(void) { return ops() && ops()->record_begin && ops()->record_begin(); }
+
+wr_status wr_recording_end(wr_recording **out) { return ops()->record_end(out); }
+
+bool wr_recording_replay(wr_recording *r) { return r && ops() && ops()->replay(r); }
+
+void wr_recording_free(wr_recording *r)
+{
+    if (r && ops())
+        ops()->record_free(r);
+}

@@ -22,6 +22,7 @@
 #include "runtime/tensor.h"
 
 typedef struct wr_placement wr_placement;
+typedef struct wr_recording wr_recording;
 
 typedef struct wr_placement_spec {
     wr_tensor **tensors; /* n tensors; their data pointers are redirected while placed */
@@ -36,6 +37,7 @@ typedef struct wr_placement_stats {
     size_t pinned_bytes;   /* pinned host memory of swapped groups */
     size_t copied_bytes;   /* host-to-device bytes copied by wr_placement_use so far */
     long copies;           /* group copies issued so far */
+    int host_tensors;      /* tensors left in host memory (no device kernel reads their dtype) */
 } wr_placement_stats;
 
 typedef struct wr_buffer_ops {
@@ -48,6 +50,10 @@ typedef struct wr_buffer_ops {
     void (*use)(wr_placement *p, int group);
     void (*stats)(const wr_placement *p, wr_placement_stats *out);
     void (*unplace)(wr_placement *p);
+    bool (*record_begin)(void);
+    wr_status (*record_end)(wr_recording **out);
+    bool (*replay)(wr_recording *r);
+    void (*record_free)(wr_recording *r);
 } wr_buffer_ops;
 
 /* Whether buffers of the current backend are host memory (the CPU backend). */
@@ -70,5 +76,18 @@ void wr_placement_use(wr_placement *p, int group);
 void wr_placement_stats_get(const wr_placement *p, wr_placement_stats *out); /* zeros for NULL */
 /* Frees the device and pinned copies and restores the tensors' original data pointers. */
 void wr_placement_free(wr_placement *p);
+
+/* Recording (a CUDA graph on a GPU backend): the ops issued between wr_recording_begin and
+ * wr_recording_end are captured instead of run, and wr_recording_replay runs them again with one
+ * call, reading whatever the buffers then hold. Only ops whose operands are all in buffers or
+ * placed weights, and whose launchers neither allocate nor synchronise, can be recorded; anything
+ * else fails loudly. begin returns false where recording is not possible (the CPU backend, or a
+ * GPU configuration whose kernels allocate per call): then nothing is recording and the caller
+ * just runs its ops. replay returns false when the recording went stale (the backend reallocated
+ * memory it reads, e.g. RoPE tables for another grid): record again. */
+bool wr_recording_begin(void);
+wr_status wr_recording_end(wr_recording **out);
+bool wr_recording_replay(wr_recording *r);
+void wr_recording_free(wr_recording *r); /* accepts NULL */
 
 #endif

@@ -2,6 +2,8 @@
 #include "runtime/ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/backend.h"
@@ -316,4 +318,106 @@ void wr_op_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y)
               "warp: flow must be {W, H, 2}");
     WR_ASSERT(y->data != x->data && y->data != flow->data, "warp y must not alias its inputs");
     current->warp(x, flow, y);
+}
+
+/* ---- fused matmul epilogues ------------------------------------------------------------------ */
+
+/* The intermediate of the composed wr_op_matmul_gated_add: a band of rows at a time, at most
+ * GATED_BAND_BYTES (a whole [M, N] would duplicate the caller's own buffers: 1.5 GiB for A14B at
+ * 720p), kept between calls so the step loop does not allocate; a concurrent call takes a private
+ * block. Rows of a matmul do not depend on other rows (runtime/cpu/matmul.c, and each GPU kernel
+ * output), so bands give the same bits as one pass. WANRT_GATED_BAND_ROWS overrides the band
+ * (tests use it to get several bands from small shapes). */
+#define GATED_BAND_BYTES ((size_t)64 << 20)
+static atomic_flag gated_busy = ATOMIC_FLAG_INIT;
+static float *gated_scratch;
+static size_t gated_bytes;
+
+static int64_t gated_band_rows(int64_t M, int64_t N)
+{
+    const char *e = getenv("WANRT_GATED_BAND_ROWS");
+    int64_t rows = e && atoll(e) > 0 ? atoll(e) : N > 0 ? (int64_t)(GATED_BAND_BYTES / ((size_t)N * sizeof(float))) : M;
+    return rows < 1 ? 1 : rows > M ? M : rows;
+}
+
+/* Rows [r0, r0 + rows) of t (rows `stride` bytes apart) as a 2-D view. */
+static wr_tensor rows_view(const wr_tensor *t, int64_t r0, int64_t rows, size_t stride)
+{
+    wr_tensor v;
+    int64_t ne[2] = {t->ne[0], rows};
+    WR_ASSERT(wr_tensor_init(&v, t->dtype, 2, ne, wr_tensor_row(t, r0)), "rows view");
+    v.nb[1] = stride;
+    return v;
+}
+
+/* The composition for backends without the fused op, band by band: y = x·Wᵀ + b, then
+ * residual += y · gate (a one-row gate seen as rows 0 bytes apart). Tensors whose rows are not
+ * evenly spaced go in one band. */
+static void matmul_gated_add_composed(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                                      const wr_tensor *gate, wr_tensor *residual)
+{
+    int64_t M = wr_tensor_nrows(residual), N = residual->ne[0];
+    bool gate_one = gate && wr_tensor_nrows(gate) == 1;
+    size_t xs = 0, gs = 0;
+    bool banded = wr_tensor_row_stride(x, &xs) && (!gate || gate_one || wr_tensor_row_stride(gate, &gs));
+    int64_t band = banded ? gated_band_rows(M, N) : M;
+    size_t bytes = (size_t)(band > 0 ? band : 1) * (size_t)(N > 0 ? N : 1) * sizeof(float);
+    bool shared = !atomic_flag_test_and_set(&gated_busy);
+    float *buf = shared ? gated_scratch : NULL;
+    if (!shared || gated_bytes < bytes) {
+        buf = malloc(bytes);
+        WR_ASSERT(buf, "matmul_gated_add: out of memory for the %zu-byte intermediate", bytes);
+        if (shared)
+            free(gated_scratch), gated_scratch = buf, gated_bytes = bytes;
+    }
+    for (int64_t m0 = 0; m0 < M; m0 += band) {
+        int64_t rows = M - m0 < band ? M - m0 : band;
+        wr_tensor xb = banded ? rows_view(x, m0, rows, xs) : *x;
+        wr_tensor rb = banded ? rows_view(residual, m0, rows, (size_t)N * sizeof(float)) : *residual;
+        wr_tensor yb, gb;
+        WR_ASSERT(wr_tensor_init(&yb, WR_DTYPE_F32, rb.n_dims, rb.ne, buf), "matmul_gated_add: y");
+        if (gate)
+            gb = gate_one ? rows_view(gate, 0, rows, 0) : banded ? rows_view(gate, m0, rows, gs) : *gate;
+        current->matmul(&xb, w, bias, WR_ACT_NONE, &yb);
+        current->add_gated(&rb, &yb, gate ? &gb : NULL);
+    }
+    if (shared)
+        atomic_flag_clear(&gated_busy);
+    else
+        free(buf);
+}
+
+void wr_op_matmul_gated_add(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_tensor *gate,
+                            wr_tensor *residual)
+{
+    check_f32(x, "matmul_gated_add x");
+    check_f32(residual, "matmul_gated_add residual");
+    WR_ASSERT(wr_tensor_is_contiguous(w), "matmul_gated_add weight must be contiguous");
+    WR_ASSERT(wr_dequant_get(w->dtype), "matmul_gated_add weight dtype %s has no converter", wr_dtype_name(w->dtype));
+    WR_ASSERT(x->ne[0] == w->ne[0], "matmul_gated_add: x has K=%lld, w has K=%lld", (long long)x->ne[0],
+              (long long)w->ne[0]);
+    WR_ASSERT(residual->ne[0] == wr_tensor_nrows(w), "matmul_gated_add: residual has N=%lld, w has N=%lld",
+              (long long)residual->ne[0], (long long)wr_tensor_nrows(w));
+    WR_ASSERT(wr_tensor_nrows(x) == wr_tensor_nrows(residual), "matmul_gated_add: x and residual row counts differ");
+    WR_ASSERT(wr_tensor_is_contiguous(residual), "matmul_gated_add residual must be contiguous");
+    WR_ASSERT(x->data != residual->data, "matmul_gated_add residual must not alias x");
+    WR_ASSERT(!bias || (bias->dtype == WR_DTYPE_F32 && wr_tensor_nelements(bias) == residual->ne[0]),
+              "matmul_gated_add bias must be F32 [N]");
+    if (gate) {
+        check_f32(gate, "matmul_gated_add gate");
+        int64_t rows = wr_tensor_nrows(gate);
+        WR_ASSERT(gate->ne[0] == residual->ne[0] && (rows == wr_tensor_nrows(residual) || rows == 1),
+                  "matmul_gated_add: gate is [%lld x %lld], residual [%lld x %lld] (gate rows: M or 1)",
+                  (long long)rows, (long long)gate->ne[0], (long long)wr_tensor_nrows(residual),
+                  (long long)residual->ne[0]);
+        if (rows > 0) { /* the fused kernel reads gate while it rewrites residual */
+            const char *g0 = gate->data, *g1 = (const char *)wr_tensor_row(gate, rows - 1) + 4 * (size_t)gate->ne[0];
+            const char *r0 = residual->data, *r1 = r0 + wr_tensor_nbytes(residual);
+            WR_ASSERT(g1 <= r0 || r1 <= g0, "matmul_gated_add gate must not overlap residual");
+        }
+    }
+    if (current->matmul_gated_add && current->supports(WR_OP_MATMUL, w->dtype))
+        current->matmul_gated_add(x, w, bias, gate, residual);
+    else
+        matmul_gated_add_composed(x, w, bias, gate, residual);
 }

@@ -135,4 +135,15 @@ void wr_op_resize_bilinear(const wr_tensor *x, double f, wr_tensor *y);
  * contiguous ne = {W, H, 2} (u plane, then v). y must not alias x or flow. */
 void wr_op_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y);
 
+/* ---- fused matmul epilogues ------------------------------------------------------------------ */
+
+/* residual[M, N] += (x[M, K] · w[N, K]ᵀ + bias[N]) · gate: wr_op_matmul then wr_op_add_gated in one
+ * pass, the same fp32 operations in the same order (y = acc·scale + bias, then residual + y·g),
+ * without the [M, N] intermediate on a GPU (Wan's x = x + linear(...) · e[k]). x, w, bias as
+ * wr_op_matmul; residual F32 [M, N] contiguous, read and written, must not alias x or gate; gate
+ * NULL (= 1), F32 [M, N] with strided rows (one chunk of a [M, 6, N] modulation), or one row [N]
+ * broadcast to every row. */
+void wr_op_matmul_gated_add(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_tensor *gate,
+                            wr_tensor *residual);
+
 #endif

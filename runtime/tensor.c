@@ -111,6 +111,23 @@ void *wr_tensor_row(const wr_tensor *t, int64_t r)
     return (char *)t->data + off;
 }
 
+bool wr_tensor_row_stride(const wr_tensor *t, size_t *stride)
+{
+    size_t st = 0, next = 0;
+    bool seen = false;
+    for (int i = 1; i < WR_MAX_DIMS; i++) {
+        if (t->ne[i] == 1)
+            continue;
+        if (seen && t->nb[i] != next)
+            return false;
+        if (!seen)
+            st = t->nb[i], seen = true;
+        next = t->nb[i] * (size_t)t->ne[i];
+    }
+    *stride = st;
+    return true;
+}
+
 wr_tensor wr_tensor_slice(const wr_tensor *t, int dim, int64_t start, int64_t len)
 {
     WR_ASSERT(dim >= 0 && dim < WR_MAX_DIMS, "slice dim %d", dim);

@@ -48,6 +48,9 @@ void wr_tensor_shape_str(const wr_tensor *t, char *buf, size_t len);
 
 /* Pointer to row r (a row = ne[0] elements; r counts over dims 1.. in order). */
 void *wr_tensor_row(const wr_tensor *t, int64_t r);
+/* Whether consecutive rows of t all lie the same number of bytes apart (*stride; 0 for one row):
+ * true for contiguous tensors and for row views such as chunk k of a [M, 6, N] tensor. */
+bool wr_tensor_row_stride(const wr_tensor *t, size_t *stride);
 
 /* A view of a sub-range [start, start+len) of dimension dim (no copy). */
 wr_tensor wr_tensor_slice(const wr_tensor *t, int dim, int64_t start, int64_t len);

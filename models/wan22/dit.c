@@ -25,7 +25,34 @@ typedef struct dit_bufs {
     float *ctx_in, *ctx, *ctx_h, *ctx_k, *ctx_v; /* [text_len, text_dim], then [text_len, dim] */
     float *sinus, *patches;    /* [R, freq_dim], [L, in_dim·4] */
     int64_t L, R, chunk;
+    /* Modulation rows: per_token (R = L, row t for token t), or R runs of tokens sharing a
+     * timestep, run r covering tokens [run[r], run[r + 1]) (TI2V: the first frame at t = 0, the
+     * rest at t), so e is R rows instead of L. */
+    int per_token;
+    int64_t run[WAN22_MAX_T_RUNS + 1];
 } dit_bufs;
+
+/* A piece of a row range that uses one stretch of modulation rows: rows [r0, r0 + n) with
+ * modulation rows [m0, m0 + mn) (mn = 1: one row for all, else one per row). */
+typedef struct mod_piece {
+    int64_t r0, n, m0, mn;
+} mod_piece;
+
+/* Splits rows [r0, r1) where the modulation row changes; returns the number of pieces. */
+static int mod_pieces(const dit_bufs *b, int64_t r0, int64_t r1, mod_piece out[WAN22_MAX_T_RUNS])
+{
+    if (b->per_token) {
+        out[0] = (mod_piece){r0, r1 - r0, r0, r1 - r0};
+        return 1;
+    }
+    int n = 0;
+    for (int64_t r = 0; r < b->R; r++) {
+        int64_t s = r0 > b->run[r] ? r0 : b->run[r], e = r1 < b->run[r + 1] ? r1 : b->run[r + 1];
+        if (s < e)
+            out[n++] = (mod_piece){s, e - s, r, 1};
+    }
+    return n;
+}
 
 enum { ARENA_BUFFERS = 16 };
 
@@ -49,11 +76,12 @@ static size_t arena_layout(const wan22_config *c, int64_t L, int64_t R, int64_t 
     return total;
 }
 
-size_t wan22_dit_workspace(const wan22_config *c, int f, int h, int w, int per_token_t, int ffn_chunk)
+size_t wan22_dit_workspace(const wan22_config *c, int f, int h, int w, int mod_rows, int ffn_chunk)
 {
     size_t sizes[ARENA_BUFFERS];
     int64_t L = (int64_t)f * (h / 2) * (w / 2);
-    return arena_layout(c, L, per_token_t ? L : 1, ffn_chunk_rows(ffn_chunk, L), sizes) * sizeof(float);
+    return arena_layout(c, L, mod_rows > 0 && mod_rows <= WAN22_MAX_T_RUNS ? mod_rows : L, ffn_chunk_rows(ffn_chunk, L),
+                        sizes) * sizeof(float);
 }
 
 static wr_tensor mat(float *p, int64_t rows, int64_t cols)
@@ -63,6 +91,12 @@ static wr_tensor mat(float *p, int64_t rows, int64_t cols)
     WR_ASSERT(wr_tensor_init(&t, WR_DTYPE_F32, 2, ne, p), "bad matrix %lld x %lld", (long long)rows,
               (long long)cols);
     return t;
+}
+
+/* Modulation rows [m0, m0 + mn) of a [R, dim] buffer. */
+static wr_tensor mod_rows(const float *buf, int64_t dim, const mod_piece *p)
+{
+    return mat((float *)buf + p->m0 * dim, p->mn, dim);
 }
 
 /* [L, NH, HD] view of a [L, dim] buffer, for attention and RoPE. */
@@ -117,6 +151,39 @@ static void linear(const wan22_weights *w, const wr_tensor *x, const wr_tensor *
     }
     if (act != WR_ACT_NONE)
         wr_op_activate(y, act);
+}
+
+/* residual += linear(x) · gate (gate NULL: 1), fused into the matmul's epilogue unless a LoRA side
+ * path must join y before the gate (then through y_scratch). */
+static void linear_gated_add(const wan22_weights *w, const wr_tensor *x, const wr_tensor *W, const wr_tensor *b,
+                             const wr_tensor *gate, wr_tensor *residual, wr_tensor *y_scratch)
+{
+    for (int i = 0; i < w->n_lora; i++)
+        if (w->lora[i].target == W) {
+            linear(w, x, W, b, WR_ACT_NONE, y_scratch);
+            wr_op_add_gated(residual, y_scratch, gate);
+            return;
+        }
+    wr_op_matmul_gated_add(x, W, b, gate, residual);
+}
+
+/* x[r0..r1) += linear(in[r0..r1)) · gate over each run of rows (gate a [R, dim] chunk, or NULL);
+ * in and x are [L, *] buffers addressed by row, y a [L, dim] scratch. */
+static void linear_gated_rows(const wan22_weights *w, const dit_bufs *b, const float *in, int64_t in_cols,
+                              const wr_tensor *W, const wr_tensor *bias, const float *gate, float *x, float *y,
+                              int64_t r0, int64_t r1, int64_t in_row0)
+{
+    int64_t D = w->cfg.dim;
+    mod_piece pc[WAN22_MAX_T_RUNS];
+    int n = gate ? mod_pieces(b, r0, r1, pc) : 1;
+    if (!gate)
+        pc[0] = (mod_piece){r0, r1 - r0, 0, 0};
+    for (int i = 0; i < n; i++) {
+        wr_tensor iv = mat((float *)in + (pc[i].r0 - in_row0) * in_cols, pc[i].n, in_cols);
+        wr_tensor xv = mat(x + pc[i].r0 * D, pc[i].n, D), yv = mat(y + pc[i].r0 * D, pc[i].n, D);
+        wr_tensor g = gate ? mod_rows(gate, D, &pc[i]) : (wr_tensor){0};
+        linear_gated_add(w, &iv, W, bias, gate ? &g : NULL, &xv, &yv);
+    }
 }
 
 typedef struct tracer {
@@ -194,10 +261,34 @@ static wr_status patch_embed(const wan22_weights *w, const wan22_dit_input *in, 
     return WR_OK;
 }
 
-/* Chunk k of the block's modulation: a contiguous [R, dim] (one row for every token when R = 1). */
+/* Chunk k of the block's modulation: a contiguous [R, dim]. */
 static wr_tensor mod_chunk(const dit_bufs *b, int dim, int k)
 {
     return mat(b->e_blk + (size_t)k * (size_t)(b->R * dim), b->R, dim);
+}
+
+/* y = LN(x) · (1 + scale) + shift with [R, dim] shift and scale, over each run of rows. */
+static void ln_modulate(const dit_bufs *b, float eps, int64_t D, float *x, const float *shift, const float *scale,
+                        float *y)
+{
+    mod_piece pc[WAN22_MAX_T_RUNS];
+    for (int i = 0, n = mod_pieces(b, 0, b->L, pc); i < n; i++) {
+        wr_tensor xv = mat(x + pc[i].r0 * D, pc[i].n, D), yv = mat(y + pc[i].r0 * D, pc[i].n, D);
+        wr_tensor sh = mod_rows(shift, D, &pc[i]), sc = mod_rows(scale, D, &pc[i]);
+        wr_op_layer_norm_modulate(&xv, NULL, NULL, eps, &sh, &sc, &yv);
+    }
+}
+
+/* x += y · gate over rows [r0, r1), gate a [R, dim] modulation chunk. */
+static void add_gated_rows(const dit_bufs *b, int64_t D, float *x, const float *y, const float *gate, int64_t r0,
+                           int64_t r1)
+{
+    mod_piece pc[WAN22_MAX_T_RUNS];
+    for (int i = 0, n = mod_pieces(b, r0, r1, pc); i < n; i++) {
+        wr_tensor xv = mat(x + pc[i].r0 * D, pc[i].n, D), yv = mat((float *)y + pc[i].r0 * D, pc[i].n, D);
+        wr_tensor g = mod_rows(gate, D, &pc[i]);
+        wr_op_add_gated(&xv, &yv, &g);
+    }
 }
 
 static void self_attention(const wan22_weights *w, const wan22_attn *a, const wr_tensor *xn, const wan22_dit_input *din,
@@ -222,8 +313,6 @@ static void self_attention(const wan22_weights *w, const wan22_attn *a, const wr
     wr_op_attention(&qh, &kh, &vh, L, 1.0f / sqrtf((float)WAN22_HEAD_DIM), &oh); /* -> xn */
     if (traced)
         TRACE("inter.block0.self_attn.attn_out", b->xn, L * c->dim);
-    wr_tensor o = mat(b->xn, L, c->dim), out = mat(b->q, L, c->dim);
-    linear(w, &o, &a->o, &a->o_b, WR_ACT_NONE, &out);              /* -> q [L, dim] */
 }
 
 static void cross_attention(const wan22_weights *w, const wan22_attn *a, const wr_tensor *xn, dit_bufs *b)
@@ -240,12 +329,12 @@ static void cross_attention(const wan22_weights *w, const wan22_attn *a, const w
     wr_tensor qh = heads(b->q, L, c->num_heads), kh = heads(b->ctx_k, T, c->num_heads);
     wr_tensor vh = heads(b->ctx_v, T, c->num_heads), oh = heads(b->k, L, c->num_heads);
     wr_op_attention(&qh, &kh, &vh, T, 1.0f / sqrtf((float)WAN22_HEAD_DIM), &oh); /* -> k; no text mask */
-    wr_tensor o = mat(b->k, L, c->dim), out = mat(b->v, L, c->dim);
-    linear(w, &o, &a->o, &a->o_b, WR_ACT_NONE, &out);              /* -> v */
 }
 
-/* q = ffn(xn), run over chunks of rows so its hidden layer is only [chunk, ffn_dim]. */
-static void ffn(const wan22_weights *w, const wan22_block *blk, dit_bufs *b)
+/* x += ffn(xn) · gate, over chunks of rows so the hidden layer is only [chunk, ffn_dim]. Traced:
+ * the FFN output goes to q first (the trace reads it before the gate). */
+static void ffn_gated(const wan22_weights *w, const wan22_block *blk, dit_bufs *b, const float *gate,
+                      const tracer *tr, int traced)
 {
     const wan22_config *c = &w->cfg;
     int64_t D = c->dim;
@@ -253,7 +342,14 @@ static void ffn(const wan22_weights *w, const wan22_block *blk, dit_bufs *b)
         int64_t n = b->L - r0 < b->chunk ? b->L - r0 : b->chunk;
         wr_tensor xn = mat(b->xn + r0 * D, n, D), h = mat(b->ffn, n, c->ffn_dim), y = mat(b->q + r0 * D, n, D);
         linear(w, &xn, &blk->ffn0, &blk->ffn0_b, WR_ACT_GELU_TANH, &h); /* [n, ffn] */
-        linear(w, &h, &blk->ffn2, &blk->ffn2_b, WR_ACT_NONE, &y);       /* [n, dim] */
+        if (traced)
+            linear(w, &h, &blk->ffn2, &blk->ffn2_b, WR_ACT_NONE, &y);   /* [n, dim] */
+        else
+            linear_gated_rows(w, b, b->ffn, c->ffn_dim, &blk->ffn2, &blk->ffn2_b, gate, b->x, b->q, r0, r0 + n, r0);
+    }
+    if (traced) {
+        TRACE("inter.block0.ffn.out", b->q, b->L * D);
+        add_gated_rows(b, D, b->x, b->q, gate, 0, b->L);
     }
 }
 
@@ -262,53 +358,76 @@ static void dit_block(const wan22_weights *w, const wan22_block *blk, const wan2
 {
     const wan22_config *c = &w->cfg;
     int64_t L = b->L, D = c->dim;
-    wr_tensor x = mat(b->x, L, D), xn = mat(b->xn, L, D), q = mat(b->q, L, D), v = mat(b->v, L, D);
+    wr_tensor x = mat(b->x, L, D), xn = mat(b->xn, L, D), q = mat(b->q, L, D), k = mat(b->k, L, D), v = mat(b->v, L, D);
     for (int i = 0; i < 6; i++) { /* e = modulation + e0, chunk by chunk */
         wr_tensor e0 = mat(b->e0 + (size_t)i * (size_t)(b->R * D), b->R, D), eb = mod_chunk(b, (int)D, i);
         wr_tensor mod = mat((float *)blk->modulation.data + (size_t)i * (size_t)D, 1, D);
         wr_op_add(&e0, &mod, &eb);
     }
-    wr_tensor e_[6];
+    const float *e_[6];
     for (int i = 0; i < 6; i++)
-        e_[i] = mod_chunk(b, (int)D, i);
+        e_[i] = b->e_blk + (size_t)i * (size_t)(b->R * D);
     if (traced)
         TRACE("inter.block0.in_x", b->x, L * D);
-    wr_op_layer_norm_modulate(&x, NULL, NULL, c->eps, &e_[0], &e_[1], &xn); /* norm1 · (1 + e1) + e0 */
+    ln_modulate(b, c->eps, D, b->x, e_[0], e_[1], b->xn);         /* norm1 · (1 + e1) + e0 */
     if (traced)
         TRACE("inter.block0.self_attn.in", b->xn, L * D);
-    self_attention(w, &blk->self_attn, &xn, din, b, tr, traced);
-    if (traced)
+    self_attention(w, &blk->self_attn, &xn, din, b, tr, traced);  /* -> xn */
+    if (traced) {
+        linear(w, &xn, &blk->self_attn.o, &blk->self_attn.o_b, WR_ACT_NONE, &q);
         TRACE("inter.block0.self_attn.out", b->q, L * D);
-    wr_op_add_gated(&x, &q, &e_[2]);                               /* x += y · e2 */
+        add_gated_rows(b, D, b->x, b->q, e_[2], 0, L);
+    } else { /* x += o(y) · e2 */
+        linear_gated_rows(w, b, b->xn, D, &blk->self_attn.o, &blk->self_attn.o_b, e_[2], b->x, b->q, 0, L, 0);
+    }
     if (traced)
         TRACE("inter.block0.x_after_self_attn", b->x, L * D);
     wr_op_layer_norm(&x, &blk->norm3_w, &blk->norm3_b, c->eps, &xn); /* norm3, affine */
-    cross_attention(w, &blk->cross_attn, &xn, b);
+    cross_attention(w, &blk->cross_attn, &xn, b);                  /* -> k */
     if (traced) {
         TRACE("inter.block0.cross_attn.attn_out", b->k, L * D);
+        linear(w, &k, &blk->cross_attn.o, &blk->cross_attn.o_b, WR_ACT_NONE, &v);
         TRACE("inter.block0.cross_attn.out", b->v, L * D);
+        wr_op_add_gated(&x, &v, NULL);
+    } else {
+        linear_gated_add(w, &k, &blk->cross_attn.o, &blk->cross_attn.o_b, NULL, &x, &v); /* x += o(cross) */
     }
-    wr_op_add_gated(&x, &v, NULL);                                 /* x += cross_attn(...) */
     if (traced)
         TRACE("inter.block0.x_after_cross_attn", b->x, L * D);
-    wr_op_layer_norm_modulate(&x, NULL, NULL, c->eps, &e_[3], &e_[4], &xn); /* norm2 · (1 + e4) + e3 */
+    ln_modulate(b, c->eps, D, b->x, e_[3], e_[4], b->xn);         /* norm2 · (1 + e4) + e3 */
     if (traced)
         TRACE("inter.block0.ffn.in", b->xn, L * D);
-    ffn(w, blk, b);                                                /* -> q */
-    if (traced)
-        TRACE("inter.block0.ffn.out", b->q, L * D);
-    wr_op_add_gated(&x, &q, &e_[5]);                               /* x += y · e5 */
+    ffn_gated(w, blk, b, e_[5], tr, traced);                       /* x += ffn · e5 */
     if (traced)
         TRACE("inter.block0.out_x_after_ffn", b->x, L * D);
 }
 
-/* Whether every token has the same timestep (then the modulation is one row for all). */
-static int one_timestep(const wan22_dit_input *in, int64_t L)
+/* The modulation rows: runs of tokens sharing a timestep (at most WAN22_MAX_T_RUNS), else one
+ * row per token. */
+static void timestep_runs(const wan22_dit_input *in, int max_runs, dit_bufs *b)
 {
-    for (int64_t i = 1; in->n_t > 1 && i < L; i++)
-        if (in->t[i] != in->t[0])
-            return 0;
-    return 1;
+    int limit = max_runs > 0 && max_runs < WAN22_MAX_T_RUNS ? max_runs : WAN22_MAX_T_RUNS;
+    b->per_token = 0, b->R = 1, b->run[0] = 0;
+    for (int64_t i = 1; in->n_t > 1 && i < b->L; i++)
+        if (in->t[i] != in->t[i - 1]) {
+            if (b->R == limit) {
+                b->per_token = 1, b->R = b->L;
+                return;
+            }
+            b->run[b->R++] = i;
+        }
+    b->run[b->R] = b->L;
+}
+
+/* The modulation row of token t. */
+static int64_t row_of(const dit_bufs *b, int64_t t)
+{
+    if (b->per_token)
+        return t;
+    int64_t r = 0;
+    while (t >= b->run[r + 1])
+        r++;
+    return r;
 }
 
 /* The [R, 6, dim] (or broadcast [L, 6, dim]) layout of a chunk-major [6][R][dim] buffer, for the
@@ -323,24 +442,24 @@ static void trace_e0(const tracer *tr, const dit_bufs *b, int64_t D)
     wr_buffer_read(cm, b->e0, n6 * sizeof *cm);
     for (int64_t t = 0; t < b->L; t++)
         for (int k = 0; k < 6; k++)
-            memcpy(out + (t * 6 + k) * D, cm + ((size_t)k * (size_t)b->R + (size_t)(b->R == 1 ? 0 : t)) * (size_t)D,
+            memcpy(out + (t * 6 + k) * D, cm + ((size_t)k * (size_t)b->R + (size_t)row_of(b, t)) * (size_t)D,
                    (size_t)D * sizeof *out);
     tr->fn(tr->ctx, "inter.time_projection.out_e0", out, b->L * 6 * D);
     free(cm), free(out);
 }
 
-/* A [R, cols] buffer traced as [L, cols] (rows repeated when R = 1). */
+/* A [R, cols] buffer traced as [L, cols] (each token its modulation row). */
 static void trace_rows(const tracer *tr, const char *name, const dit_bufs *b, const float *buf, int64_t cols)
 {
     if (!tr->fn)
         return;
-    float *h = malloc((size_t)(b->L * cols) * sizeof *h);
-    WR_ASSERT(h, "trace: out of memory");
-    wr_buffer_read(h, buf, (size_t)(b->R * cols) * sizeof *h);
-    for (int64_t t = b->R; t < b->L; t++)
-        memcpy(h + t * cols, h, (size_t)cols * sizeof *h);
+    float *rows = malloc((size_t)(b->R * cols) * sizeof *rows), *h = malloc((size_t)(b->L * cols) * sizeof *h);
+    WR_ASSERT(rows && h, "trace: out of memory");
+    wr_buffer_read(rows, buf, (size_t)(b->R * cols) * sizeof *rows);
+    for (int64_t t = 0; t < b->L; t++)
+        memcpy(h + t * cols, rows + row_of(b, t) * cols, (size_t)cols * sizeof *h);
     tr->fn(tr->ctx, name, h, b->L * cols);
-    free(h);
+    free(rows), free(h);
 }
 
 /* Sinusoid (host, float64 inside) -> time_embedding -> e [R, dim]; SiLU -> time_projection ->
@@ -355,7 +474,7 @@ static wr_status time_embed(const wan22_weights *w, const wan22_dit_input *in, d
         return wr_fail(WR_E_OOM, "DiT forward: out of memory for the timestep embedding");
     }
     for (int64_t i = 0; i < R; i++)
-        tv[i] = in->t[R == 1 ? 0 : i];
+        tv[i] = in->t[in->n_t == 1 ? 0 : b->per_token ? i : b->run[i]];
     wr_tensor t = mat(tv, R, 1), sh = mat(sin_h, R, c->freq_dim);
     t = wr_tensor_reshape(&t, 1, (int64_t[]){R});
     wr_op_timestep_embedding(&t, &sh); /* host tensors: [R, freq] */
@@ -407,7 +526,8 @@ static wr_status head_out(const wan22_weights *w, const wan22_dit_input *in, dit
     wr_tensor m0 = mat(w->head_mod.data, 1, D), m1 = mat((float *)w->head_mod.data + D, 1, D);
     wr_op_add(&e, &m0, &shift);
     wr_op_add(&e, &m1, &scale);
-    wr_op_layer_norm_modulate(&x, NULL, NULL, c->eps, &shift, &scale, &xn);
+    (void)x, (void)xn;
+    ln_modulate(b, c->eps, D, b->x, b->k, b->v, b->xn);
     wr_tensor tok = mat(b->q, L, 4 * C);
     wr_op_matmul(&xn, &w->head, &w->head_b, WR_ACT_NONE, &tok);    /* [L, 4·C_out] */
     size_t bytes = (size_t)(L * 4 * C) * sizeof(float);
@@ -427,6 +547,80 @@ static wr_status head_out(const wan22_weights *w, const wan22_dit_input *in, dit
                         (size_t)(2 * ww + r)] = h[t * 4 * C + (q * 2 + r) * C + ch];
     }
     free(h);
+    return WR_OK;
+}
+
+/* What a forward on a GPU keeps between calls: the arena (same addresses every step) and a
+ * recording of the block loop, replayed from the third call on (the first runs eagerly and warms
+ * the device's caches, the second records). */
+struct wan22_run {
+    void *arena;
+    size_t bytes;
+    wr_recording *rec;
+    int f, h, w, forwards;
+    int64_t R, chunk, run[WAN22_MAX_T_RUNS + 1];
+};
+
+void wan22_dit_release(wan22_weights *w)
+{
+    if (!w->run)
+        return;
+    wr_recording_free(w->run->rec);
+    wr_buffer_free(w->run->arena);
+    free(w->run);
+    w->run = NULL;
+}
+
+/* Whether the block loop can be recorded: every weight placed on the device and resident, no
+ * LoRA side path (it allocates per call), no trace (it reads buffers mid-loop). */
+static int loop_recordable(const wan22_weights *w, const tracer *tr)
+{
+    if (tr->fn || !w->placement || w->n_lora)
+        return 0;
+    wr_placement_stats st;
+    wr_placement_stats_get(w->placement, &st);
+    return st.pinned_bytes == 0 && st.host_tensors == 0;
+}
+
+static void run_blocks(const wan22_weights *w, const wan22_dit_input *in, dit_bufs *b, const tracer *tr)
+{
+    wr_attention_mode mode = wr_attention_mode_get();
+    for (int l = 0; l < w->cfg.num_layers; l++) {
+        wr_placement_use(w->placement, 1 + l);
+        if (w->dense_attention_blocks > 0)
+            wr_attention_mode_set(l < w->dense_attention_blocks ? WR_ATTENTION_DENSE : mode);
+        dit_block(w, &w->blocks[l], in, b, tr, l == 0);
+    }
+    wr_attention_mode_set(mode);
+}
+
+/* The block loop: replayed, recorded or run. */
+static wr_status blocks(const wan22_weights *w, const wan22_dit_input *in, dit_bufs *b, const tracer *tr)
+{
+    struct wan22_run *r = w->run;
+    if (!r || !loop_recordable(w, tr)) {
+        run_blocks(w, in, b, tr);
+        return WR_OK;
+    }
+    if (r->f != in->f || r->h != in->h || r->w != in->w || r->R != b->R || r->chunk != b->chunk ||
+        memcmp(r->run, b->run, sizeof r->run)) {
+        wr_recording_free(r->rec);
+        *r = (struct wan22_run){.arena = r->arena, .bytes = r->bytes, .f = in->f, .h = in->h, .w = in->w, .R = b->R,
+                                .chunk = b->chunk};
+        memcpy(r->run, b->run, sizeof r->run);
+    }
+    if (r->rec && wr_recording_replay(r->rec))
+        return WR_OK;
+    wr_recording_free(r->rec);
+    r->rec = NULL;
+    if (r->forwards++ >= 1 && wr_recording_begin()) {
+        run_blocks(w, in, b, tr);
+        WR_TRY(wr_recording_end(&r->rec));
+        if (wr_recording_replay(r->rec))
+            return WR_OK;
+        return wr_fail(WR_E_DEVICE, "DiT: a fresh recording of the block loop went stale");
+    }
+    run_blocks(w, in, b, tr);
     return WR_OK;
 }
 
@@ -450,13 +644,31 @@ static wr_status forward_in_arena(const wan22_weights *w, const wan22_dit_input 
     WR_TRY(time_embed(w, in, b, tr));
     WR_TRY(text_embed(w, in, b));
     TRACE("inter.text_embedding.out_context", b->ctx, c->text_len * D);
-    for (int l = 0; l < c->num_layers; l++) {
-        wr_placement_use(w->placement, 1 + l);
-        dit_block(w, &w->blocks[l], in, b, tr, l == 0);
-    }
+    WR_TRY(blocks(w, in, b, tr));
     wr_placement_use(w->placement, 0);
     TRACE("inter.blocks_last.out", b->x, L * D);
     return head_out(w, in, b, out, tr);
+}
+
+/* The arena: kept between calls when the weights are placed on a device (so a recording's
+ * addresses stay valid), else allocated per call. */
+static wr_status arena_get(const wan22_weights *cw, size_t bytes, void **arena, int *kept)
+{
+    wan22_weights *w = (wan22_weights *)cw; /* the run state is a cache, not part of the model */
+    *kept = 0;
+    if (!w->placement)
+        return wr_buffer_alloc(bytes, arena);
+    if (!w->run && !(w->run = calloc(1, sizeof *w->run)))
+        return wr_fail(WR_E_OOM, "DiT: out of memory");
+    if (w->run->bytes != bytes) {
+        wr_recording_free(w->run->rec);
+        wr_buffer_free(w->run->arena);
+        *w->run = (struct wan22_run){0};
+        WR_TRY(wr_buffer_alloc(bytes, &w->run->arena));
+        w->run->bytes = bytes;
+    }
+    *arena = w->run->arena, *kept = 1;
+    return WR_OK;
 }
 
 wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, float *out, wan22_trace_fn trace,
@@ -465,11 +677,12 @@ wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, f
     WR_TRY(check_input(w, in));
     const wan22_config *c = &w->cfg;
     dit_bufs b = {.L = (int64_t)in->f * (in->h / 2) * (in->w / 2)};
-    b.R = one_timestep(in, b.L) ? 1 : b.L;
+    timestep_runs(in, w->max_t_runs, &b);
     b.chunk = ffn_chunk_rows(w->ffn_chunk, b.L);
     size_t sizes[ARENA_BUFFERS], total = arena_layout(c, b.L, b.R, b.chunk, sizes);
     void *arena;
-    WR_TRY(wr_buffer_alloc(total * sizeof(float), &arena));
+    int kept;
+    WR_TRY(arena_get(w, total * sizeof(float), &arena, &kept));
     float **fields[ARENA_BUFFERS] = {&b.x,   &b.xn,     &b.q,   &b.k,    &b.v,     &b.ffn,   &b.e,     &b.e0,
                                      &b.e_blk, &b.ctx_in, &b.ctx, &b.ctx_h, &b.ctx_k, &b.ctx_v, &b.sinus, &b.patches};
     float *p = arena;
@@ -479,6 +692,7 @@ wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, f
     }
     tracer tr = {trace, trace_ctx};
     wr_status st = forward_in_arena(w, in, &b, out, &tr);
-    wr_buffer_free(arena);
+    if (!kept)
+        wr_buffer_free(arena);
     return st;
 }

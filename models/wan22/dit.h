@@ -33,10 +33,20 @@ wr_status wan22_dit_forward(const wan22_weights *w, const wan22_dit_input *in, f
  * layer is 8192 x 13824 floats (453 MB) instead of 4.2 GB, and 8192-row matmuls keep a GPU busy. */
 #define WAN22_FFN_CHUNK_DEFAULT 8192
 
+/* Tokens sharing a timestep share one modulation row; up to this many runs of equal timesteps
+ * (TI2V: the first frame at t = 0, the others at t) keep e at a few rows, more take one row per
+ * token (an [L, 6·dim] e0). */
+#define WAN22_MAX_T_RUNS 8
+
 /* The bytes of the activation arena wan22_dit_forward allocates (a backend buffer) for a latent
- * grid of f x h x w, with per-token timesteps (per_token_t, TI2V; else one modulation row) and
- * FFN chunks of ffn_chunk rows (0: the default). LoRA side paths, host-side staging of inputs and
- * outputs and the ops' scratch come on top. The memory planner uses this. */
-size_t wan22_dit_workspace(const wan22_config *c, int f, int h, int w, int per_token_t, int ffn_chunk);
+ * grid of f x h x w, with mod_rows modulation rows (runs of equal timesteps: 1 for T2V/I2V, 2 for
+ * TI2V with an image; 0 or more than WAN22_MAX_T_RUNS: one per token) and FFN chunks of ffn_chunk
+ * rows (0: the default). LoRA side paths, host-side staging of inputs and outputs and the ops'
+ * scratch come on top. The memory planner uses this. */
+size_t wan22_dit_workspace(const wan22_config *c, int f, int h, int w, int mod_rows, int ffn_chunk);
+
+/* Frees what forwards on a device keep between calls (the arena and the recorded block loop);
+ * wan22_weights_unplace and wan22_weights_free call it. */
+void wan22_dit_release(wan22_weights *w);
 
 #endif

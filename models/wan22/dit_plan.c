@@ -85,7 +85,7 @@ wr_status wan22_plan_dit(const wan22_weights *w, const wan22_plan_opts *o, wan22
     p->rope = wr_backend_gpu_rope_table_bytes(p->tokens);
     p->workspace = workspace(c, o, p->tokens);
     p->reserve = o->reserve ? o->reserve : WAN22_PLAN_RESERVE;
-    int per_token = c->variant == WAN22_TI2V;
+    int mod_rows = c->variant == WAN22_TI2V ? 2 : 1; /* TI2V: the image frame at t = 0 */
     /* the fewest swapped blocks first (each costs a PCIe copy per step), then smaller FFN chunks */
     static const int chunks[] = {0, 4096, 2048, 1024};
     int first = o->block_swap >= 0 ? o->block_swap : 0, last = o->block_swap >= 0 ? o->block_swap : c->num_layers;
@@ -97,7 +97,7 @@ wr_status wan22_plan_dit(const wan22_weights *w, const wan22_plan_opts *o, wan22
             p->ffn_chunk = chunk ? chunk : WAN22_FFN_CHUNK_DEFAULT;
             if (p->ffn_chunk > p->tokens)
                 p->ffn_chunk = (int)p->tokens;
-            p->arena = wan22_dit_workspace(c, p->lat_f, p->lat_h, p->lat_w, per_token, chunk);
+            p->arena = wan22_dit_workspace(c, p->lat_f, p->lat_h, p->lat_w, mod_rows, chunk);
             total(p, groups, swap);
             p->fits = !o->vram || p->peak <= o->vram;
         }

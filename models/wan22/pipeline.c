@@ -2,6 +2,7 @@
 #include "models/wan22/pipeline.h"
 
 #include "runtime/buffers.h"
+#include "runtime/ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,7 @@ wr_status wan22_generate(const wan22_gen *g, const wan22_hooks *hooks, vae_vol *
     vae21 *vae = NULL;
     vae22 *vae2 = NULL;
     const int ti2v = g->mode == WAN22_MODE_TI2V;
+    const wr_attention_mode attention = wr_attention_mode_get(); /* the run's; some steps may go dense */
     const int zc = ti2v ? 48 : 16, stride = ti2v ? 16 : 8;
     const int lt = (g->frames - 1) / 4 + 1, lh = g->height / stride, lw = g->width / stride;
     float *z = NULL, *tok_t = NULL; /* TI2V: image latent [48, 1, h, w], per-token timesteps */
@@ -228,6 +230,8 @@ wr_status wan22_generate(const wan22_gen *g, const wan22_hooks *hooks, vae_vol *
             in.t = tok_t;
             in.n_t = (int)tokens;
         }
+        wr_attention_mode_set(i < g->dense_attention_steps ? WR_ATTENTION_DENSE : attention);
+        ex.w.dense_attention_blocks = g->dense_attention_blocks;
         WR_TRY_GOTO(wan22_dit_forward(&ex.w, &in, v, NULL, NULL));
         if (gs != 1.0f) {
             in.context = ctx_neg;
@@ -265,6 +269,7 @@ wr_status wan22_generate(const wan22_gen *g, const wan22_hooks *hooks, vae_vol *
         video->d[j] = video->d[j] < -1.0f ? -1.0f : video->d[j] > 1.0f ? 1.0f : video->d[j];
     report(hooks, "vae-decode", 1, 1, t0);
 fail:
+    wr_attention_mode_set(attention);
     /* the latent is handed out on success and when interrupted, so the work is not lost */
     if (latent_out && x && (st == WR_OK || st == WR_E_INTERRUPTED)) {
         *latent_out = (vae_vol){.c = zc, .t = lt, .h = lh, .w = lw, .d = x};

@@ -58,6 +58,9 @@ typedef struct wan22_gen {
      * -1 = the fewest that fit vram (models/wan22/dit_plan.h), 0 without a budget. */
     int block_swap;
     size_t vram;                          /* bytes; 0: no budget */
+    /* With sage attention (wr_attention_mode_set): dense attention for the first steps of the run
+     * and the first blocks of every step, where quantisation errors weigh most. */
+    int dense_attention_steps, dense_attention_blocks;
 } wan22_gen;
 
 /* Stages: "text", "vae-encode", "denoise-high", "denoise-low", "preview", "vae-decode".

@@ -47,7 +47,10 @@ typedef struct wan22_weights {
     int n_lora, lora_cap;
     /* run settings */
     int ffn_chunk;            /* rows per FFN chunk (0: WAN22_FFN_CHUNK_DEFAULT) */
+    int max_t_runs;           /* runs of equal timesteps kept as modulation rows (0: WAN22_MAX_T_RUNS) */
+    int dense_attention_blocks; /* the first blocks of every forward attend densely (sage runs) */
     wr_placement *placement;  /* wan22_weights_place: group 0 globals, 1 + l block l; NULL: in place */
+    struct wan22_run *run;    /* what forwards on a device keep between calls (models/wan22/dit.c) */
 } wan22_weights;
 
 /* Binds every tensor of the model from wf (which must outlive the weights). Errors name the

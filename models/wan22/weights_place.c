@@ -1,6 +1,8 @@
 /* Placement of the DiT weights for the current backend (see weights.h, runtime/buffers.h). */
 #include "models/wan22/weights.h"
 
+#include "models/wan22/dit.h"
+
 #include <stdlib.h>
 
 wr_status wan22_weights_place(wan22_weights *w, int swap_blocks)
@@ -27,6 +29,7 @@ wr_status wan22_weights_place(wan22_weights *w, int swap_blocks)
 
 void wan22_weights_unplace(wan22_weights *w)
 {
+    wan22_dit_release(w); /* its arena and recording point into the placement's memory */
     wr_placement_free(w->placement);
     w->placement = NULL;
 }

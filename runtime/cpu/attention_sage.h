@@ -6,6 +6,7 @@
 #ifndef WR_CPU_ATTENTION_SAGE_H
 #define WR_CPU_ATTENTION_SAGE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "runtime/ops.h"
@@ -30,5 +31,11 @@ void cpu_attn_qk_i8_pv_f8(const int8_t *q8, const float *qs, const int8_t *k8, c
  * quantisation of q and k[:kv_len], then the attention over the first kv_len keys. */
 void cpu_attention_sage(const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, int64_t kv_len, float scale,
                         wr_tensor *out);
+
+/* The launcher's whole pipeline on raw arrays (B batches, layouts as above; attention_sage_pipeline.c):
+ * K mean, int8 codes of q and of k − mean (smooth = false: of k), then P·V in fp16 or, with f8, in
+ * e4m3 with V's channel mean and scales (wr_gpu_attention_sage_ex's two arithmetics). */
+void cpu_attention_sage_pipeline(const float *q, const float *k, const float *v, float *o, int B, int Tq, int Tk,
+                                 int NH, int HD, float scale, bool smooth, bool f8);
 
 #endif

@@ -84,10 +84,24 @@ bool cpu_gemm_has_vnni(void);
  * activations: exact products of the stored weights, the same numbers as every other path. */
 bool cpu_matmul_q8_int8_activations(void);
 void cpu_matmul_q8_0_w8a8(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y);
+/* The GPU matmul kernels' fused epilogue (kernels/mm_epilogue.cuh) on the CPU, its twin
+ * (runtime/cpu/matmul_epilogue.c). NULL means none: y = v + bias. */
+typedef struct cpu_matmul_epi {
+    wr_act act;          /* when not residual: y = act(v + bias) */
+    bool residual;       /* y = y + (v + bias) · g, y the element's current value */
+    const float *gate;   /* residual: g = gate[m · gate_stride + n]; NULL: g = 1 */
+    int64_t gate_stride; /* elements between gate rows; 0: one row broadcast to every m */
+} cpu_matmul_epi;
+/* Output element (m, n) from its scaled accumulator v and its current value y. */
+float cpu_matmul_epi_value(const cpu_matmul_epi *e, float v, const float *bias, int64_t m, int64_t n, float y);
+
 /* Portable single-threaded twins of kernels/matmul_q.cu (runtime/cpu/matmul_qact.c): Q8_0 ×
- * int8 activations with the arithmetic above, and F8_E4M3FN × per-row e4m3 activations. */
-void cpu_matmul_q8_0_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y);
-void cpu_matmul_f8_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y);
+ * int8 activations with the arithmetic above, and F8_E4M3FN × per-row e4m3 activations; then
+ * the epilogue epi (NULL: + bias), y read as the residual where epi says so. */
+void cpu_matmul_q8_0_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const cpu_matmul_epi *epi,
+                            wr_tensor *y);
+void cpu_matmul_f8_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const cpu_matmul_epi *epi,
+                          wr_tensor *y);
 
 /* cpu_matmul on a chosen path (tests and the bench compare paths with it). */
 void cpu_matmul_path(const cpu_gemm_path *path, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,

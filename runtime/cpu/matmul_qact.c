@@ -4,11 +4,12 @@
  * AVX512-VNNI kernel of runtime/cpu/matmul_q8.c; this file repeats its arithmetic on any CPU.
  *   cpu_matmul_q8_0_a8_ref  Q8_0 weights; x per row and 32-block: d = max|x| / 127 (fp32), codes
  *                           rint(x · (1 / d)) (0 when d = 0); per block the exact int32 sum s, then
- *                           acc = fma(float(s) · d_x, d_w, acc), blocks ascending; y = acc · scale + bias.
+ *                           acc = fma(float(s) · d_x, d_w, acc), blocks ascending; v = acc · scale.
  *   cpu_matmul_f8_a8_ref    F8_E4M3FN weights (w->scale per tensor); x per row: s_x = max|x| / 448,
  *                           codes e4m3(x · (448 / max|x|)); per 32 columns an fp32 sum of the exact
  *                           code products in k order added to acc (the emulated mma's order);
- *                           y = acc · s_x · scale + bias.
+ *                           v = acc · s_x · scale.
+ * Then y = the epilogue of v (cpu_matmul_epi_value: + bias, activation or gated residual).
  * A NaN in a row of x gives d_x / s_x = NaN, so that row of y is NaN (as the fp32 matmul). */
 #include <math.h>
 #include <stdlib.h>
@@ -17,7 +18,8 @@
 #include "runtime/cpu/gemm.h"
 #include "runtime/numeric.h"
 
-void cpu_matmul_q8_0_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y)
+void cpu_matmul_q8_0_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const cpu_matmul_epi *epi,
+                            wr_tensor *y)
 {
     int64_t M = wr_tensor_nrows(x), N = wr_tensor_nrows(w), K = x->ne[0], nb = K / 32;
     WR_ASSERT(w->dtype == WR_DTYPE_Q8_0 && K % 32 == 0, "matmul W8A8 reference: Q8_0 weights, K %% 32 == 0");
@@ -50,13 +52,14 @@ void cpu_matmul_q8_0_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_ten
                     s += (int)q[m * K + b * 32 + e] * (int)blk[b].qs[e];
                 acc = fmaf((float)s * d[m * nb + b], wr_f16_to_f32(blk[b].d), acc);
             }
-            float v = acc * w->scale;
-            ((float *)wr_tensor_row(y, m))[n] = bi ? v + bi[n] : v;
+            float v = acc * w->scale, *dst = (float *)wr_tensor_row(y, m) + n;
+            *dst = cpu_matmul_epi_value(epi, v, bi, m, n, epi && epi->residual ? *dst : 0.0f);
         }
     free(q), free(d);
 }
 
-void cpu_matmul_f8_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y)
+void cpu_matmul_f8_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const cpu_matmul_epi *epi,
+                          wr_tensor *y)
 {
     int64_t M = wr_tensor_nrows(x), N = wr_tensor_nrows(w), K = x->ne[0];
     WR_ASSERT(w->dtype == WR_DTYPE_F8_E4M3FN, "matmul fp8-activation reference: F8_E4M3FN weights");
@@ -88,7 +91,8 @@ void cpu_matmul_f8_a8_ref(const wr_tensor *x, const wr_tensor *w, const wr_tenso
             }
             float v = acc * sx[m];
             v *= w->scale;
-            ((float *)wr_tensor_row(y, m))[n] = bi ? v + bi[n] : v;
+            float *dst = (float *)wr_tensor_row(y, m) + n;
+            *dst = cpu_matmul_epi_value(epi, v, bi, m, n, epi && epi->residual ? *dst : 0.0f);
         }
     free(xd), free(sx);
 }

@@ -66,6 +66,8 @@ static void stage_in(stage *s, const wr_tensor *t, bool upload)
         return;
     }
     g_host_operand_bytes += wr_tensor_nbytes(t);
+    WR_ASSERT(!wr_gpu_recording(g_dev), "GPU backend: a host tensor reached an op inside a recording (only buffers "
+                                        "and placed weights can be replayed)");
     bool cuda = wr_gpu_get_kind(g_dev) == WR_GPU_CUDA;
     if (rows_contiguous(t) && !cuda)
         return; /* emulator: host memory is device memory */
@@ -138,6 +140,7 @@ static void mirror_in(mirror *m, const wr_tensor *t, bool read)
     m->orig = t, m->t = *t, m->host = NULL;
     if (!gpu_mem_holds(t->data, extent(t)))
         return;
+    WR_ASSERT(!wr_gpu_recording(g_dev), "GPU backend: a CPU fallback inside a recording cannot be replayed");
     WR_ASSERT(rows_contiguous(t), "GPU backend: a strided view of device memory reached a CPU fallback");
     size_t b = wr_tensor_nbytes(t);
     m->host = malloc(b ? b : 1);
@@ -206,6 +209,45 @@ static void activate_staged(wr_tensor *t, wr_act act)
     CHECK(wr_gpu_unary(g_dev, op, t, t, NULL));
 }
 
+/* The route for weight dtype wt: int8/fp8 activations where WANRT_GPU_PRECISION asks for them and the
+ * device has the tensor cores (else a warning, once, and g_prec), else g_prec. */
+static wr_gpu_matmul_route matmul_route(wr_dtype wt)
+{
+    wr_gpu_mmq q = wt == WR_DTYPE_Q8_0 ? WR_GPU_MMQ_INT8 : WR_GPU_MMQ_FP8;
+    bool quant = (q == WR_GPU_MMQ_INT8 && g_act_i8) || (wt == WR_DTYPE_F8_E4M3FN && g_act_f8);
+    int need = q == WR_GPU_MMQ_INT8 ? 80 : 89;
+    if (quant && wr_gpu_arch(g_dev) < need) {
+        static _Atomic int warned[2];
+        if (!warned[q]++)
+            wr_log_warn("WANRT_GPU_PRECISION: %s tensor cores need sm_%d, the device is sm_%d: those matmuls stay "
+                        "on the %s path", q == WR_GPU_MMQ_INT8 ? "int8" : "fp8", need, wr_gpu_arch(g_dev),
+                        g_prec == WR_GPU_MATMUL_FP32 ? "fp32" : "bf16");
+        quant = false;
+    }
+    if (quant)
+        return q == WR_GPU_MMQ_INT8 ? WR_GPU_MM_INT8 : WR_GPU_MM_FP8;
+    return g_prec == WR_GPU_MATMUL_BF16_MMA ? WR_GPU_MM_BF16_MMA : WR_GPU_MM_FP32;
+}
+
+/* One matmul launch on staged operands: y (already staged, uploaded when the epilogue reads it) gets
+ * the epilogue; the activation runs in the kernel, not as a separate pass. */
+static void matmul_staged(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                          const wr_gpu_matmul_epilogue *epi, stage *sy)
+{
+    stage sx, sw, sb;
+    stage_in(&sx, x, true);
+    stage_in(&sw, w, true);
+    if (bias)
+        stage_in(&sb, bias, true);
+    CHECK(wr_gpu_matmul_epi(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, epi, &sy->t, matmul_route(w->dtype), NULL));
+    finish();
+    stage_out(sy, true);
+    stage_out(&sx, false);
+    stage_out(&sw, false);
+    if (bias)
+        stage_out(&sb, false);
+}
+
 static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_act act, wr_tensor *y)
 {
     if (!gpu_weight_dtype(w->dtype)) {
@@ -220,49 +262,51 @@ static void gpu_matmul(const wr_tensor *x, const wr_tensor *w, const wr_tensor *
             mirror_out(&mb, false);
         return;
     }
-    stage sx, sw, sb, sy;
-    stage_in(&sx, x, true);
-    stage_in(&sw, w, true);
-    if (bias)
-        stage_in(&sb, bias, true);
+    stage sy;
     stage_in(&sy, y, false);
-    wr_gpu_mmq q = w->dtype == WR_DTYPE_Q8_0 ? WR_GPU_MMQ_INT8 : WR_GPU_MMQ_FP8;
-    bool quant = (q == WR_GPU_MMQ_INT8 && g_act_i8) || (w->dtype == WR_DTYPE_F8_E4M3FN && g_act_f8);
-    int need = q == WR_GPU_MMQ_INT8 ? 80 : 89;
-    if (quant && wr_gpu_arch(g_dev) < need) {
-        static _Atomic int warned[2];
-        if (!warned[q]++)
-            wr_log_warn("WANRT_GPU_PRECISION: %s tensor cores need sm_%d, the device is sm_%d: those matmuls stay "
-                        "on the %s path", q == WR_GPU_MMQ_INT8 ? "int8" : "fp8", need, wr_gpu_arch(g_dev),
-                        g_prec == WR_GPU_MATMUL_FP32 ? "fp32" : "bf16");
-        quant = false;
-    }
-    if (quant)
-        CHECK(wr_gpu_matmul_q(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, &sy.t, q, NULL));
-    else
-        CHECK(wr_gpu_matmul_ex(g_dev, &sx.t, &sw.t, bias ? &sb.t : NULL, &sy.t, g_prec, NULL));
-    activate_staged(&sy.t, act);
-    finish();
-    stage_out(&sy, true);
-    stage_out(&sx, false);
-    stage_out(&sw, false);
-    if (bias)
-        stage_out(&sb, false);
+    wr_gpu_matmul_epilogue epi = {.act = act};
+    matmul_staged(x, w, bias, &epi, &sy);
 }
 
-static void norm(wr_gpu_norm_kind kind, const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
-                 wr_tensor *y)
+/* residual += (x·Wᵀ + bias) · gate in one kernel (ops.c sends other weight dtypes to the
+ * composition of matmul and add_gated). A device-resident gate whose rows are evenly spaced (a
+ * chunk of the modulation, one row, or a broadcast view) goes to the kernel as it is; a host gate
+ * is staged (strided rows arrive packed). */
+static void gpu_matmul_gated_add(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_tensor *gate,
+                                 wr_tensor *residual)
 {
-    stage sx, sw, sb, sy;
+    size_t stride;
+    bool gate_in_place = gate && gpu_mem_holds(gate->data, extent(gate)) && wr_tensor_row_stride(gate, &stride);
+    stage sr, sg;
+    stage_in(&sr, residual, true);
+    if (gate && !gate_in_place)
+        stage_in(&sg, gate, true);
+    wr_gpu_matmul_epilogue epi = {.residual = true, .gate = !gate ? NULL : gate_in_place ? gate : &sg.t};
+    matmul_staged(x, w, bias, &epi, &sr);
+    if (gate && !gate_in_place)
+        stage_out(&sg, false);
+}
+
+/* A row norm, with AdaLN modulation when shift/scale are given: one row for all rows or one per
+ * row (mod_div). */
+static void norm(wr_gpu_norm_kind kind, const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
+                 const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
+{
+    stage sx, sw, sb, ssh, ssc, sy;
     stage_in(&sx, x, true);
     if (w)
         stage_in(&sw, w, true);
     if (b)
         stage_in(&sb, b, true);
+    if (shift)
+        stage_in(&ssh, shift, true), stage_in(&ssc, scale, true);
     bool alias = x->data == y->data;
     if (!alias)
         stage_in(&sy, y, false);
-    wr_gpu_norm_args a = {.kind = kind, .eps = eps, .weight = w ? &sw.t : NULL, .bias = b ? &sb.t : NULL, .mod_div = 1};
+    int64_t rows = wr_tensor_nrows(x);
+    wr_gpu_norm_args a = {.kind = kind, .eps = eps, .weight = w ? &sw.t : NULL, .bias = b ? &sb.t : NULL,
+                          .shift = shift ? &ssh.t : NULL, .scale = shift ? &ssc.t : NULL,
+                          .mod_div = shift && wr_tensor_nrows(shift) == 1 ? rows : 1};
     CHECK(wr_gpu_norm(g_dev, &a, &sx.t, alias ? &sx.t : &sy.t, NULL));
     finish();
     if (!alias)
@@ -272,44 +316,24 @@ static void norm(wr_gpu_norm_kind kind, const wr_tensor *x, const wr_tensor *w, 
         stage_out(&sw, false);
     if (b)
         stage_out(&sb, false);
+    if (shift)
+        stage_out(&ssh, false), stage_out(&ssc, false);
 }
 
 static void gpu_layer_norm(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps, wr_tensor *y)
 {
-    norm(WR_GPU_NORM_LAYER, x, w, b, eps, y);
+    norm(WR_GPU_NORM_LAYER, x, w, b, eps, NULL, NULL, y);
 }
 
 static void gpu_rms_norm(const wr_tensor *x, const wr_tensor *w, float eps, wr_tensor *y)
 {
-    norm(WR_GPU_NORM_RMS, x, w, NULL, eps, y);
+    norm(WR_GPU_NORM_RMS, x, w, NULL, eps, NULL, NULL, y);
 }
 
-/* LayerNorm and AdaLN modulation in one kernel pass; shift/scale hold one row for all rows or
- * one per row (mod_div). */
 static void gpu_layer_norm_modulate(const wr_tensor *x, const wr_tensor *w, const wr_tensor *b, float eps,
                                     const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
 {
-    stage sx, sw, sb, ssh, ssc, sy;
-    stage_in(&sx, x, true);
-    if (w)
-        stage_in(&sw, w, true), stage_in(&sb, b, true);
-    stage_in(&ssh, shift, true);
-    stage_in(&ssc, scale, true);
-    bool alias = x->data == y->data;
-    if (!alias)
-        stage_in(&sy, y, false);
-    int64_t rows = wr_tensor_nrows(x), mod_rows = wr_tensor_nrows(shift);
-    wr_gpu_norm_args a = {.kind = WR_GPU_NORM_LAYER, .eps = eps, .weight = w ? &sw.t : NULL, .bias = w ? &sb.t : NULL,
-                          .shift = &ssh.t, .scale = &ssc.t, .mod_div = mod_rows == 1 ? rows : 1};
-    CHECK(wr_gpu_norm(g_dev, &a, &sx.t, alias ? &sx.t : &sy.t, NULL));
-    finish();
-    if (!alias)
-        stage_out(&sy, true);
-    stage_out(&sx, alias);
-    if (w)
-        stage_out(&sw, false), stage_out(&sb, false);
-    stage_out(&ssh, false);
-    stage_out(&ssc, false);
+    norm(WR_GPU_NORM_LAYER, x, w, b, eps, shift, scale, y);
 }
 
 static void gpu_modulate(const wr_tensor *x, const wr_tensor *shift, const wr_tensor *scale, wr_tensor *y)
@@ -376,6 +400,13 @@ static void gpu_add(const wr_tensor *x, const wr_tensor *b, wr_tensor *y)
  * floats, wr_backend_gpu_rope_table_bytes. */
 enum { ROPE_PAIRS = 64, ROPE_PAIRS_F = 22, ROPE_PAIRS_HW = 21 };
 
+static unsigned g_generation; /* bumped when cached device tables move (see backend_gpu_mem.h) */
+
+unsigned gpu_backend_generation(void) { return g_generation; }
+
+/* Int8/fp8 activations and sage attention allocate their temporaries per call. */
+bool gpu_backend_recordable(void) { return !g_act_i8 && !g_act_f8 && wr_attention_mode_get() == WR_ATTENTION_DENSE; }
+
 static struct rope_cache {
     int f, h, w;
     int64_t T;
@@ -386,6 +417,7 @@ size_t wr_backend_gpu_rope_table_bytes(int64_t tokens) { return (size_t)(2 * tok
 
 static void rope_cache_drop(void)
 {
+    g_generation++;
     if (g_rope.dev) {
         gpu_mem_unregister(g_rope.dev);
         CHECK(wr_gpu_free(g_dev, g_rope.dev));
@@ -646,6 +678,7 @@ static wr_backend g_backend = {
     .conv_transpose2d = gpu_conv_transpose2d,
     .layer_norm_modulate = gpu_layer_norm_modulate,
     .buffers = &wr_gpu_buffer_ops,
+    .matmul_gated_add = gpu_matmul_gated_add,
 };
 
 /* ---- selection ------------------------------------------------------------------------------ */

@@ -183,6 +183,51 @@ static void place_use(wr_placement *p, int g)
 
 static void place_stats(const wr_placement *p, wr_placement_stats *out) { *out = p->st; }
 
+/* ---- recordings ------------------------------------------------------------------------------- */
+
+struct wr_recording {
+    wr_gpu_graph *graph;
+    unsigned generation;
+};
+
+static bool rec_begin(void)
+{
+    if (!gpu_backend_recordable())
+        return false;
+    CHECK(wr_gpu_record_begin(dev()));
+    return true;
+}
+
+static wr_status rec_end(wr_recording **out)
+{
+    wr_recording *r = calloc(1, sizeof *r);
+    wr_gpu_graph *graph = NULL;
+    wr_status st = wr_gpu_record_end(dev(), &graph);
+    if (st != WR_OK || !r) {
+        free(r);
+        wr_gpu_graph_free(dev(), graph);
+        return st != WR_OK ? st : wr_fail(WR_E_OOM, "recording: out of memory");
+    }
+    r->graph = graph, r->generation = gpu_backend_generation();
+    *out = r;
+    return WR_OK;
+}
+
+static bool rec_replay(wr_recording *r)
+{
+    if (r->generation != gpu_backend_generation())
+        return false;
+    CHECK(wr_gpu_graph_launch(dev(), r->graph, NULL));
+    return true;
+}
+
+static void rec_free(wr_recording *r)
+{
+    if (dev())
+        wr_gpu_graph_free(dev(), r->graph);
+    free(r);
+}
+
 static void place_free(wr_placement *p)
 {
     if (!p)
@@ -244,7 +289,8 @@ static wr_status place_create(const wr_placement_spec *spec, wr_placement **out)
     int kept = 0;
     for (int i = 0; i < n; i++) {
         if (!wr_gpu_matmul_supports(spec->tensors[i]->dtype)) {
-            kept++; /* no kernel reads this dtype: it stays in host memory for the CPU fallback */
+            kept++;
+            p->st.host_tensors++; /* no kernel reads this dtype: it stays in host memory for the CPU fallback */
             continue;
         }
         int k = i - kept;
@@ -310,4 +356,8 @@ const wr_buffer_ops wr_gpu_buffer_ops = {
     .use = place_use,
     .stats = place_stats,
     .unplace = place_free,
+    .record_begin = rec_begin,
+    .record_end = rec_end,
+    .replay = rec_replay,
+    .record_free = rec_free,
 };

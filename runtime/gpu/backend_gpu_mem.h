@@ -20,4 +20,10 @@ void gpu_mem_unregister(void *p);
 /* Called when the device closes: forgets every range. */
 void gpu_mem_reset(void);
 
+/* Implemented by backend_gpu.c: whether its current configuration launches without allocating
+ * (recordable), and a counter bumped whenever it reallocates device memory that kernels read
+ * (recordings made before are stale). */
+bool gpu_backend_recordable(void);
+unsigned gpu_backend_generation(void);
+
 #endif

@@ -104,6 +104,8 @@ void wr_gpu_close(wr_gpu *g)
         g->vt->module_unload(g, m->handle);
         free(m);
     }
+    if (g->capture_stream)
+        g->vt->stream_destroy(g, g->capture_stream);
     g->vt->close(g);
     wr_gpu_memstat_free(&g->mem);
     free(g);
@@ -118,8 +120,19 @@ wr_status wr_gpu_mem_info(wr_gpu *g, size_t *free_bytes, size_t *total_bytes)
     return g->vt->mem_info(g, free_bytes, total_bytes);
 }
 
+/* Work addressed to the default stream goes to the capture stream while recording. */
+static wr_gpu_stream *route(const wr_gpu *g, wr_gpu_stream *s) { return s ? s : g->capture; }
+
+static wr_status not_while_recording(const wr_gpu *g, const char *what)
+{
+    return g->capture ? wr_fail(WR_E_UNSUPPORTED, "device: %s inside a recording (an op that allocates or "
+                                "synchronises cannot be replayed)", what)
+                      : WR_OK;
+}
+
 wr_status wr_gpu_alloc(wr_gpu *g, size_t bytes, void **dptr)
 {
+    WR_TRY(not_while_recording(g, "an allocation"));
     WR_TRY(g->vt->alloc(g, bytes, dptr));
     wr_gpu_memstat_add(&g->mem, *dptr, bytes);
     return WR_OK;
@@ -139,31 +152,47 @@ wr_status wr_gpu_host_free(wr_gpu *g, void *hptr) { return hptr ? g->vt->host_fr
 
 wr_status wr_gpu_copy_h2d(wr_gpu *g, void *dst, const void *src, size_t bytes, wr_gpu_stream *s)
 {
+    if (!s)
+        WR_TRY(not_while_recording(g, "a copy from host memory"));
     return bytes ? g->vt->copy(g, WR_COPY_H2D, dst, src, bytes, s) : WR_OK;
 }
 wr_status wr_gpu_copy_d2h(wr_gpu *g, void *dst, const void *src, size_t bytes, wr_gpu_stream *s)
 {
+    if (!s)
+        WR_TRY(not_while_recording(g, "a copy to host memory"));
     return bytes ? g->vt->copy(g, WR_COPY_D2H, dst, src, bytes, s) : WR_OK;
 }
 wr_status wr_gpu_copy_d2d(wr_gpu *g, void *dst, const void *src, size_t bytes, wr_gpu_stream *s)
 {
-    return bytes ? g->vt->copy(g, WR_COPY_D2D, dst, src, bytes, s) : WR_OK;
+    return bytes ? g->vt->copy(g, WR_COPY_D2D, dst, src, bytes, route(g, s)) : WR_OK;
 }
 wr_status wr_gpu_memset(wr_gpu *g, void *dst, int byte, size_t bytes, wr_gpu_stream *s)
 {
-    return bytes ? g->vt->memset(g, dst, byte, bytes, s) : WR_OK;
+    return bytes ? g->vt->memset(g, dst, byte, bytes, route(g, s)) : WR_OK;
 }
 
 wr_status wr_gpu_stream_create(wr_gpu *g, wr_gpu_stream **s) { return g->vt->stream_create(g, s); }
 wr_status wr_gpu_stream_destroy(wr_gpu *g, wr_gpu_stream *s) { return s ? g->vt->stream_destroy(g, s) : WR_OK; }
-wr_status wr_gpu_stream_sync(wr_gpu *g, wr_gpu_stream *s) { return g->vt->stream_sync(g, s); }
-wr_status wr_gpu_sync(wr_gpu *g) { return g->vt->sync(g); }
+wr_status wr_gpu_stream_sync(wr_gpu *g, wr_gpu_stream *s)
+{
+    if (!s)
+        WR_TRY(not_while_recording(g, "a synchronisation"));
+    return g->vt->stream_sync(g, s);
+}
+wr_status wr_gpu_sync(wr_gpu *g)
+{
+    WR_TRY(not_while_recording(g, "a synchronisation"));
+    return g->vt->sync(g);
+}
 wr_status wr_gpu_event_create(wr_gpu *g, wr_gpu_event **e) { return g->vt->event_create(g, e); }
 wr_status wr_gpu_event_destroy(wr_gpu *g, wr_gpu_event *e) { return e ? g->vt->event_destroy(g, e) : WR_OK; }
-wr_status wr_gpu_event_record(wr_gpu *g, wr_gpu_event *e, wr_gpu_stream *s) { return g->vt->event_record(g, e, s); }
+wr_status wr_gpu_event_record(wr_gpu *g, wr_gpu_event *e, wr_gpu_stream *s)
+{
+    return g->vt->event_record(g, e, route(g, s));
+}
 wr_status wr_gpu_stream_wait_event(wr_gpu *g, wr_gpu_stream *s, wr_gpu_event *e)
 {
-    return g->vt->stream_wait_event(g, s, e);
+    return g->vt->stream_wait_event(g, route(g, s), e);
 }
 wr_status wr_gpu_event_sync(wr_gpu *g, wr_gpu_event *e) { return g->vt->event_sync(g, e); }
 wr_status wr_gpu_event_elapsed_ms(wr_gpu *g, wr_gpu_event *a, wr_gpu_event *b, float *ms)
@@ -239,8 +268,8 @@ wr_status wr_gpu_launch(wr_gpu *g, wr_gpu_func *fn, wr_dim3 grid, wr_dim3 block,
         return wr_fail(WR_E_ARG, "launch %s: invalid grid (%u,%u,%u) / block (%u,%u,%u)", fn->what, grid.x, grid.y,
                        grid.z, block.x, block.y, block.z);
     fn->launches++;
-    WR_TRY(g->vt->launch(g, fn, grid, block, smem_bytes, s, args));
-    if (g->sync_each_launch) {
+    WR_TRY(g->vt->launch(g, fn, grid, block, smem_bytes, route(g, s), args));
+    if (g->sync_each_launch && !g->capture) {
         wr_status st = g->vt->sync(g);
         if (st != WR_OK) {
             char prev[2048];
@@ -268,6 +297,27 @@ wr_status wr_gpu_graph_launch(wr_gpu *g, wr_gpu_graph *graph, wr_gpu_stream *s)
 {
     return g->vt->graph_launch(g, graph, s);
 }
+wr_status wr_gpu_record_begin(wr_gpu *g)
+{
+    if (g->capture)
+        return wr_fail(WR_E_ARG, "device: already recording");
+    if (!g->capture_stream)
+        WR_TRY(wr_gpu_stream_create(g, &g->capture_stream));
+    WR_TRY(wr_gpu_graph_begin(g, g->capture_stream));
+    g->capture = g->capture_stream;
+    return WR_OK;
+}
+
+wr_status wr_gpu_record_end(wr_gpu *g, wr_gpu_graph **graph)
+{
+    if (!g->capture)
+        return wr_fail(WR_E_ARG, "device: not recording");
+    g->capture = NULL;
+    return wr_gpu_graph_end(g, g->capture_stream, graph);
+}
+
+bool wr_gpu_recording(const wr_gpu *g) { return g->capture != NULL; }
+
 void wr_gpu_graph_free(wr_gpu *g, wr_gpu_graph *graph)
 {
     if (graph)

@@ -121,4 +121,12 @@ wr_status wr_gpu_graph_end(wr_gpu *g, wr_gpu_stream *s, wr_gpu_graph **graph);
 wr_status wr_gpu_graph_launch(wr_gpu *g, wr_gpu_graph *graph, wr_gpu_stream *s);
 void wr_gpu_graph_free(wr_gpu *g, wr_gpu_graph *graph); /* accepts NULL */
 
+/* Recording: between begin and end, work addressed to the default stream (NULL) is captured
+ * into a graph on a capture stream instead of running, so code written for the default stream
+ * (the op launchers) is recorded unchanged. Allocations, host copies and synchronisation fail
+ * while recording (WR_E_UNSUPPORTED naming them): they cannot be replayed. */
+wr_status wr_gpu_record_begin(wr_gpu *g);
+wr_status wr_gpu_record_end(wr_gpu *g, wr_gpu_graph **graph);
+bool wr_gpu_recording(const wr_gpu *g);
+
 #endif

@@ -27,6 +27,7 @@ typedef struct emu_node {
     node_kind kind;
     emu_launch launch;            /* NODE_LAUNCH: args point into arg_bytes */
     void *arg_ptrs[WR_EMU_MAX_ARGS];
+    unsigned short arg_off[WR_EMU_MAX_ARGS]; /* where argument i sits in arg_bytes */
     unsigned char arg_bytes[WR_EMU_MAX_ARGS * 16];
     wr_gpu_func *fn;
     void *dst;
@@ -406,7 +407,7 @@ static wr_status emu_launch_fn(wr_gpu *g, wr_gpu_func *fn, wr_dim3 grid, wr_dim3
             if (off + sz > sizeof n->arg_bytes)
                 return wr_fail(WR_E_ARG, "emu: %s: parameters too large to capture", fn->what);
             memcpy(n->arg_bytes + off, args[i], sz);
-            n->arg_ptrs[i] = n->arg_bytes + off;
+            n->arg_off[i] = (unsigned short)off;
             off += sz;
         }
         return WR_OK;
@@ -423,7 +424,9 @@ static wr_status emu_graph_launch(wr_gpu *g, wr_gpu_graph *graph, wr_gpu_stream 
         emu_node *n = &graph->nodes[i];
         switch (n->kind) {
         case NODE_LAUNCH:
-            n->launch.args = n->arg_ptrs; /* the node may have moved since capture */
+            for (int a = 0; a < n->launch.fn->n_args; a++) /* the nodes array moves as it grows */
+                n->arg_ptrs[a] = n->arg_bytes + n->arg_off[a];
+            n->launch.args = n->arg_ptrs;
             WR_TRY(run_launch(g, &n->launch));
             break;
         case NODE_COPY:

@@ -67,6 +67,8 @@ struct wr_gpu {
     wr_gpu_func *funcs;
     void *impl; /* the implementation's state */
     wr_gpu_memstat mem;
+    wr_gpu_stream *capture; /* while recording: the stream work addressed to NULL goes to */
+    wr_gpu_stream *capture_stream; /* created on first use, kept */
 };
 
 wr_status wr_gpu_emu_open(wr_gpu *g);

@@ -83,6 +83,30 @@ size_t wr_gpu_matmul_q_workspace_bytes(int64_t M, int64_t K, bool f8);
 wr_status wr_gpu_matmul_q(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, wr_tensor *y,
                           wr_gpu_mmq q, wr_gpu_stream *s);
 
+/* The arithmetic of a matmul: the two of wr_gpu_matmul_ex and the two of wr_gpu_matmul_q. */
+typedef enum wr_gpu_matmul_route {
+    WR_GPU_MM_FP32,     /* kernels/matmul.cu matmul_f32_w, any GPU weight dtype */
+    WR_GPU_MM_BF16_MMA, /* kernels/matmul.cu matmul_bf16_mma (sm_80+) */
+    WR_GPU_MM_INT8,     /* kernels/matmul_q.cu, Q8_0 weights (sm_80+) */
+    WR_GPU_MM_FP8,      /* kernels/matmul_q.cu, F8_E4M3FN weights (sm_89+) */
+    WR_GPU_MM_ROUTE_COUNT
+} wr_gpu_matmul_route;
+
+/* What the kernel does with v = x·Wᵀ·scale + bias before it stores (kernels/mm_epilogue.cuh):
+ * y = act(v), or with residual y = y + v · gate in place (y is read: Wan's x = x + linear(...) · e[k]
+ * in one pass, no y buffer). NULL: y = v. */
+typedef struct wr_gpu_matmul_epilogue {
+    wr_act act;            /* WR_ACT_NONE / GELU_TANH / SILU; NONE with residual */
+    bool residual;         /* y += v · gate, y read and rewritten */
+    const wr_tensor *gate; /* residual: F32 ne {N, M...} whose rows sit nb[1] apart (a strided view such as
+                              one chunk of a [M, 6, N] modulation), or one row [N] for every row; NULL = 1 */
+} wr_gpu_matmul_epilogue;
+/* wr_gpu_matmul on a chosen route with a fused epilogue; wr_gpu_matmul, _ex and _q are this with
+ * epi NULL. The int8/fp8 routes allocate their activation codes and synchronise s. */
+wr_status wr_gpu_matmul_epi(wr_gpu *g, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                            const wr_gpu_matmul_epilogue *epi, wr_tensor *y, wr_gpu_matmul_route route,
+                            wr_gpu_stream *s);
+
 /* o = softmax(scale q k^T) v per head: q, o ne {HD, NH, Tq, B}; k, v ne {HD, NH, Tk, B}. */
 wr_status wr_gpu_attention(wr_gpu *g, const wr_tensor *q, const wr_tensor *k, const wr_tensor *v, float scale,
                            wr_tensor *o, wr_gpu_stream *s);

@@ -146,6 +146,78 @@ Test(e2e, sage_attention_generates)
     check_video("sage_emu.mkv", "ffv1");
 }
 
+/* The bytes of a file (for comparing saved latents); caller frees. */
+static unsigned char *slurp(const char *name, long *n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    *n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *d = malloc((size_t)*n);
+    cr_assert_eq(fread(d, 1, (size_t)*n, f), (size_t)*n);
+    fclose(f);
+    return d;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    long na, nb;
+    unsigned char *da = slurp(a, &na), *db = slurp(b, &nb);
+    bool same = na == nb && memcmp(da, db, (size_t)na) == 0;
+    free(da), free(db);
+    return same;
+}
+
+/* Sage runs can stay dense for the first steps or blocks: all of them dense is the dense run to
+ * the bit, one dense step is neither run. */
+Test(e2e, sage_attention_dense_steps_and_blocks)
+{
+    char a[1024];
+    const char *variants[][2] = {{"", "dense"},
+                                 {"--attention sage", "sage"},
+                                 {"--attention sage --attention-dense-steps 3", "steps3"},
+                                 {"--attention sage --attention-dense-blocks 2", "blocks2"},
+                                 {"--attention sage --attention-dense-steps 1", "steps1"}};
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        char out[64];
+        snprintf(out, sizeof out, "%s.mkv", variants[i][1]);
+        snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors %s --save-latent %s/%s.lat", dir,
+                 variants[i][0], dir, variants[i][1]);
+        cr_assert_eq(run_generate(a, out), 0, "%s failed (see %s/log.txt)", variants[i][0], dir);
+    }
+    cr_assert(!same_file("dense.lat", "sage.lat"), "sage attention changes the latent");
+    cr_assert(same_file("dense.lat", "steps3.lat"), "every step dense is the dense run");
+    cr_assert(same_file("dense.lat", "blocks2.lat"), "every block dense (the tiny model has 2) is the dense run");
+    cr_assert(!same_file("dense.lat", "steps1.lat") && !same_file("sage.lat", "steps1.lat"));
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --attention-dense-steps 1", dir);
+    cr_assert_neq(run_generate(a, "bad.mkv"), 0, "dense steps without sage attention is an error");
+}
+
+/* On a device, each expert's weights are placed (resident or block-swapped) when it is bound and
+ * released when the other takes over: the latent does not depend on the swap. */
+Test(e2e, device_block_swap_and_vram_budget_keep_the_latent)
+{
+    char a[1024];
+    const char *runs[][2] = {{"", "resident"}, {"--block-swap 1", "swap1"}, {"--vram 1", "budget"}};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        char out[64];
+        snprintf(out, sizeof out, "%s.mkv", runs[i][1]);
+        snprintf(a, sizeof a, "--device emu --high-noise %s/m/wan22_t2v_high_noise.safetensors --low-noise "
+                 "%s/m/wan22_t2v_low_noise.safetensors %s --save-latent %s/%s.lat", dir, dir, runs[i][0], dir,
+                 runs[i][1]);
+        cr_assert_eq(run_generate(a, out), 0, "%s failed (see %s/log.txt)", runs[i][0], dir);
+    }
+    cr_assert(same_file("resident.lat", "swap1.lat"), "block swap changes nothing but where weights live");
+    cr_assert(same_file("resident.lat", "budget.lat"));
+    snprintf(a, sizeof a, "--high-noise %s/m/wan22_t2v_high_noise.safetensors --block-swap 1", dir);
+    cr_assert_neq(run_generate(a, "cpu_swap.mkv"), 0, "block swap on the CPU backend is an error");
+    snprintf(a, sizeof a, "--device emu --high-noise %s/m/wan22_t2v_high_noise.safetensors --vram 1M", dir);
+    cr_assert_neq(run_generate(a, "tiny_budget.mkv"), 0, "a budget nothing fits is an error");
+}
+
 #include <dirent.h>
 
 Test(e2e, text_cache_gives_the_same_video)

@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/quant_blocks.h"
-#include "runtime/numeric.h"
+#include "runtime/quant_encode.h"
 #include "tests/common/testutil.h"
 #include "tests/gpu/gpu_test.h"
 
@@ -68,68 +67,16 @@ void od_expect(const float *got, const float *ref, int64_t n, double nmse_bound,
               nmse_bound, e.max_abs, (long long)e.worst, e.max_ref);
 }
 
-/* Encodes a [N][K] weight (from w) in dtype; returns the bytes and writes the exact values the
- * encoding represents back into w (the reference uses those). */
+/* Encodes a [N][K] weight (from w) in dtype, row by row with the runtime's reference encoder; the
+ * decoded values are written back into w (the reference uses those). */
 void *od_encode_weight(wr_dtype dt, float *w, int64_t N, int64_t K, size_t *row_bytes)
 {
     size_t rb = 0;
     cr_assert(wr_dtype_row_bytes(dt, K, &rb));
     unsigned char *out = calloc((size_t)N, rb);
-    for (int64_t n = 0; n < N; n++) {
-        unsigned char *row = out + (size_t)n * rb;
-        float *wr = w + n * K;
-        if (dt == WR_DTYPE_F32) {
-            memcpy(row, wr, (size_t)K * 4);
-        } else if (dt == WR_DTYPE_BF16) {
-            for (int64_t k = 0; k < K; k++) {
-                uint16_t h = wr_f32_to_bf16(wr[k]);
-                memcpy(row + 2 * k, &h, 2);
-                wr[k] = wr_bf16_to_f32(h);
-            }
-        } else if (dt == WR_DTYPE_F8_E4M3FN) {
-            for (int64_t k = 0; k < K; k++) {
-                row[k] = wr_f32_to_f8e4m3(wr[k]);
-                wr[k] = wr_f8e4m3_to_f32(row[k]);
-            }
-        } else if (dt == WR_DTYPE_Q4_0) { /* d = absmax / 8 as f16, q = round(x / d) + 8 in 0..15 */
-            for (int64_t b0 = 0; b0 < K; b0 += QK4_0) {
-                block_q4_0 *blk = (block_q4_0 *)row + b0 / QK4_0;
-                float amax = 0;
-                for (int j = 0; j < QK4_0; j++)
-                    amax = fmaxf(amax, fabsf(wr[b0 + j]));
-                uint16_t dh = wr_f32_to_f16(amax / 8.0f);
-                float d = wr_f16_to_f32(dh);
-                blk->d = dh;
-                for (int j = 0; j < QK4_0; j++) {
-                    int q = d > 0 ? (int)lrintf(wr[b0 + j] / d) + 8 : 8;
-                    q = q > 15 ? 15 : q < 0 ? 0 : q;
-                    /* ggml: element j in the low nibble of qs[j], element j + 16 in the high nibble */
-                    if (j < QK4_0 / 2)
-                        blk->qs[j] = (uint8_t)((blk->qs[j] & 0xf0) | q);
-                    else
-                        blk->qs[j - QK4_0 / 2] = (uint8_t)((blk->qs[j - QK4_0 / 2] & 0x0f) | (q << 4));
-                    wr[b0 + j] = d * (float)(q - 8);
-                }
-            }
-        } else { /* Q8_0: d = absmax / 127 as f16, q = round(x / d) */
-            for (int64_t b0 = 0; b0 < K; b0 += QK8_0) {
-                block_q8_0 *blk = (block_q8_0 *)row + b0 / QK8_0;
-                float amax = 0;
-                for (int j = 0; j < QK8_0; j++)
-                    amax = fmaxf(amax, fabsf(wr[b0 + j]));
-                uint16_t dh = wr_f32_to_f16(amax / 127.0f);
-                float d = wr_f16_to_f32(dh);
-                blk->d = dh;
-                for (int j = 0; j < QK8_0; j++) {
-                    int q = d > 0 ? (int)lrintf(wr[b0 + j] / d) : 0;
-                    q = q > 127 ? 127 : q < -127 ? -127 : q;
-                    blk->qs[j] = (int8_t)q;
-                    wr[b0 + j] = d * (float)q;
-                }
-            }
-        }
-    }
+    for (int64_t n = 0; n < N; n++)
+        cr_assert(wr_quant_encode_row(dt, w + n * K, out + (size_t)n * rb, K), "no encoder for %s, K = %lld",
+                  wr_dtype_name(dt), (long long)K);
     *row_bytes = rb;
     return out;
 }
-

@@ -118,25 +118,7 @@ static void dense_ref(const sage_inputs *in, int kv_len, float scale, float *o)
  * e4m3 (attn_qk_i8_pv_f8) instead of fp16. */
 static void twin_pv(const sage_inputs *in, float scale, bool smooth, bool f8, float *o)
 {
-    int HD = in->HD, NH = in->NH, Tq = in->Tq, Tk = in->Tk, B = in->B;
-    int8_t *q8 = malloc((size_t)HD * NH * Tq * B), *k8 = malloc((size_t)HD * NH * Tk * B);
-    float *qs = malloc((size_t)sage_scale_count(B, NH, Tq, SAGE_Q_ROWS) * sizeof(float));
-    float *ks = malloc((size_t)sage_scale_count(B, NH, Tk, SAGE_K_ROWS) * sizeof(float));
-    float *mean = malloc((size_t)B * NH * HD * sizeof(float));
-    cpu_sage_k_mean(in->k, mean, B, Tk, NH, HD);
-    cpu_sage_quant_i8(in->q, NULL, q8, qs, B, Tq, NH, HD, SAGE_Q_ROWS, scale * SAGE_LOG2E);
-    cpu_sage_quant_i8(in->k, smooth ? mean : NULL, k8, ks, B, Tk, NH, HD, SAGE_K_ROWS, 1.0f);
-    if (f8) {
-        uint8_t *v8 = malloc((size_t)HD * NH * Tk * B);
-        float *vs = malloc((size_t)B * NH * HD * sizeof(float)), *vm = malloc((size_t)B * NH * HD * sizeof(float));
-        cpu_sage_k_mean(in->v, vm, B, Tk, NH, HD);
-        cpu_sage_quant_v_f8(in->v, vm, v8, vs, B, Tk, NH, HD);
-        cpu_attn_qk_i8_pv_f8(q8, qs, k8, ks, v8, vs, vm, o, B, Tq, Tk, NH, HD);
-        free(v8), free(vs), free(vm);
-    } else {
-        cpu_attn_qk_i8_pv_f16(q8, qs, k8, ks, in->v, o, B, Tq, Tk, NH, HD);
-    }
-    free(q8), free(k8), free(qs), free(ks), free(mean);
+    cpu_attention_sage_pipeline(in->q, in->k, in->v, o, in->B, in->Tq, in->Tk, in->NH, in->HD, scale, smooth, f8);
 }
 
 static void twin(const sage_inputs *in, float scale, bool smooth, float *o) { twin_pv(in, scale, smooth, false, o); }

@@ -106,7 +106,7 @@ static void resident_and_swapped(const char *weights_rel, int text_len)
     float *staged = forward(&c); /* host weights: staged per op */
     cr_assert_gt(wr_backend_gpu_host_operand_bytes(), 0);
     int L = c.w.cfg.num_layers;
-    run_placed(&c, 0, 1, staged);
+    run_placed(&c, 0, 3, staged); /* eager, recorded, replayed */
     run_placed(&c, 1, 2, staged);
     run_placed(&c, L, 2, staged);
     free(staged);
@@ -143,6 +143,39 @@ Test(dit_resident, swapped_blocks_rotate_through_two_slots, .timeout = 300)
     free(staged);
     free(c.w.blocks);
     c.w = two;
+    case_close(&c);
+    wr_backend_gpu_close();
+}
+
+/* Resident weights: the first forward runs the block loop, the second records it (a CUDA graph),
+ * later ones replay it; each output equals the staged forward of the same input to the bit. */
+Test(dit_resident, block_loop_recorded_and_replayed, .timeout = 300)
+{
+    wr_backend_select(wr_test_gpu_backend());
+    wr_gpu *g = wr_backend_gpu_device();
+    dit_case c;
+    case_open(&c, "golden/dit/dit_t2v_weights.safetensors", 0);
+    float t0 = c.t[0], ts[4] = {t0, 999.0f, 500.0f, 1.0f}, *want[4];
+    for (int i = 0; i < 4; i++) {
+        c.t[0] = ts[i];
+        want[i] = forward(&c);
+    }
+    cr_assert_eq(wan22_weights_place(&c.w, 0), WR_OK, "%s", wr_last_error());
+    uint64_t launches[4];
+    for (int i = 0; i < 4; i++) {
+        c.t[0] = ts[i];
+        uint64_t before = wr_gpu_launch_count(g, "norm_f32");
+        float *got = forward(&c);
+        launches[i] = wr_gpu_launch_count(g, "norm_f32") - before;
+        cr_assert_eq(memcmp(got, want[i], (size_t)c.nout * sizeof *got), 0, "forward %d (t = %g) differs", i,
+                     (double)ts[i]);
+        free(got), free(want[i]);
+    }
+    cr_assert_eq(launches[1], launches[0], "recording launches (counted once) what the eager loop does");
+    cr_assert_lt(launches[2], launches[0], "a replay launches the loop's kernels without counting them");
+    cr_assert_gt(launches[2], 0, "the head's norm still runs eagerly");
+    cr_assert_eq(launches[3], launches[2]);
+    c.t[0] = t0;
     case_close(&c);
     wr_backend_gpu_close();
 }

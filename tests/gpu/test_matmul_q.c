@@ -159,7 +159,7 @@ static double mmq_case(wr_gpu *g, wr_gpu_mmq q, int64_t M, int64_t N, int64_t K,
         cr_assert(wr_tensor_init(&tx, WR_DTYPE_F32, 2, nx, x) && wr_tensor_init(&tw, dt, 2, nw, wbytes) &&
                   wr_tensor_init(&tb, WR_DTYPE_F32, 1, &N, bias) && wr_tensor_init(&ty, WR_DTYPE_F32, 2, ny, yc));
         tw.scale = wscale;
-        (f8 ? cpu_matmul_f8_a8_ref : cpu_matmul_q8_0_a8_ref)(&tx, &tw, with_bias ? &tb : NULL, &ty);
+        (f8 ? cpu_matmul_f8_a8_ref : cpu_matmul_q8_0_a8_ref)(&tx, &tw, with_bias ? &tb : NULL, NULL, &ty);
         od_expect(y, yc, M * N, wr_gpu_get_kind(g) == WR_GPU_EMU ? 0.0 : f8 ? 1e-11 : 1e-14, what);
         free(yc);
     }

@@ -44,6 +44,8 @@ static void compare_trace(void *vctx, const char *name, const float *data, int64
     free(ref);
 }
 
+static int max_t_runs; /* wan22_weights.max_t_runs for the next case (0: the default) */
+
 /* expect_traces < 0: no per-stage comparison (approximate attention), the output's accuracy printed. */
 static void run_case(const char *weights_rel, const char *case_rel, const char *ref_rel, int text_len, double tol,
                      int expect_traces)
@@ -56,6 +58,7 @@ static void run_case(const char *weights_rel, const char *case_rel, const char *
     wr_status st = wan22_weights_bind(&w, &wf, text_len);
     cr_assert_eq(st, WR_OK, "%s", wr_last_error());
     cr_assert_eq(w.cfg.text_len, 32);
+    w.max_t_runs = max_t_runs;
     int64_t nx, nctx, nt;
     float *x = wr_test_load_f32(&cs, "input.x.0", &nx);
     float *ctx = wr_test_load_f32(&cs, "input.context.0", &nctx);
@@ -103,10 +106,20 @@ Test(dit, i2v_golden, .timeout = 120)
              "golden/dit/dit_i2v_case1.safetensors", 0, DIT_REL_TOL, 20);
 }
 
+/* The case's timesteps are two runs (image frame at 0, the rest at 937): two modulation rows. */
 Test(dit, ti2v_golden_per_token_timesteps, .timeout = 120)
 {
     run_case("golden/dit/dit_ti2v_weights.safetensors", "golden/dit/dit_ti2v_case1.safetensors",
              "golden/dit/dit_ti2v_case1.safetensors", 0, DIT_REL_TOL, 20);
+}
+
+/* The same case with runs capped at one: one modulation row per token, the general path. */
+Test(dit, ti2v_golden_one_modulation_row_per_token, .timeout = 120)
+{
+    max_t_runs = 1;
+    run_case("golden/dit/dit_ti2v_weights.safetensors", "golden/dit/dit_ti2v_case1.safetensors",
+             "golden/dit/dit_ti2v_case1.safetensors", 0, DIT_REL_TOL, 20);
+    max_t_runs = 0;
 }
 
 /* The GGUF references were computed from the dequantised weights in float32, so the same
