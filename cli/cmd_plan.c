@@ -7,6 +7,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/plan_dit.h"
+#include "cli/plan_upscale.h"
 #include "media/video_stream.h"
 #include "models/wan22/config.h"
 #include "models/wan22/dit.h"
@@ -14,8 +15,10 @@
 #include "vae/vae_plan.h"
 
 static const char usage[] =
-    "usage: wanrt plan upscale (IN | --size WxH) --model DIT --vae VAE [--text EMB] [--resolution 1080]\n"
-    "                          [--batch 5] [--overlap 0] [--vae-tile off|S[,O]]\n"
+    "usage: wanrt plan upscale (IN | --size WxH) (--model DIT --vae VAE | --config 3b|7b [--weights FMT]\n"
+    "                          [--vae VAE]) [--text EMB] [--resolution 1080] [--batch 5] [--overlap 0]\n"
+    "                          [--vae-tile off|S[,O]] [--vram GIB] [--block-swap N] [--attention dense|sage]\n"
+    "                          [--json]\n"
     "       wanrt plan generate --width W --height H --frames F\n"
     "                          (--config t2v-a14b|i2v-a14b|ti2v-5b [--weights bf16|fp8|q8_0|q4_k|...]\n"
     "                           | --high-noise FILE [--low-noise FILE])\n"
@@ -26,23 +29,11 @@ static const char usage[] =
     "runs of the same code (nothing is computed) or from the function that sizes the buffers.\n"
     "plan generate: the DiT's device memory on a GPU (weights resident or block-swapped, activations,\n"
     "workspaces), with the fewest swapped blocks that fit --vram; --json prints it as one object\n"
-    "(peak_bytes, block_swap, ...). With --vae, also the host memory of each stage (CPU runs).\n";
+    "(peak_bytes, block_swap, ...). With --vae, also the host memory of each stage (CPU runs).\n"
+    "plan upscale: the host memory of each stage and the device memory on a GPU (the DiT's weights\n"
+    "resident or block-swapped, the largest op of each stage), the fewest swapped blocks that fit --vram.\n";
 
 static double mib(size_t b) { return (double)b / 1048576.0; }
-
-/* The bytes of a file's tensors (what a run maps or loads). */
-static wr_status weight_bytes(const char *path, size_t *bytes)
-{
-    *bytes = 0;
-    if (!path)
-        return WR_OK;
-    wr_weightfile wf;
-    WR_TRY(wr_weightfile_open(&wf, path));
-    for (int64_t i = 0; i < wf.n_tensors; i++)
-        *bytes += wr_tensor_nbytes(&wf.tensors[i].t);
-    wr_weightfile_close(&wf);
-    return WR_OK;
-}
 
 typedef struct plan_args {
     const char *in, *model, *vae, *text, *high, *low, *t5;
@@ -112,51 +103,11 @@ static int parse(int argc, char **argv, plan_args *a)
 
 static wr_status plan_upscale(plan_args *a)
 {
-    if (!a->model || !a->vae || (!a->in && !a->have_size))
-        return wr_fail(WR_E_ARG, "plan upscale needs --model, --vae and IN or --size WxH");
-    if (a->in) {
-        wr_video_reader *r;
-        WR_TRY(wr_video_reader_open(a->in, &r));
-        a->w = wr_video_reader_info(r)->width, a->h = wr_video_reader_info(r)->height;
-        wr_video_reader_close(r);
-    }
-    wr_weightfile dwf = {0}, vwf = {0};
-    upscale_dit *dit = NULL;
-    upscale_vae *vae = NULL;
-    size_t wd = 0, wv = 0, wt = 0;
-    wr_status st = wr_weightfile_open(&dwf, a->model);
-    if (st == WR_OK)
-        st = upscale_dit_load(&dit, &dwf);
-    if (st == WR_OK)
-        st = wr_weightfile_open(&vwf, a->vae);
-    if (st == WR_OK)
-        st = upscale_vae_load(&vae, &vwf, 0);
-    if (st == WR_OK)
-        st = weight_bytes(a->model, &wd);
-    if (st == WR_OK)
-        st = weight_bytes(a->vae, &wv);
-    if (st == WR_OK)
-        st = weight_bytes(a->text, &wt);
-    upscale_plan p;
-    if (st == WR_OK) {
-        upscale_models m = {.dit = dit, .vae = vae, .txt_len = 58}; /* pos_emb.pt holds 58 tokens */
-        st = upscale_plan_batch(&m, a->w, a->h, &a->up, &p);
-    }
-    if (st == WR_OK) {
-        printf("upscale %dx%d -> %dx%d (models see %dx%d), batches of %d frames -> latent %dx%dx%d\n", a->w, a->h,
-               p.out_w, p.out_h, p.pad_w, p.pad_h, p.frames, p.lat_t, p.lat_h, p.lat_w);
-        printf("  weights      DiT %9.1f MiB   VAE %9.1f MiB   text %7.1f MiB\n", mib(wd), mib(wv), mib(wt));
-        printf("  VAE encode   %9.1f MiB working (planned by a dry run%s)\n", mib(p.vae_encode),
-               a->up.vae_tile.tile_px ? ", tiled" : "");
-        printf("  DiT          %9.1f MiB workspace (one step, one batch)\n", mib(p.dit));
-        printf("  VAE decode   %9.1f MiB working\n", mib(p.vae_decode));
-        printf("  pipeline     %9.1f MiB frames, model input, colour reference, latents\n", mib(p.pipeline));
-        printf("  peak         %9.1f MiB at %s + %.1f MiB weights = %.1f MiB\n", mib(p.peak), p.peak_stage,
-               mib(wd + wv + wt), mib(p.peak + wd + wv + wt));
-    }
-    upscale_vae_free(vae), upscale_dit_free(dit);
-    wr_weightfile_close(&vwf), wr_weightfile_close(&dwf);
-    return st;
+    plan_upscale_args u = {.in = a->in, .w = a->w, .h = a->h, .model = a->model, .config = a->dit.config,
+                           .weights = a->dit.weights, .vae = a->vae, .text = a->text, .up = a->up,
+                           .vram = a->dit.vram, .block_swap = a->dit.block_swap, .attention = a->dit.attention,
+                           .sage_pv_f8 = a->dit.sage_pv_f8, .act_quant = a->dit.act_quant, .json = a->dit.json};
+    return plan_upscale_run(&u);
 }
 
 /* The host memory of each stage of a CPU run (needs the VAE file). */
@@ -173,11 +124,11 @@ static wr_status plan_generate_host(plan_args *a)
     if (st == WR_OK)
         st = vae_plan_model(&v, 0, a->frames, a->h, a->w, &a->gen_tile, &enc);
     if (st == WR_OK)
-        st = weight_bytes(a->high, &wh);
+        st = plan_file_weight_bytes(a->high, &wh);
     if (st == WR_OK)
-        st = weight_bytes(a->low, &wl);
+        st = plan_file_weight_bytes(a->low, &wl);
     if (st == WR_OK)
-        st = weight_bytes(a->t5, &wt);
+        st = plan_file_weight_bytes(a->t5, &wt);
     size_t dit_work = 0, latents = 0;
     if (st == WR_OK && a->high) {
         wr_weightfile dwf;

@@ -5,10 +5,13 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/plan_dit.h"
 #include "cli/progress.h"
 #include "runtime/interrupt.h"
 #include "runtime/threadpool.h"
+#include "media/video_stream.h"
 #include "upscale/upscale.h"
+#include "upscale/upscale_device_plan.h"
 
 static const char usage[] =
     "usage: wanrt upscale IN -o OUT --model DIT --vae VAE [--text pos_emb.pt] [options]\n"
@@ -20,12 +23,16 @@ static const char usage[] =
     "  --color lab|wavelet|adain|none (default lab); --seed 42; --attention fp32|bf16 (default fp32)\n"
     "  --variant 3b|7b    refuse a DIT file of the other size; --crf N; --threads N\n"
     "  --vae-tile off|S[,O]  spatial VAE tiles of S px overlapping by O (default 128), e.g. 1024,128\n"
-    "  IN/OUT: a video file or a PNG frame folder; streamed batch by batch; Ctrl-C leaves nothing.\n";
+    "  IN/OUT: a video file or a PNG frame folder; streamed batch by batch; Ctrl-C leaves nothing.\n"
+    "gpu: --vram GIB     the device budget: the fewest swapped DiT blocks that fit it (wanrt plan upscale)\n"
+    "     --block-swap N the DiT's last N blocks in pinned host memory, copied in per use (default 0)\n";
 
 typedef struct args {
     const char *in, *out, *model, *vae, *text, *variant;
     upscale_opts o;
     long long threads;
+    int block_swap; /* -1: not given */
+    size_t vram;    /* 0: no budget */
 } args;
 
 /* Returns −1 when parsing succeeded, else the exit code. */
@@ -33,6 +40,7 @@ static int parse(int argc, char **argv, args *a)
 {
     memset(a, 0, sizeof *a);
     a->o = upscale_opts_default();
+    a->block_swap = -1;
     long long v;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -54,6 +62,8 @@ static int parse(int argc, char **argv, args *a)
         else if (FLAG("--seed")) { if (!cli_parse_int(s, val, 0, 0x7fffffffffffffffLL, &v)) return 2; a->o.seed = (uint64_t)v; }
         else if (FLAG("--crf")) { if (!cli_parse_int(s, val, 0, 51, &v)) return 2; a->o.video.crf = (int)v; }
         else if (FLAG("--threads")) { if (!cli_parse_int(s, val, 1, 256, &a->threads)) return 2; }
+        else if (FLAG("--block-swap")) { if (!cli_parse_int(s, val, 0, 1000, &v)) return 2; a->block_swap = (int)v; }
+        else if (FLAG("--vram")) { if (!plan_parse_bytes(s, val, &a->vram)) return 2; }
         else if (FLAG("--vae-tile")) {
             wr_status ts = upscale_vae_tiling_parse(val, &a->o.vae_tile);
             if (ts != WR_OK)
@@ -121,6 +131,17 @@ static wr_status run(args *a)
         else
             st = wr_fail(WR_E_ARG, "%s holds no text embedding: give --text pos_emb.pt (from the SeedVR2 release)",
                          a->model);
+    }
+    if (st == WR_OK && (!wr_buffers_are_host() || a->vram || a->block_swap > 0)) {
+        /* a GPU backend: the DiT's weights on the device for the whole run (the CPU: an error) */
+        upscale_models m = {.dit = dit, .vae = vae, .txt = txt, .txt_len = txt_len};
+        wr_video_reader *r;
+        st = wr_video_reader_open(a->in, &r);
+        if (st == WR_OK) {
+            int w = wr_video_reader_info(r)->width, h = wr_video_reader_info(r)->height;
+            wr_video_reader_close(r);
+            st = upscale_place_for_run(dit, &m, w, h, &a->o, a->block_swap, a->vram, NULL);
+        }
     }
     if (st == WR_OK) {
         wr_interrupt_install();

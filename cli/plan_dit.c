@@ -30,8 +30,7 @@ bool plan_parse_bytes(const char *flag, const char *text, size_t *out)
     return true;
 }
 
-/* The dtype of a --weights name: bf16, fp16, fp8, q8_0, q4_k, ... (any dtype name). */
-static wr_status weights_dtype(const char *name, wr_dtype *dt)
+wr_status plan_weights_dtype(const char *name, wr_dtype *dt)
 {
     char up[32];
     size_t n = strlen(name);
@@ -55,7 +54,7 @@ static wr_status describe_model(const plan_dit_args *a, wan22_weights *w, wr_wei
         wan22_config c;
         wr_dtype dt;
         WR_TRY(wan22_config_named(a->config, &c));
-        WR_TRY(weights_dtype(a->weights ? a->weights : "bf16", &dt));
+        WR_TRY(plan_weights_dtype(a->weights ? a->weights : "bf16", &dt));
         *what = a->config;
         return wan22_weights_describe(&c, dt, w);
     }

@@ -7,6 +7,7 @@
 
 #include "runtime/err.h"
 #include "runtime/ops.h"
+#include "runtime/tensor.h"
 
 typedef struct plan_dit_args {
     const char *config, *weights; /* a named config and weight format ... */
@@ -21,6 +22,9 @@ typedef struct plan_dit_args {
 
 /* Prints the plan; a run that cannot fit the budget is WR_E_OOM after the plan is printed. */
 wr_status plan_dit_device(const plan_dit_args *a);
+
+/* The dtype of a --weights name: bf16, fp16, fp8, q8_0, q4_k, ... (any dtype name). */
+wr_status plan_weights_dtype(const char *name, wr_dtype *dt);
 
 /* "24", "12.5G", "800M" -> bytes (a bare number is GiB); false with a message naming flag. */
 bool plan_parse_bytes(const char *flag, const char *text, size_t *out);

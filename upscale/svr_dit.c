@@ -2,7 +2,13 @@
  * in PyTorch order ([rows, cols] = tokens x features); the video and text streams of all
  * samples are packed, and everything per sample (modulation, windows, unpatchify) walks the
  * sample offsets. Scratch is allocated once per forward (one arena cut into named buffers, plus
- * the small offset and window tables); nothing is allocated inside the block loop. */
+ * the small offset and window tables); nothing is allocated inside the block loop.
+ *
+ * Where things live on a GPU backend: the weights where upscale_dit_place put them (switched per
+ * block by svr_dit_use); the activations in host memory, because host code works on them between
+ * the ops of every block (modulation, the SwiGLU product, q/k RoPE, the window gather/scatter and
+ * text pooling, bf16 rounding, patchify): each op stages its activation operands (see
+ * upscale_dit_staged_bytes). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +344,41 @@ wr_status upscale_dit_workspace(const upscale_dit *m, const upscale_dit_sample *
     return WR_OK;
 }
 
+/* The activation operands of each op the forward issues (its weights are placed), mirroring the
+ * calls above op by op; fp32. */
+wr_status upscale_dit_op_sizes(const upscale_dit *m, const upscale_dit_sample *samples, int batch, upscale_dit_ops *o)
+{
+    int64_t L = 0, Lt = 0;
+    WR_TRY(check_samples(samples, batch, &L, &Lt));
+    svr_attn_scratch as;
+    WR_TRY(svr_dit_attention_size(samples, batch, &as));
+    const upscale_dit_config *c = &m->cfg;
+    int64_t D = c->dim, I = (int64_t)c->heads * c->head_dim, H = c->mlp_hidden, B = batch;
+    int64_t n = L > Lt ? L : Lt, chunk = n < MLP_CHUNK ? n : MLP_CHUNK;
+    *o = (upscale_dit_ops){.window_rows = as.max_rows};
+    const int64_t mm[][2] = {
+        {Lt, c->txt_in}, {Lt, D},         /* txt_in */
+        {L, 4 * c->vid_in}, {L, D},       /* patch_in: patches, x */
+        {B, SINUS_DIM + c->emb_hidden}, {B, 2 * c->emb_hidden}, {B, c->emb_hidden + 6 * D}, /* time_embed */
+        {n, 2 * D},                       /* rms: x, xn (L or Lt rows) */
+        {n, D + 3 * I},                   /* proj_qkv: xn, qkv */
+        {n, I},                           /* q/k norm: the q (or k) slice, packed, in place */
+        {4 * as.max_rows, I},             /* window attention: q, k, v, o */
+        {n, I + D},                       /* proj_out: attn, tmp */
+        {chunk, D + H},                   /* MLP in/gate (xn, h) and out (h, y) */
+        {L, D + 4 * c->vid_out},          /* vid_out: y, patches */
+    };
+    for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) {
+        size_t b = (size_t)(mm[i][0] * mm[i][1]) * sizeof(float);
+        o->staged = b > o->staged ? b : o->staged;
+    }
+    /* the matmul inputs [rows, K] (an act-quant matmul quantises them into a workspace) */
+    const int64_t in[UPSCALE_DIT_MATMUL_INPUTS][2] = {{Lt, c->txt_in}, {L, 4 * c->vid_in}, {n, D}, {n, I}, {chunk, H}};
+    for (int i = 0; i < UPSCALE_DIT_MATMUL_INPUTS; i++)
+        o->matmul_in[i][0] = in[i][0], o->matmul_in[i][1] = in[i][1];
+    return WR_OK;
+}
+
 wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *samples, int batch, const float *vid,
                               const float *txt, upscale_dit_attn attn, float *out, upscale_dit_trace_fn trace_fn,
                               void *trace_ctx)
@@ -397,6 +438,7 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
         f.off[0][s + 1] = f.off[0][s] + (int64_t)samples[s].t * (samples[s].h / 2) * (samples[s].w / 2);
         f.off[1][s + 1] = f.off[1][s] + samples[s].txt_len;
     }
+    svr_dit_use(m, 0); /* placed weights: the ops outside the blocks */
     wr_tensor tx = mat((float *)txt, Lt, c->txt_in), tt = mat(f.txt.x, Lt, D);
     wr_op_matmul(&tx, &m->txt_in, &m->txt_in_b, WR_ACT_NONE, &tt); /* txt_in: one Linear, no norm */
     trace(&f, "txt_after_txt_in", f.txt.x, Lt * D);
@@ -405,8 +447,11 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
     time_embed(&f);
     trace(&f, "time_sinusoid", f.sinus, B * SINUS_DIM);
     trace(&f, "emb", f.emb, B * 6 * D);
-    for (int l = 0; l < c->num_layers; l++)
+    for (int l = 0; l < c->num_layers; l++) {
+        svr_dit_use(m, 1 + l);
         block(&f, l);
+    }
+    svr_dit_use(m, 0);
     patch_out(&f, out);
 fail:
     free(as.wins), free(as.acc), free(offs), free(arena);

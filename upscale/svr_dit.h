@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "runtime/buffers.h"
 #include "runtime/io/weightfile.h"
 
 typedef enum upscale_dit_variant {
@@ -44,6 +45,26 @@ void upscale_dit_free(upscale_dit *m);
 const upscale_dit_config *upscale_dit_config_get(const upscale_dit *m);
 const char *upscale_dit_variant_name(upscale_dit_variant v);
 
+/* ---- placement on a GPU backend (runtime/buffers.h) ---------------------------------------
+ * Groups: 0 = everything outside the blocks, 1 + l = block l. Listed are the tensors ops read:
+ * matrices, biases, the q/k norm weights, the output norm and the all-ones RMSNorm weight. The
+ * modulation vectors (ada, vid_out_ada) and RoPE frequencies are read by host code in the
+ * forward and stay in host memory. A shared (".all") layer lists its tensors once, under the
+ * video stream: the text stream follows them (svr_dit_share_txt), so nothing is placed twice.
+ * On the CPU backend placing does nothing. The forward calls wr_placement_use before the ops of
+ * each group; its activations stay in host memory (staged per op, see upscale_device_plan.h). */
+wr_status upscale_dit_list(upscale_dit *m, wr_tensor ***tensors, int **groups, int *n);
+/* The last swap_blocks blocks are block-swapped (0..num_layers), the rest resident. */
+wr_status upscale_dit_place(upscale_dit *m, int swap_blocks);
+void upscale_dit_unplace(upscale_dit *m); /* tensors back in host memory; accepts an unplaced model */
+const wr_placement *upscale_dit_placement(const upscale_dit *m); /* NULL: unplaced or CPU backend */
+
+/* A model with this config's tensors (shapes and dtypes, NULL data) for the planner: matrices in
+ * matrix_dtype, vectors F32. Not runnable. */
+wr_status upscale_dit_describe(const upscale_dit_config *cfg, wr_dtype matrix_dtype, upscale_dit **out);
+/* The released 3B / 7B configs (seedvr2.md 1, 4.9, 5). */
+upscale_dit_config upscale_dit_config_released(upscale_dit_variant v);
+
 typedef struct upscale_dit_sample {
     int t, h, w;     /* latent grid; h and w even */
     int txt_len;     /* text tokens of this sample (>= 1) */
@@ -69,5 +90,16 @@ wr_status upscale_dit_forward(const upscale_dit *m, const upscale_dit_sample *sa
 /* The bytes upscale_dit_forward allocates for these samples (its activations and scratch; the
  * weights are the file's), for the memory planner. */
 wr_status upscale_dit_workspace(const upscale_dit *m, const upscale_dit_sample *samples, int batch, size_t *bytes);
+
+/* What one forward hands its ops, for the device planner (upscale_device_plan.h): on CUDA an op
+ * copies its host operands (here: every activation) into device memory for its launch and frees
+ * them after it, so the largest op's operands are on the device at once. */
+#define UPSCALE_DIT_MATMUL_INPUTS 5
+typedef struct upscale_dit_ops {
+    size_t staged;        /* the largest single op's activation operands (inputs + output), bytes */
+    int64_t window_rows;  /* the longest attention sequence (a window's video tokens + text) */
+    int64_t matmul_in[UPSCALE_DIT_MATMUL_INPUTS][2]; /* the matmul inputs' [rows, K] shapes */
+} upscale_dit_ops;
+wr_status upscale_dit_op_sizes(const upscale_dit *m, const upscale_dit_sample *samples, int batch, upscale_dit_ops *o);
 
 #endif

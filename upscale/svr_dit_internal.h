@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 
+#include "runtime/buffers.h"
 #include "upscale/svr_dit.h"
 #include "upscale/svr_dit_window.h"
 
@@ -27,9 +28,10 @@ typedef struct svr_branch {
 } svr_branch;
 
 typedef struct svr_block {
-    svr_branch vid, txt; /* for shared layers both hold the same ".all" tensors */
-    float *freqs;        /* attn.rope.rope.freqs [rope_freqs] (F32) */
+    svr_branch vid, txt; /* shared layers: txt is a copy of vid (svr_dit_share_txt), the ".all" tensors */
+    float *freqs;        /* attn.rope.rope.freqs [rope_freqs] (F32; read by host code, never placed) */
     bool shifted;        /* odd layers: the half-shifted window layout */
+    bool shared;         /* layer >= mm_layers: one ".all" weight set for both streams */
 } svr_block;
 
 struct upscale_dit {
@@ -43,9 +45,20 @@ struct upscale_dit {
     wr_tensor vid_out, vid_out_b; /* vid_out.proj [4·vid_out, dim] */
     wr_tensor ones;               /* F32 [dim] of 1: the parameter-free RMSNorm */
     svr_block *blocks;
+    wr_dtype described;      /* upscale_dit_describe: the matrices' dtype (no file, NULL data) */
+    wr_placement *placement; /* upscale_dit_place: group 0 outside the blocks, 1 + l block l */
     void **owned;
     int n_owned, owned_cap;
 };
+
+/* A shared layer's text stream reads the ".all" tensors of its video stream: txt becomes a copy
+ * of vid (data pointers included) that keeps its own has_ada/has_mlp (the 3B's last layer). Done
+ * at binding and again whenever placement moves the vid tensors, so the pair is placed once. */
+void svr_dit_share_txt(svr_block *b);
+
+/* wr_placement_use for group g (0: outside the blocks, 1 + l: block l), then the shared layer's
+ * text tensors follow the placed ones. Nothing on the CPU backend or unplaced. */
+void svr_dit_use(const upscale_dit *m, int g);
 
 /* Scratch of the window attention, sized once per forward by svr_dit_attention_size. */
 typedef struct svr_attn_scratch {

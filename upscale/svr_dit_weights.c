@@ -51,9 +51,23 @@ static const wr_wtensor *find(const upscale_dit *m, const char *fmt, ...)
     return wr_weightfile_find(m->wf, name);
 }
 
+/* A described model (no file): the shape with NULL data; vectors F32, matrices in the described
+ * dtype where their rows hold whole blocks of it, else F16 (as converters keep odd widths). */
+static wr_status describe_tensor(const upscale_dit *m, int64_t d0, int64_t d1, bool vector, wr_tensor *dst)
+{
+    wr_dtype dt = vector ? WR_DTYPE_F32 : m->described;
+    if (!vector && d1 % wr_dtype_info(dt)->block_elems != 0)
+        dt = WR_DTYPE_F16;
+    int64_t ne[2] = {d1 < 0 ? d0 : d1, d0};
+    WR_ASSERT(wr_tensor_init(dst, dt, d1 < 0 ? 1 : 2, ne, NULL), "describe: bad shape");
+    return WR_OK;
+}
+
 /* Binds `name` with the PyTorch shape (d0[, d1]) (d1 < 0: 1-D). Vectors become F32 copies. */
 static wr_status bind(upscale_dit *m, const char *name, int64_t d0, int64_t d1, bool vector, wr_tensor *dst)
 {
+    if (!m->wf)
+        return describe_tensor(m, d0, d1, vector, dst);
     const char *path = m->wf->map.path;
     const wr_wtensor *src = wr_weightfile_find(m->wf, name);
     if (!src)
@@ -204,13 +218,28 @@ static wr_status bind_branch(upscale_dit *m, int l, const char *b, bool txt_of_l
     return bindf(m, D, -1, true, &br->mlp_out_b, "blocks.%d.mlp.%s.proj_out.bias", l, b);
 }
 
+void svr_dit_share_txt(svr_block *b)
+{
+    bool ada = b->txt.has_ada, mlp = b->txt.has_mlp;
+    b->txt = b->vid;
+    b->txt.has_ada = ada, b->txt.has_mlp = mlp;
+}
+
 static wr_status bind_block(upscale_dit *m, int l, svr_block *blk)
 {
     const upscale_dit_config *c = &m->cfg;
-    bool shared = l >= c->mm_layers, last3b = c->variant == UPSCALE_DIT_3B && l == c->num_layers - 1;
-    WR_TRY(bind_branch(m, l, shared ? "all" : "vid", false, &blk->vid));
-    WR_TRY(bind_branch(m, l, shared ? "all" : "txt", last3b, &blk->txt));
+    bool last3b = c->variant == UPSCALE_DIT_3B && l == c->num_layers - 1;
+    blk->shared = l >= c->mm_layers;
+    WR_TRY(bind_branch(m, l, blk->shared ? "all" : "vid", false, &blk->vid));
+    if (blk->shared) { /* the same ".all" tensors: bound (and later placed) once */
+        blk->txt.has_ada = blk->txt.has_mlp = !last3b;
+        svr_dit_share_txt(blk);
+    } else {
+        WR_TRY(bind_branch(m, l, "txt", last3b, &blk->txt));
+    }
     blk->shifted = l % 2 == 1;
+    if (!m->wf)
+        return WR_OK; /* described: no frequencies (host data, not placed) */
     char name[MAX_NAME];
     snprintf(name, sizeof name, "blocks.%d.attn.rope.rope.freqs", l);
     if (wr_weightfile_find(m->wf, name)) {
@@ -225,6 +254,44 @@ static wr_status bind_block(upscale_dit *m, int l, svr_block *blk)
     return WR_OK;
 }
 
+/* Every tensor of the config in m->cfg, from m->wf (or described when there is none). */
+static wr_status bind_model(upscale_dit *m)
+{
+    const upscale_dit_config *c = &m->cfg;
+    int64_t D = c->dim;
+    WR_TRY(bind(m, "vid_in.proj.weight", D, 4 * (int64_t)c->vid_in, false, &m->vid_in));
+    WR_TRY(bind(m, "vid_in.proj.bias", D, -1, true, &m->vid_in_b));
+    WR_TRY(bind(m, "txt_in.weight", D, c->txt_in, false, &m->txt_in));
+    WR_TRY(bind(m, "txt_in.bias", D, -1, true, &m->txt_in_b));
+    WR_TRY(bind(m, "emb_in.proj_in.weight", c->emb_hidden, 256, false, &m->emb_in));
+    WR_TRY(bind(m, "emb_in.proj_in.bias", c->emb_hidden, -1, true, &m->emb_in_b));
+    WR_TRY(bind(m, "emb_in.proj_hid.weight", c->emb_hidden, c->emb_hidden, false, &m->emb_hid));
+    WR_TRY(bind(m, "emb_in.proj_hid.bias", c->emb_hidden, -1, true, &m->emb_hid_b));
+    WR_TRY(bind(m, "emb_in.proj_out.weight", 6 * D, c->emb_hidden, false, &m->emb_out));
+    WR_TRY(bind(m, "emb_in.proj_out.bias", 6 * D, -1, true, &m->emb_out_b));
+    WR_TRY(bind(m, "vid_out.proj.weight", 4 * (int64_t)c->vid_out, D, false, &m->vid_out));
+    WR_TRY(bind(m, "vid_out.proj.bias", 4 * (int64_t)c->vid_out, -1, true, &m->vid_out_b));
+    if (c->variant == UPSCALE_DIT_3B) {
+        WR_TRY(bind(m, "vid_out_norm.weight", D, -1, true, &m->out_norm));
+        WR_TRY(bind(m, "vid_out_ada.out_shift", D, -1, true, &m->out_shift));
+        WR_TRY(bind(m, "vid_out_ada.out_scale", D, -1, true, &m->out_scale));
+    }
+    float *ones = NULL;
+    if (m->wf) {
+        ones = malloc((size_t)D * sizeof *ones);
+        WR_TRY(own(m, ones));
+        for (int64_t i = 0; i < D; i++)
+            ones[i] = 1.0f;
+    }
+    wr_tensor_init(&m->ones, WR_DTYPE_F32, 1, (int64_t[]){D}, ones);
+    m->blocks = calloc((size_t)c->num_layers, sizeof *m->blocks);
+    if (!m->blocks)
+        return wr_fail(WR_E_OOM, "out of memory for %d SeedVR2 DiT blocks", c->num_layers);
+    for (int l = 0; l < c->num_layers; l++)
+        WR_TRY(bind_block(m, l, &m->blocks[l]));
+    return WR_OK;
+}
+
 wr_status upscale_dit_load(upscale_dit **out, const wr_weightfile *wf)
 {
     *out = NULL;
@@ -232,50 +299,54 @@ wr_status upscale_dit_load(upscale_dit **out, const wr_weightfile *wf)
     if (!m)
         return wr_fail(WR_E_OOM, "%s: out of memory", wf->map.path);
     m->wf = wf;
-    wr_status st;
-    WR_TRY_GOTO(detect(m));
-    const upscale_dit_config *c = &m->cfg;
-    int64_t D = c->dim;
-    WR_TRY_GOTO(bind(m, "vid_in.proj.weight", D, 4 * (int64_t)c->vid_in, false, &m->vid_in));
-    WR_TRY_GOTO(bind(m, "vid_in.proj.bias", D, -1, true, &m->vid_in_b));
-    WR_TRY_GOTO(bind(m, "txt_in.weight", D, c->txt_in, false, &m->txt_in));
-    WR_TRY_GOTO(bind(m, "txt_in.bias", D, -1, true, &m->txt_in_b));
-    WR_TRY_GOTO(bind(m, "emb_in.proj_in.weight", c->emb_hidden, 256, false, &m->emb_in));
-    WR_TRY_GOTO(bind(m, "emb_in.proj_in.bias", c->emb_hidden, -1, true, &m->emb_in_b));
-    WR_TRY_GOTO(bind(m, "emb_in.proj_hid.weight", c->emb_hidden, c->emb_hidden, false, &m->emb_hid));
-    WR_TRY_GOTO(bind(m, "emb_in.proj_hid.bias", c->emb_hidden, -1, true, &m->emb_hid_b));
-    WR_TRY_GOTO(bind(m, "emb_in.proj_out.weight", 6 * D, c->emb_hidden, false, &m->emb_out));
-    WR_TRY_GOTO(bind(m, "emb_in.proj_out.bias", 6 * D, -1, true, &m->emb_out_b));
-    WR_TRY_GOTO(bind(m, "vid_out.proj.weight", 4 * (int64_t)c->vid_out, D, false, &m->vid_out));
-    WR_TRY_GOTO(bind(m, "vid_out.proj.bias", 4 * (int64_t)c->vid_out, -1, true, &m->vid_out_b));
-    if (c->variant == UPSCALE_DIT_3B) {
-        WR_TRY_GOTO(bind(m, "vid_out_norm.weight", D, -1, true, &m->out_norm));
-        WR_TRY_GOTO(bind(m, "vid_out_ada.out_shift", D, -1, true, &m->out_shift));
-        WR_TRY_GOTO(bind(m, "vid_out_ada.out_scale", D, -1, true, &m->out_scale));
+    wr_status st = detect(m);
+    if (st == WR_OK)
+        st = bind_model(m);
+    if (st != WR_OK) {
+        upscale_dit_free(m);
+        return st;
     }
-    float *ones = malloc((size_t)D * sizeof *ones);
-    WR_TRY_GOTO(own(m, ones));
-    for (int64_t i = 0; i < D; i++)
-        ones[i] = 1.0f;
-    wr_tensor_init(&m->ones, WR_DTYPE_F32, 1, (int64_t[]){D}, ones);
-    m->blocks = calloc((size_t)c->num_layers, sizeof *m->blocks);
-    if (!m->blocks) {
-        st = wr_fail(WR_E_OOM, "%s: out of memory for %d blocks", wf->map.path, c->num_layers);
-        goto fail;
-    }
-    for (int l = 0; l < c->num_layers; l++)
-        WR_TRY_GOTO(bind_block(m, l, &m->blocks[l]));
     *out = m;
     return WR_OK;
-fail:
-    upscale_dit_free(m);
-    return st;
+}
+
+wr_status upscale_dit_describe(const upscale_dit_config *cfg, wr_dtype matrix_dtype, upscale_dit **out)
+{
+    *out = NULL;
+    if ((unsigned)cfg->variant >= UPSCALE_DIT_VARIANT_COUNT || cfg->num_layers < 1 || cfg->dim < 1 ||
+        cfg->mm_layers < 0 || cfg->mm_layers > cfg->num_layers || !wr_dtype_info(matrix_dtype)->block_elems)
+        return wr_fail(WR_E_ARG, "describe: not a SeedVR2 DiT config (%d layers of width %d)", cfg->num_layers,
+                       cfg->dim);
+    upscale_dit *m = calloc(1, sizeof *m);
+    if (!m)
+        return wr_fail(WR_E_OOM, "describe: out of memory");
+    m->cfg = *cfg;
+    m->described = matrix_dtype;
+    wr_status st = bind_model(m);
+    if (st != WR_OK) {
+        upscale_dit_free(m);
+        return st;
+    }
+    *out = m;
+    return WR_OK;
+}
+
+upscale_dit_config upscale_dit_config_released(upscale_dit_variant v)
+{
+    if (v == UPSCALE_DIT_7B) /* seedvr2.md 5 */
+        return (upscale_dit_config){.variant = v, .dim = 3072, .heads = 24, .head_dim = 128, .num_layers = 36,
+                                    .mm_layers = 36, .vid_in = 33, .vid_out = 16, .txt_in = 5120, .emb_hidden = 3072,
+                                    .mlp_hidden = 12288, .rope_freqs = 10, .eps = 1e-5f};
+    return (upscale_dit_config){.variant = UPSCALE_DIT_3B, .dim = 2560, .heads = 20, .head_dim = 128, /* 4.9 */
+                                .num_layers = 32, .mm_layers = 10, .vid_in = 33, .vid_out = 16, .txt_in = 5120,
+                                .emb_hidden = 2560, .mlp_hidden = 6912, .rope_freqs = 21, .eps = 1e-5f};
 }
 
 void upscale_dit_free(upscale_dit *m)
 {
     if (!m)
         return;
+    upscale_dit_unplace(m);
     for (int i = 0; i < m->n_owned; i++)
         free(m->owned[i]);
     free(m->owned);

@@ -227,6 +227,10 @@ wr_status svr_attn_forward(const svr_run *r, const svr_attn *a, vae_vol *x)
         memcpy(xn.d, x->d, vae_vol_size(x) * sizeof(float));
     svr_group_norm(r, &xn, &a->gn, false);
     size_t buf_bytes = (size_t)(5 * P * C) * sizeof(float);
+    /* per frame: a projection (tokens, weight, bias, output) and the attention (q, k, v, o) */
+    size_t proj = (size_t)(2 * P * C) * sizeof(float) + wr_tensor_nbytes(&a->wq) + wr_tensor_nbytes(&a->bq);
+    size_t attn = (size_t)(4 * P * C) * sizeof(float);
+    vae_op_note(proj > attn ? proj : attn);
     float *buf = vae_scratch_alloc(buf_bytes);
     if (vae_dry()) { /* planned: the buffers, not the arithmetic */
         vae_scratch_free(buf, buf_bytes);

@@ -4,10 +4,12 @@
 
 #include "upscale/resize_aa.h"
 
-/* Peak bytes of one VAE pass over an input of [c, t, h, w], the input itself excluded. */
+/* Peak bytes of one VAE pass over an input of [c, t, h, w], the input itself excluded, and the
+ * largest operands one of its ops was handed (what a GPU backend stages at once). */
 static wr_status vae_pass(const upscale_models *m, int decode, int c, int t, int h, int w, const upscale_opts *o,
-                          size_t *peak)
+                          size_t *peak, size_t *op)
 {
+    vae_op_reset_peak();
     vae_dry_set(1);
     vae_vol in = {0}, out = {0};
     wr_status st = vae_vol_alloc(&in, c, t, h, w);
@@ -17,6 +19,7 @@ static wr_status vae_pass(const upscale_models *m, int decode, int c, int t, int
         st = decode ? upscale_vae_decode_tiled(m->vae, &in, o->vae_split, &o->vae_tile, &out)
                     : upscale_vae_encode_tiled(m->vae, &in, o->vae_split, &o->vae_tile, &out);
     *peak = vae_mem_peak() - base;
+    *op = vae_op_peak();
     vae_vol_free(&out);
     vae_vol_free(&in);
     vae_dry_set(0);
@@ -33,12 +36,16 @@ wr_status upscale_plan_batch(const upscale_models *m, int in_w, int in_h, const 
     p->out_h = z.th, p->out_w = z.tw;
     p->pad_h = (rh + 15) / 16 * 16, p->pad_w = (rw + 15) / 16 * 16;
     p->frames = (o->batch + 2) / 4 * 4 + 1;
-    const upscale_vae_config *vc = upscale_vae_cfg(m->vae);
+    /* without a VAE: the released one's geometry (s8_c16_t4, seedvr2.md 3), its passes unplanned */
+    static const upscale_vae_config released = {.latent_channels = 16, .spatial_factor = 8, .temporal_factor = 4};
+    const upscale_vae_config *vc = m->vae ? upscale_vae_cfg(m->vae) : &released;
     int lc = vc->latent_channels;
     p->lat_t = (p->frames - 1) / vc->temporal_factor + 1;
     p->lat_h = p->pad_h / vc->spatial_factor, p->lat_w = p->pad_w / vc->spatial_factor;
-    WR_TRY(vae_pass(m, 0, 3, p->frames, p->pad_h, p->pad_w, o, &p->vae_encode));
-    WR_TRY(vae_pass(m, 1, lc, p->lat_t, p->lat_h, p->lat_w, o, &p->vae_decode));
+    if (m->vae) {
+        WR_TRY(vae_pass(m, 0, 3, p->frames, p->pad_h, p->pad_w, o, &p->vae_encode, &p->vae_encode_op));
+        WR_TRY(vae_pass(m, 1, lc, p->lat_t, p->lat_h, p->lat_w, o, &p->vae_decode, &p->vae_decode_op));
+    }
     upscale_dit_sample s = {.t = p->lat_t, .h = p->lat_h, .w = p->lat_w, .txt_len = m->txt_len, .timestep = 1000};
     WR_TRY(upscale_dit_workspace(m->dit, &s, 1, &p->dit));
     const size_t f4 = sizeof(float);

@@ -18,12 +18,14 @@ typedef struct upscale_plan {
     size_t vae_encode;         /* encode working peak (with its output) */
     size_t dit;                /* DiT workspace */
     size_t vae_decode;         /* decode working peak (with its output) */
+    size_t vae_encode_op, vae_decode_op; /* the largest operands of one VAE op (vae_op_peak) */
     size_t pipeline;           /* frames, resized planes, model input, colour reference, latents */
     size_t peak;               /* the largest stage: pipeline buffers alive + that stage's work */
     const char *peak_stage;
 } upscale_plan;
 
-/* For input frames of in_w x in_h under o (resolution, batch, overlap, VAE split and tiling). */
+/* For input frames of in_w x in_h under o (resolution, batch, overlap, VAE split and tiling).
+ * m->vae may be NULL: then the VAE figures are 0 and the latent grid is the released VAE's. */
 wr_status upscale_plan_batch(const upscale_models *m, int in_w, int in_h, const upscale_opts *o, upscale_plan *out);
 
 #endif

@@ -13,13 +13,16 @@
 /* ---- accounting ------------------------------------------------------------------------------ */
 
 static _Thread_local int dry_run;
-static _Thread_local size_t mem_cur, mem_peak;
+static _Thread_local size_t mem_cur, mem_peak, op_peak;
 
 void vae_dry_set(int dry) { dry_run = dry; }
 int vae_dry(void) { return dry_run; }
 size_t vae_mem_current(void) { return mem_cur; }
 size_t vae_mem_peak(void) { return mem_peak; }
 void vae_mem_reset_peak(void) { mem_peak = mem_cur; }
+void vae_op_note(size_t bytes) { op_peak = bytes > op_peak ? bytes : op_peak; }
+size_t vae_op_peak(void) { return op_peak; }
+void vae_op_reset_peak(void) { op_peak = 0; }
 
 static void count(size_t bytes)
 {
@@ -190,6 +193,9 @@ wr_status vae_conv3d(const vae_vol *in, const wr_tensor *weight, const wr_tensor
     int to = (tp - kt) / st + 1, ho = (hp - kh) / sh + 1, wo = (wp - kw) / sw + 1;
     WR_ASSERT(to >= 1 && ho >= 1 && wo >= 1, "conv: empty output");
     WR_TRY(vae_vol_alloc(out, cout, to, ho, wo));
+    /* a device's conv kernel gets the whole input, output, weight and bias (staged on CUDA) */
+    vae_op_note((vae_vol_size(in) + (size_t)cout * to * ho * wo) * sizeof(float) + wr_tensor_nbytes(weight) +
+                (bias ? wr_tensor_nbytes(bias) : 0));
     const wr_backend *be = wr_backend_current();
     if (be != &wr_backend_cpu && be->supports(WR_OP_CONV3D, weight->dtype)) { /* a device: its conv kernel */
         wr_conv_params cp = {st, sh, sw, pad.t_front, pad.top, pad.bottom, pad.left, pad.right};

@@ -34,6 +34,12 @@ int vae_dry(void);
 size_t vae_mem_current(void);
 size_t vae_mem_peak(void);
 void vae_mem_reset_peak(void);
+/* The largest set of operands (inputs, weights, output) one op was handed since
+ * vae_op_reset_peak, in real and dry runs alike: a GPU backend stages host operands per op, so
+ * this is what one op puts on the device (upscale/upscale_device_plan.h). */
+void vae_op_note(size_t bytes);
+size_t vae_op_peak(void);
+void vae_op_reset_peak(void);
 /* Counted malloc (NULL in a dry run, and on failure outside one: check vae_dry()). */
 void *vae_scratch_alloc(size_t bytes);
 void vae_scratch_free(void *p, size_t bytes);

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
+#include "media/png_io.h"
 #include "media/video.h"
 #include "models/tiny_models.h"
 #include "rife/rife.h"
@@ -185,4 +188,64 @@ Test(tiny_post, upscale_and_interpolate_a_generated_clip)
     expect_video("up.mkv", 5, 64, 64);
     run("interpolate up.mkv -o smooth.mkv --model rife_tiny.safetensors --multiplier 2");
     expect_video("smooth.mkv", 9, 64, 64);
+}
+
+/* Reads frame_NNNNN.png i of a written folder. */
+static uint8_t *folder_frame(const char *folder, int i, int *w, int *h)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "%s/frame_%05d.png", folder, i);
+    uint8_t *rgb;
+    cr_assert_eq(wr_png_read_rgb(model(rel), w, h, &rgb), WR_OK, "%s", wr_last_error());
+    return rgb;
+}
+
+/* `wanrt upscale --vram/--block-swap` budget a GPU: refused on the CPU backend; on the emulator
+ * the DiT placed with blocks swapped writes the same frames as the unbudgeted device run. */
+Test(tiny_post, upscale_block_swap_on_the_device)
+{
+    cr_assert_eq(mkdir(model("in5"), 0755), 0);
+    uint8_t rgb[24 * 16 * 3];
+    for (int f = 0; f < 5; f++) {
+        for (int i = 0; i < 24 * 16 * 3; i++)
+            rgb[i] = (uint8_t)((i * 7 + f * 31 + (i / 72) * 13) & 255);
+        char rel[64];
+        snprintf(rel, sizeof rel, "in5/%02d.png", f);
+        cr_assert_eq(wr_png_write_rgb(model(rel), 24, 16, rgb), WR_OK, "%s", wr_last_error());
+    }
+    const char *common = "--model seedvr2_dit_tiny.safetensors --vae seedvr2_vae_tiny.safetensors "
+                         "--text seedvr2_pos_emb.safetensors --resolution 32 --threads 2";
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd %s && %s upscale in5 -o cpu_out/ %s --device cpu --vram 4 > log.txt 2>&1", dir, bin(),
+             common);
+    cr_assert_neq(system(cmd), 0, "the CPU backend must refuse --vram");
+    char log[2048] = "", p[400];
+    snprintf(p, sizeof p, "%s/log.txt", dir);
+    FILE *f = fopen(p, "r");
+    cr_assert_not_null(f);
+    log[fread(log, 1, sizeof log - 1, f)] = '\0', fclose(f);
+    cr_assert(strstr(log, "--device cuda"), "the error names the way out: %s", log);
+    snprintf(cmd, sizeof cmd, "upscale in5 -o emu_plain/ %s --device emu", common);
+    run(cmd);
+    snprintf(cmd, sizeof cmd, "upscale in5 -o emu_swap/ %s --device emu --block-swap 3", common);
+    run(cmd);
+    /* 0.5 GiB is the driver reserve alone: refused before anything runs, naming the planner */
+    snprintf(cmd, sizeof cmd, "cd %s && %s upscale in5 -o emu_none/ %s --device emu --vram 0.5 > log.txt 2>&1", dir,
+             bin(), common);
+    cr_assert_neq(system(cmd), 0, "a budget below the plan must be refused");
+    f = fopen(p, "r");
+    cr_assert_not_null(f);
+    log[fread(log, 1, sizeof log - 1, f)] = '\0', fclose(f);
+    cr_assert(strstr(log, "wanrt plan upscale"), "%s", log);
+    snprintf(cmd, sizeof cmd, "upscale in5 -o emu_vram/ %s --device emu --vram 0.6", common);
+    run(cmd);
+    for (int i = 0; i < 5; i++) {
+        int w0, h0, w1, h1, w2, h2;
+        uint8_t *a = folder_frame("emu_plain", i, &w0, &h0), *b = folder_frame("emu_swap", i, &w1, &h1);
+        uint8_t *c = folder_frame("emu_vram", i, &w2, &h2);
+        cr_assert(w0 == 48 && h0 == 32 && w1 == w0 && h1 == h0 && w2 == w0 && h2 == h0, "frame %d: %dx%d", i, w1, h1);
+        cr_assert_eq(memcmp(a, b, (size_t)w0 * h0 * 3), 0, "frame %d differs with 3 blocks swapped", i);
+        cr_assert_eq(memcmp(a, c, (size_t)w0 * h0 * 3), 0, "frame %d differs under --vram", i);
+        free(a), free(b), free(c);
+    }
 }

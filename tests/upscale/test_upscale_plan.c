@@ -29,17 +29,20 @@ static void teardown(void)
 
 TestSuite(upscale_plan, .init = setup, .fini = teardown, .timeout = 120);
 
-/* The counted peak of a real pass over zeros of [c, t, h, w], the input excluded. */
-static size_t real_pass(int decode, int c, int t, int h, int w, const upscale_opts *o)
+/* The counted peak of a real pass over zeros of [c, t, h, w], the input excluded; *op: the
+ * largest operands one of its ops was handed. */
+static size_t real_pass(int decode, int c, int t, int h, int w, const upscale_opts *o, size_t *op)
 {
     vae_vol in = {0}, out = {0};
     cr_assert_eq(vae_vol_zeros(&in, c, t, h, w), WR_OK);
     size_t base = vae_mem_current();
     vae_mem_reset_peak();
+    vae_op_reset_peak();
     wr_status st = decode ? upscale_vae_decode_tiled(vae, &in, o->vae_split, &o->vae_tile, &out)
                           : upscale_vae_encode_tiled(vae, &in, o->vae_split, &o->vae_tile, &out);
     cr_assert_eq(st, WR_OK, "%s", wr_last_error());
     size_t peak = vae_mem_peak() - base;
+    *op = vae_op_peak();
     vae_vol_free(&out), vae_vol_free(&in);
     return peak;
 }
@@ -55,9 +58,20 @@ Test(upscale_plan, vae_dry_runs_equal_counted_real_runs)
         upscale_plan p;
         cr_assert_eq(upscale_plan_batch(&m, 64, 48, &o, &p), WR_OK, "%s", wr_last_error());
         cr_assert(p.pad_w == 64 && p.pad_h == 48 && p.frames == 5 && p.lat_t == 2 && p.lat_h == 6 && p.lat_w == 8);
-        size_t enc = real_pass(0, 3, 5, 48, 64, &o), dec = real_pass(1, 16, 2, 6, 8, &o);
+        size_t enc_op, dec_op;
+        size_t enc = real_pass(0, 3, 5, 48, 64, &o, &enc_op), dec = real_pass(1, 16, 2, 6, 8, &o, &dec_op);
         cr_assert_eq(p.vae_encode, enc, "tiled %d: planned encode %zu, real %zu", tiled, p.vae_encode, enc);
         cr_assert_eq(p.vae_decode, dec, "tiled %d: planned decode %zu, real %zu", tiled, p.vae_decode, dec);
+        /* what a GPU backend stages for the largest op: the dry run sees the same ops */
+        cr_assert_eq(p.vae_encode_op, enc_op, "tiled %d: planned encode op %zu, real %zu", tiled, p.vae_encode_op, enc_op);
+        cr_assert_eq(p.vae_decode_op, dec_op, "tiled %d: planned decode op %zu, real %zu", tiled, p.vae_decode_op, dec_op);
+        /* by hand, untiled: a full-resolution 8 -> 8 resnet conv (F16 3x3x3 weight, F32 bias), its
+         * input carrying the kt - 1 = 2 causal front frames: 8·(5+2)·48·64 in, 8·5·48·64 out; the
+         * encoder's first block and the decoder's last are both that */
+        size_t hand = (size_t)(8 * 7 * 48 * 64 + 8 * 5 * 48 * 64) * 4 + 8 * 8 * 27 * 2 + 8 * 4;
+        if (!tiled)
+            cr_assert(enc_op == hand && dec_op == hand, "largest VAE op: encode %zu, decode %zu, by hand %zu", enc_op,
+                      dec_op, hand);
         cr_assert_gt(p.dit, 0);
         cr_assert_geq(p.peak, p.pipeline);
     }
