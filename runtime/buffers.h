@@ -65,6 +65,11 @@ void wr_buffer_write(void *dst, const void *src, size_t bytes); /* host -> buffe
 void wr_buffer_read(void *dst, const void *src, size_t bytes);  /* buffer -> host */
 void wr_buffer_copy(void *dst, const void *src, size_t bytes);  /* buffer -> buffer */
 
+/* What a run on a GPU needs beside its own allocations, for the memory planners: the CUDA context,
+ * module code and allocator slack (the context alone is 300-600 MB on recent drivers; not measured
+ * here). */
+#define WR_DEVICE_RESERVE ((size_t)512 << 20)
+
 /* Bytes a placed tensor takes in its group: its storage rounded up to WR_PLACE_ALIGN (the
  * memory planner sums the same). */
 #define WR_PLACE_ALIGN 256

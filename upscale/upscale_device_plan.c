@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "models/wan22/dit_plan.h" /* WAN22_PLAN_RESERVE: the same driver-context estimate */
+#include "runtime/buffers.h" /* WR_DEVICE_RESERVE */
 #include "runtime/gpu/gpu_ops.h"
 #include "runtime/log.h"
 #include "upscale/upscale_plan.h"
@@ -80,7 +80,7 @@ wr_status upscale_plan_device(const upscale_dit *dit, const upscale_device_job *
     for (int i = 0; i < 3; i++)
         worst = stages[i] > stages[worst] ? i : worst;
     p->stage = stages[worst], p->peak_stage = names[worst];
-    p->reserve = o->reserve ? o->reserve : WAN22_PLAN_RESERVE;
+    p->reserve = o->reserve ? o->reserve : WR_DEVICE_RESERVE;
     size_t *groups = calloc((size_t)c->num_layers + 1, sizeof *groups);
     if (!groups)
         return wr_fail(WR_E_OOM, "plan: out of memory");

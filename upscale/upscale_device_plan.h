@@ -11,7 +11,7 @@
  *     them after it; the largest op of a stage is its device peak (upscale_dit_op_sizes for the
  *     DiT, vae_op_peak from the VAE dry runs of upscale_plan_batch), plus the launchers'
  *     workspaces (sage attention, act-quant matmuls);
- *   - the driver context and allocator slack (WAN22_PLAN_RESERVE, the one estimate).
+ *   - the driver context and allocator slack (WR_DEVICE_RESERVE, the one estimate).
  * The stages run one after another: peak = reserve + placed weights + the largest stage. */
 #ifndef UPSCALE_UPSCALE_DEVICE_PLAN_H
 #define UPSCALE_UPSCALE_DEVICE_PLAN_H
@@ -33,7 +33,7 @@ typedef struct upscale_device_job {
 typedef struct upscale_device_opts {
     int block_swap;  /* blocks to swap; -1: the fewest that fit `vram` */
     size_t vram;     /* the budget in bytes; 0: no limit */
-    size_t reserve;  /* 0: WAN22_PLAN_RESERVE */
+    size_t reserve;  /* 0: WR_DEVICE_RESERVE */
     wr_attention_mode attention;
     bool sage_pv_f8; /* sm_89+: sage's fp8 P·V workspace */
     bool act_quant;  /* WANRT_GPU_PRECISION=int8|fp8: quantised matmul inputs */

@@ -84,7 +84,7 @@ wr_status wan22_plan_dit(const wan22_weights *w, const wan22_plan_opts *o, wan22
         p->weights_device += groups[g];
     p->rope = wr_backend_gpu_rope_table_bytes(p->tokens);
     p->workspace = workspace(c, o, p->tokens);
-    p->reserve = o->reserve ? o->reserve : WAN22_PLAN_RESERVE;
+    p->reserve = o->reserve ? o->reserve : WR_DEVICE_RESERVE;
     int mod_rows = c->variant == WAN22_TI2V ? 2 : 1; /* TI2V: the image frame at t = 0 */
     /* the fewest swapped blocks first (each costs a PCIe copy per step), then smaller FFN chunks */
     static const int chunks[] = {0, 4096, 2048, 1024};

@@ -15,10 +15,6 @@
 #include "models/wan22/weights.h"
 #include "runtime/ops.h"
 
-/* The CUDA context, module code and allocator slack a run needs beside what it allocates (the
- * context alone is 300-600 MB on recent drivers; not measured here). */
-#define WAN22_PLAN_RESERVE ((size_t)512 << 20)
-
 typedef struct wan22_plan_opts {
     int width, height, frames; /* the video in pixels */
     int ffn_chunk;             /* rows per FFN chunk; 0: choose (the default, smaller only to fit) */
@@ -27,7 +23,7 @@ typedef struct wan22_plan_opts {
     wr_attention_mode attention;
     bool sage_pv_f8;           /* sm_89+: the fp8 P·V variant's extra V codes */
     bool act_quant;            /* WANRT_GPU_PRECISION=int8|fp8: quantised activations of the matmuls */
-    size_t reserve;            /* 0: WAN22_PLAN_RESERVE */
+    size_t reserve;            /* 0: WR_DEVICE_RESERVE (runtime/buffers.h) */
 } wan22_plan_opts;
 
 typedef struct wan22_plan {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/wan22/dit_plan.h" /* WAN22_PLAN_RESERVE */
+#include "runtime/buffers.h" /* WR_DEVICE_RESERVE */
 #include "runtime/json.h"
 #include "tests/common/testutil.h"
 #include "upscale/upscale_device_plan.h"
@@ -92,7 +92,7 @@ static void check_variant(upscale_dit_variant v, size_t D, size_t H, int layers,
     size_t L = 2 * 68 * 120;
     cr_assert_eq(p.dit_staged, L * (D + 3 * D) * 4, "%s: staged %zu", upscale_dit_variant_name(v), p.dit_staged);
     cr_assert_eq(p.dit_workspace, 0);
-    cr_assert_eq(p.peak, WAN22_PLAN_RESERVE + want + p.dit_staged);
+    cr_assert_eq(p.peak, WR_DEVICE_RESERVE + want + p.dit_staged);
     cr_assert_str_eq(p.peak_stage, "DiT");
     /* swapping the last blocks: two slots of the largest swapped one */
     size_t last = mm_layers == layers ? mm : shared; /* the 7B has no shared layers */
