@@ -172,6 +172,7 @@ static wr_status plan_generate(plan_args *a)
     wr_status st = WR_OK;
     if (a->dit.config || a->high) {
         a->dit.model = a->high, a->dit.width = a->w, a->dit.height = a->h, a->dit.frames = a->frames;
+        a->dit.vae_tile = &a->gen_tile;
         st = plan_dit_device(&a->dit);
     }
     if (a->vae && !a->dit.json) {

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "models/wan22/dit_plan.h"
+#include "vae/vae_plan.h"
+#include "vae/volume.h"
 
 static double gib(size_t b) { return (double)b / 1073741824.0; }
 
@@ -66,21 +68,61 @@ static wr_status describe_model(const plan_dit_args *a, wan22_weights *w, wr_wei
     return st;
 }
 
-static void print_json(const plan_dit_args *a, const char *what, const wan22_plan *p)
+/* The VAE stages on a device: each op's operands are staged one op at a time, so a stage needs its
+ * largest op (measured by the planner's dry run) beside the reserve. */
+typedef struct vae_stages {
+    size_t encode_op, decode_op; /* 0: no such stage */
+    size_t encode, decode;       /* with the reserve */
+} vae_stages;
+
+static wr_status plan_vae_stages(const plan_dit_args *a, const wan22_config *c, size_t reserve, vae_stages *v)
 {
+    memset(v, 0, sizeof *v);
+    int is22 = c->variant == WAN22_TI2V;
+    vae_plan_config vc = vae_plan_config_official(is22);
+    vae_plan vp;
+    if (c->variant != WAN22_T2V) { /* i2v encodes the whole clip (image + zeros), ti2v the image frame */
+        vae_op_reset_peak();
+        WR_TRY(vae_plan_encode(&vc, is22 ? 1 : a->frames, a->height, a->width, NULL, &vp));
+        v->encode_op = vae_op_peak(), v->encode = v->encode_op + reserve;
+    }
+    vae_op_reset_peak();
+    WR_TRY(vae_plan_decode(&vc, a->frames, a->height, a->width, a->vae_tile, &vp));
+    v->decode_op = vae_op_peak(), v->decode = v->decode_op + reserve;
+    return WR_OK;
+}
+
+/* The run's peak: the largest stage, and its name. */
+static size_t run_peak(const wan22_plan *p, const vae_stages *v, const char **stage)
+{
+    size_t peak = p->peak;
+    *stage = "dit";
+    if (v->encode > peak)
+        peak = v->encode, *stage = "vae-encode";
+    if (v->decode > peak)
+        peak = v->decode, *stage = "vae-decode";
+    return peak;
+}
+
+static void print_json(const plan_dit_args *a, const char *what, const wan22_plan *p, const vae_stages *v)
+{
+    const char *stage;
+    size_t peak = run_peak(p, v, &stage);
     printf("{\"model\": \"%s\", \"weights\": \"%s\", \"width\": %d, \"height\": %d, \"frames\": %d, "
            "\"latent\": [%d, %d, %d], \"tokens\": %lld, \"vram_bytes\": %zu, \"fits\": %s, "
-           "\"peak_bytes\": %zu, \"block_swap\": %d, \"blocks\": %d, \"ffn_chunk\": %d, "
+           "\"peak_bytes\": %zu, \"peak_stage\": \"%s\", \"dit_peak_bytes\": %zu, \"vae_encode_op_bytes\": %zu, "
+           "\"vae_decode_op_bytes\": %zu, \"block_swap\": %d, \"blocks\": %d, \"ffn_chunk\": %d, "
            "\"weights_device_bytes\": %zu, \"weights_host_only_bytes\": %zu, \"resident_weight_bytes\": %zu, "
            "\"swap_slot_bytes\": %zu, \"pinned_host_bytes\": %zu, \"activation_bytes\": %zu, \"rope_bytes\": %zu, "
            "\"workspace_bytes\": %zu, \"reserve_bytes\": %zu}\n",
            what, a->weights ? a->weights : a->config ? "bf16" : "file", a->width, a->height, a->frames, p->lat_f,
-           p->lat_h, p->lat_w, p->tokens, a->vram, p->fits ? "true" : "false", p->peak, p->block_swap, p->blocks,
+           p->lat_h, p->lat_w, p->tokens, a->vram, !a->vram || peak <= a->vram ? "true" : "false", peak, stage, p->peak,
+           v->encode_op, v->decode_op, p->block_swap, p->blocks,
            p->ffn_chunk, p->weights_device, p->weights_host_only, p->resident, p->slots, p->pinned, p->arena, p->rope,
            p->workspace, p->reserve);
 }
 
-static void print_table(const plan_dit_args *a, const char *what, const wan22_plan *p)
+static void print_table(const plan_dit_args *a, const char *what, const wan22_plan *p, const vae_stages *v)
 {
     printf("DiT on a GPU: %s, %s weights, %dx%dx%d -> latent %dx%dx%d, %lld tokens\n", what,
            a->weights ? a->weights : a->config ? "bf16" : "file", a->width, a->height, a->frames, p->lat_f, p->lat_h,
@@ -93,9 +135,17 @@ static void print_table(const plan_dit_args *a, const char *what, const wan22_pl
     printf("  activations  %8.2f GiB (fp32, FFN in chunks of %d rows)\n", gib(p->arena), p->ffn_chunk);
     printf("  RoPE tables  %8.2f GiB   kernel workspace %.2f GiB   reserve %.2f GiB (driver context)\n", gib(p->rope),
            gib(p->workspace), gib(p->reserve));
-    printf("  peak         %8.2f GiB", gib(p->peak));
+    printf("  DiT stage    %8.2f GiB\n", gib(p->peak));
+    if (v->encode_op)
+        printf("  VAE encode   %8.2f GiB: its largest op's operands %.2f GiB + reserve (ops staged one at a time)\n",
+               gib(v->encode), gib(v->encode_op));
+    printf("  VAE decode   %8.2f GiB: its largest op's operands %.2f GiB + reserve (%s)\n", gib(v->decode),
+           gib(v->decode_op), a->vae_tile && a->vae_tile->mode != VAE_TILE_OFF ? "tiled" : "untiled; --vae-tile lowers it");
+    const char *stage;
+    size_t peak = run_peak(p, v, &stage);
+    printf("  peak         %8.2f GiB (%s)", gib(peak), stage);
     if (a->vram)
-        printf(" of %.2f GiB: %s", gib(a->vram), p->fits ? "fits" : "does NOT fit");
+        printf(" of %.2f GiB: %s", gib(a->vram), peak <= a->vram ? "fits" : "does NOT fit");
     printf("\n");
 }
 
@@ -113,16 +163,24 @@ wr_status plan_dit_device(const plan_dit_args *a)
                          .block_swap = a->block_swap, .vram = a->vram, .attention = a->attention,
                          .sage_pv_f8 = a->sage_pv_f8, .act_quant = a->act_quant};
     wan22_plan p;
+    vae_stages v;
     wr_status st = wan22_plan_dit(&w, &o, &p);
+    if (st == WR_OK)
+        st = plan_vae_stages(a, &w.cfg, p.reserve, &v);
     if (st == WR_OK) {
         if (a->json)
-            print_json(a, what, &p);
+            print_json(a, what, &p, &v);
         else
-            print_table(a, what, &p);
+            print_table(a, what, &p, &v);
+        const char *stage;
+        size_t peak = run_peak(&p, &v, &stage);
         if (!p.fits)
             st = wr_fail(WR_E_OOM, "%s at %dx%dx%d needs %.2f GiB of device memory even with %d of %d blocks swapped "
                          "and FFN chunks of %d rows; the budget is %.2f GiB", what, a->width, a->height, a->frames,
                          gib(p.peak), p.block_swap, p.blocks, p.ffn_chunk, gib(a->vram));
+        else if (a->vram && peak > a->vram)
+            st = wr_fail(WR_E_OOM, "the %s stage needs %.2f GiB, over the %.2f GiB budget%s", stage, gib(peak),
+                         gib(a->vram), !strcmp(stage, "vae-decode") ? ": tile the decode (--vae-tile)" : "");
     }
     wan22_weights_free(&w);
     if (wf.map.path)

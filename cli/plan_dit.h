@@ -7,6 +7,7 @@
 
 #include "runtime/err.h"
 #include "runtime/ops.h"
+#include "vae/tiling.h"
 #include "runtime/tensor.h"
 
 typedef struct plan_dit_args {
@@ -18,9 +19,13 @@ typedef struct plan_dit_args {
     int ffn_chunk;                /* 0: choose */
     wr_attention_mode attention;
     bool sage_pv_f8, act_quant, json;
+    const vae_tiling *vae_tile;   /* the final decode's tiling (NULL: untiled) */
 } plan_dit_args;
 
-/* Prints the plan; a run that cannot fit the budget is WR_E_OOM after the plan is printed. */
+/* Prints the plan of a generate run on a GPU, stage by stage: the VAE encode of i2v/ti2v
+ * conditioning and the final decode (their ops are staged one at a time: the largest op's
+ * operands, from the VAE planner's dry runs of the official config) and the DiT (one expert
+ * placed). A run that cannot fit the budget is WR_E_OOM after the plan is printed. */
 wr_status plan_dit_device(const plan_dit_args *a);
 
 /* The dtype of a --weights name: bf16, fp16, fp8, q8_0, q4_k, ... (any dtype name). */

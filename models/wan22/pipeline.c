@@ -2,6 +2,8 @@
 #include "models/wan22/pipeline.h"
 
 #include "runtime/buffers.h"
+#include "vae/vae_plan.h"
+#include "vae/volume.h"
 #include "runtime/ops.h"
 
 #include <stdio.h>
@@ -125,6 +127,23 @@ static wr_status preview(const wan22_hooks *h, int step, int total, vae_vol *x0,
     return WR_OK;
 }
 
+/* Under a --vram budget on a device, the final decode's ops (staged one at a time) must fit too:
+ * its largest op, from a dry run of the VAE planner, plus the driver reserve. */
+static wr_status vae_budget_check(const wan22_gen *g, wan_vae v)
+{
+    if (!g->vram || wr_buffers_are_host())
+        return WR_OK;
+    vae_plan p;
+    vae_op_reset_peak();
+    WR_TRY(vae_plan_model(&v, 1, g->frames, g->height, g->width, &g->vae_tile, &p));
+    size_t need = vae_op_peak() + WR_DEVICE_RESERVE;
+    if (need > g->vram)
+        return wr_fail(WR_E_OOM, "the VAE decode needs %.2f GiB of device memory (its largest op plus the driver "
+                       "reserve), over --vram %.2f GiB: tile it (--vae-tile)", (double)need / 1073741824.0,
+                       (double)g->vram / 1073741824.0);
+    return WR_OK;
+}
+
 wr_status wan22_generate(const wan22_gen *g, const wan22_hooks *hooks, vae_vol *video, vae_vol *latent_out)
 {
     WR_TRY(wan22_gen_validate(g));
@@ -153,6 +172,7 @@ wr_status wan22_generate(const wan22_gen *g, const wan22_hooks *hooks, vae_vol *
         WR_TRY_GOTO(vae22_load(&vae2, &vaef));
     else
         WR_TRY_GOTO(vae21_load(&vae, &vaef));
+    WR_TRY_GOTO(vae_budget_check(g, wan_vae_of(vae, vae2)));
     WR_TRY_GOTO(wan22_expert_load(&ex, g, g->high_noise, 1));
     const wan22_config cfg = ex.w.cfg;
     int want_in = ti2v ? 48 : g->mode == WAN22_MODE_T2V ? 16 : 36;

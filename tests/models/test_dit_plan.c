@@ -137,6 +137,24 @@ Test(dit_plan, cli_json)
     cr_assert(peak && swap && peak->type == WR_JSON_NUMBER && swap->type == WR_JSON_NUMBER, "%s", buf);
     cr_assert_leq(peak->number, 12.0 * GIB);
     cr_assert_gt(swap->integer, 0);
+    const wr_json *stage = wr_json_get(&j, "peak_stage"), *dec = wr_json_get(&j, "vae_decode_op_bytes");
+    const wr_json *enc = wr_json_get(&j, "vae_encode_op_bytes"), *dit = wr_json_get(&j, "dit_peak_bytes");
+    cr_assert(stage && stage->type == WR_JSON_STRING && dec && enc && dit, "%s", buf);
+    cr_assert_gt(dec->number, 0, "the decode's largest op is planned");
+    cr_assert_gt(enc->number, 0, "i2v encodes its conditioning clip");
+    cr_assert_geq(peak->number, dit->number);
+    cr_assert_geq(peak->number, dec->number, "the peak covers every stage");
+    double untiled = dec->number;
+    wr_json_free(&j);
+    snprintf(cmd, sizeof cmd, "%s plan generate --config i2v-a14b --weights q8_0 --width 1280 --height 720 --frames 81 "
+             "--vae-tile auto --json", getenv("WANRT_BIN") ? getenv("WANRT_BIN") : "build/release/wanrt");
+    f = popen(cmd, "r");
+    n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    cr_assert_eq(pclose(f), 0, "%s", buf);
+    cr_assert_eq(wr_json_parse(buf, n, "plan", &j), WR_OK, "%s", buf);
+    dec = wr_json_get(&j, "vae_decode_op_bytes");
+    cr_assert_lt(dec->number, untiled / 4, "tiling shrinks the decode's largest op (%g vs %g)", dec->number, untiled);
     wr_json_free(&j);
     snprintf(cmd, sizeof cmd, "%s plan generate --config i2v-a14b --weights q8_0 --width 1280 --height 720 --frames 81 "
              "--vram 4 --json >/dev/null 2>&1", getenv("WANRT_BIN") ? getenv("WANRT_BIN") : "build/release/wanrt");
