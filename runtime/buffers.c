@@ -59,6 +59,23 @@ size_t wr_placed_bytes(const wr_tensor *t)
     return (b + WR_PLACE_ALIGN - 1) / WR_PLACE_ALIGN * WR_PLACE_ALIGN;
 }
 
+wr_swap_split wr_swap_split_of(const size_t *group_bytes, int n_blocks, int swap)
+{
+    wr_swap_split s = {.resident = group_bytes[0]};
+    size_t slot = 0;
+    for (int l = 0; l < n_blocks; l++) {
+        size_t b = group_bytes[1 + l];
+        if (l >= n_blocks - swap) {
+            s.pinned += b;
+            slot = b > slot ? b : slot;
+        } else {
+            s.resident += b;
+        }
+    }
+    s.slots = 2 * slot;
+    return s;
+}
+
 wr_status wr_placement_create(const wr_placement_spec *spec, wr_placement **out)
 {
     *out = NULL;

@@ -75,6 +75,15 @@ void wr_buffer_copy(void *dst, const void *src, size_t bytes);  /* buffer -> buf
 #define WR_PLACE_ALIGN 256
 size_t wr_placed_bytes(const wr_tensor *t);
 
+/* How a model placed in groups (0: outside the blocks, 1 + l: block l of n_blocks) splits when its
+ * last `swap` blocks are block-swapped, as wr_placement_create lays it out: device bytes of the
+ * resident groups, of the two swap slots (each as large as the largest swapped group), and the
+ * pinned host bytes of the swapped groups. For the memory planners. */
+typedef struct wr_swap_split {
+    size_t resident, slots, pinned;
+} wr_swap_split;
+wr_swap_split wr_swap_split_of(const size_t *group_bytes, int n_blocks, int swap);
+
 /* *out is NULL on a backend without placement (nothing to undo). Tensors must be contiguous. */
 wr_status wr_placement_create(const wr_placement_spec *spec, wr_placement **out);
 void wr_placement_use(wr_placement *p, int group);

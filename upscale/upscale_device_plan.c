@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "runtime/buffers.h" /* WR_DEVICE_RESERVE */
+#include "runtime/buffers.h"
 #include "runtime/gpu/gpu_ops.h"
 #include "runtime/log.h"
 #include "upscale/upscale_plan.h"
@@ -42,20 +42,9 @@ static size_t workspace(const upscale_dit_config *c, const upscale_dit_ops *ops,
 
 static void total(upscale_device_plan *p, const size_t *groups, int swap)
 {
-    int L = p->blocks;
+    wr_swap_split sp = wr_swap_split_of(groups, p->blocks, swap);
     p->block_swap = swap;
-    p->resident = groups[0], p->pinned = 0;
-    size_t slot = 0;
-    for (int l = 0; l < L; l++) {
-        size_t b = groups[1 + l];
-        if (l >= L - swap) {
-            p->pinned += b;
-            slot = b > slot ? b : slot;
-        } else {
-            p->resident += b;
-        }
-    }
-    p->slots = 2 * slot;
+    p->resident = sp.resident, p->slots = sp.slots, p->pinned = sp.pinned;
     p->peak = p->reserve + p->resident + p->slots + p->stage;
 }
 

@@ -51,20 +51,9 @@ static size_t workspace(const wan22_config *c, const wan22_plan_opts *o, long lo
 
 static void total(wan22_plan *p, const size_t *groups, int swap)
 {
-    int L = p->blocks;
+    wr_swap_split sp = wr_swap_split_of(groups, p->blocks, swap);
     p->block_swap = swap;
-    p->resident = groups[0], p->pinned = 0;
-    size_t slot = 0;
-    for (int l = 0; l < L; l++) {
-        size_t b = groups[1 + l];
-        if (l >= L - swap) {
-            p->pinned += b;
-            slot = b > slot ? b : slot;
-        } else {
-            p->resident += b;
-        }
-    }
-    p->slots = 2 * slot;
+    p->resident = sp.resident, p->slots = sp.slots, p->pinned = sp.pinned;
     p->peak = p->resident + p->slots + p->arena + p->rope + p->workspace + p->reserve;
 }
 
