@@ -24,10 +24,6 @@ static unsigned g_generation; /* bumped when cached device tables move (see back
 
 unsigned gpu_backend_generation(void) { return g_generation; }
 
-/* Int8/fp8 activations allocate their temporaries per call; sage attention allocates its cached
- * workspace and RoPE table on first use and on growth (g_sage), which a recording must not see. */
-bool gpu_backend_recordable(void) { return !gpu_act_i8 && !gpu_act_f8 && wr_attention_mode_get() == WR_ATTENTION_DENSE; }
-
 static struct rope_cache {
     int f, h, w;
     int64_t T;
@@ -135,6 +131,16 @@ static void *sage_workspace(size_t bytes)
         g_sage.ws_bytes = bytes;
     }
     return g_sage.ws;
+}
+
+/* Int8/fp8 activation matmuls allocate their temporaries per call. Sage attention allocates its
+ * workspace and angle table on first use and on growth: a recording can hold it once a call of the
+ * same shapes ran eagerly (the DiT records its second forward), and would fail loudly otherwise. */
+bool gpu_backend_recordable(void)
+{
+    if (gpu_act_i8 || gpu_act_f8)
+        return false;
+    return wr_attention_mode_get() == WR_ATTENTION_DENSE || g_sage.ws != NULL;
 }
 
 /* The device angle table of grid (f, h, w) as a tensor for the launcher. */

@@ -223,7 +223,12 @@ Test(dit_resident, sage_workspace_planned, .timeout = 300)
         dit_case c;
         case_open(&c, "golden/dit/dit_t2v_weights.safetensors", 0);
         float *staged = forward(&c);
-        run_placed(&c, 0, 1, staged);
+        wr_gpu *g = wr_backend_gpu_device();
+        uint64_t before = wr_gpu_launch_count(g, "sage_prep_quant_i8");
+        run_placed(&c, 0, 3, staged); /* eager (allocates the workspace), recorded, replayed */
+        uint64_t placed = wr_gpu_launch_count(g, "sage_prep_quant_i8") - before, per_forward = before;
+        cr_assert_gt(per_forward, 0, "the fused sage preparation ran");
+        cr_assert_eq(placed, 2 * per_forward, "the third forward replayed the recorded loop (launches not counted)");
         wan22_plan p = plan_for(&c, 0);
         cr_assert_gt(p.workspace, 0);
         free(staged);
