@@ -13,6 +13,8 @@
  * Versions (arithmetic → the peak its % column uses, gpu_bench.h):
  *   matmul_fp32_w_{f32,bf16,f8,q8_0}      wr_gpu_matmul_ex FP32: fp32 FMA             → fp32
  *   matmul_bf16_w_{f32,bf16,f8,q8_0}      wr_gpu_matmul_ex BF16_MMA: bf16 mma         → bf16
+ *   matmul_bf16_w_q8_0_gated,              the DiT's o-projection / FFN-down: the same with the
+ *   mmq_int8_w_q8_0_gated                  fused epilogue y += (x·Wᵀ + b) · gate (wr_gpu_matmul_epi)
  *   mmq_int8_w_q8_0, mmq_fp8_w_e4m3      wr_gpu_matmul_q (activation quantiser incl.) → int8 / fp8
  *   cublaslt_bf16, cublaslt_fp8          runtime/gpu/cublaslt.c, bf16 / e4m3 operands already in
  *                                        device memory (ours read f32 x), f32 out, no bias (ours add one)
@@ -51,25 +53,28 @@ typedef struct variant {
     wr_dtype wdt;   /* weight dtype (matmul versions) */
     int min_arch;
     gb_arith arith;
+    bool gated;     /* matmul versions: the DiT's fused epilogue, y += (x·Wᵀ + b) · gate in place */
 } variant;
 
 static const variant variants[] = {
-    {"matmul_fp32_w_f32", V_MATMUL, WR_GPU_MATMUL_FP32, WR_DTYPE_F32, 0, GB_FP32},
-    {"matmul_fp32_w_bf16", V_MATMUL, WR_GPU_MATMUL_FP32, WR_DTYPE_BF16, 0, GB_FP32},
-    {"matmul_fp32_w_f8", V_MATMUL, WR_GPU_MATMUL_FP32, WR_DTYPE_F8_E4M3FN, 0, GB_FP32},
-    {"matmul_fp32_w_q8_0", V_MATMUL, WR_GPU_MATMUL_FP32, WR_DTYPE_Q8_0, 0, GB_FP32},
-    {"matmul_bf16_w_f32", V_MATMUL, WR_GPU_MATMUL_BF16_MMA, WR_DTYPE_F32, 80, GB_BF16},
-    {"matmul_bf16_w_bf16", V_MATMUL, WR_GPU_MATMUL_BF16_MMA, WR_DTYPE_BF16, 80, GB_BF16},
-    {"matmul_bf16_w_f8", V_MATMUL, WR_GPU_MATMUL_BF16_MMA, WR_DTYPE_F8_E4M3FN, 80, GB_BF16},
-    {"matmul_bf16_w_q8_0", V_MATMUL, WR_GPU_MATMUL_BF16_MMA, WR_DTYPE_Q8_0, 80, GB_BF16},
-    {"mmq_int8_w_q8_0", V_MMQ, WR_GPU_MMQ_INT8, WR_DTYPE_Q8_0, 80, GB_INT8},
-    {"mmq_fp8_w_e4m3", V_MMQ, WR_GPU_MMQ_FP8, WR_DTYPE_F8_E4M3FN, 89, GB_FP8},
-    {"cublaslt_bf16", V_LT, WR_CUBLASLT_BF16, WR_DTYPE_BF16, 80, GB_BF16},
-    {"cublaslt_fp8", V_LT, WR_CUBLASLT_FP8, WR_DTYPE_F8_E4M3FN, 89, GB_FP8},
-    {"attn_f32", V_ATTN, WR_GPU_MATMUL_FP32, WR_DTYPE_F32, 0, GB_FP32},
-    {"attn_bf16", V_ATTN, WR_GPU_MATMUL_BF16_MMA, WR_DTYPE_F32, 80, GB_BF16},
-    {"sage_pv_f16", V_SAGE, WR_GPU_SAGE_PV_F16, WR_DTYPE_F32, 80, GB_SAGE_F16},
-    {"sage_pv_f8", V_SAGE, WR_GPU_SAGE_PV_F8, WR_DTYPE_F32, 89, GB_SAGE_F8},
+    {"matmul_fp32_w_f32", V_MATMUL, WR_GPU_MATMUL_FP32, WR_DTYPE_F32, 0, GB_FP32, false},
+    {"matmul_fp32_w_bf16", V_MATMUL, WR_GPU_MATMUL_FP32, WR_DTYPE_BF16, 0, GB_FP32, false},
+    {"matmul_fp32_w_f8", V_MATMUL, WR_GPU_MATMUL_FP32, WR_DTYPE_F8_E4M3FN, 0, GB_FP32, false},
+    {"matmul_fp32_w_q8_0", V_MATMUL, WR_GPU_MATMUL_FP32, WR_DTYPE_Q8_0, 0, GB_FP32, false},
+    {"matmul_bf16_w_f32", V_MATMUL, WR_GPU_MATMUL_BF16_MMA, WR_DTYPE_F32, 80, GB_BF16, false},
+    {"matmul_bf16_w_bf16", V_MATMUL, WR_GPU_MATMUL_BF16_MMA, WR_DTYPE_BF16, 80, GB_BF16, false},
+    {"matmul_bf16_w_f8", V_MATMUL, WR_GPU_MATMUL_BF16_MMA, WR_DTYPE_F8_E4M3FN, 80, GB_BF16, false},
+    {"matmul_bf16_w_q8_0", V_MATMUL, WR_GPU_MATMUL_BF16_MMA, WR_DTYPE_Q8_0, 80, GB_BF16, false},
+    {"mmq_int8_w_q8_0", V_MMQ, WR_GPU_MMQ_INT8, WR_DTYPE_Q8_0, 80, GB_INT8, false},
+    {"mmq_fp8_w_e4m3", V_MMQ, WR_GPU_MMQ_FP8, WR_DTYPE_F8_E4M3FN, 89, GB_FP8, false},
+    {"matmul_bf16_w_q8_0_gated", V_MATMUL, WR_GPU_MATMUL_BF16_MMA, WR_DTYPE_Q8_0, 80, GB_BF16, true},
+    {"mmq_int8_w_q8_0_gated", V_MMQ, WR_GPU_MMQ_INT8, WR_DTYPE_Q8_0, 80, GB_INT8, true},
+    {"cublaslt_bf16", V_LT, WR_CUBLASLT_BF16, WR_DTYPE_BF16, 80, GB_BF16, false},
+    {"cublaslt_fp8", V_LT, WR_CUBLASLT_FP8, WR_DTYPE_F8_E4M3FN, 89, GB_FP8, false},
+    {"attn_f32", V_ATTN, WR_GPU_MATMUL_FP32, WR_DTYPE_F32, 0, GB_FP32, false},
+    {"attn_bf16", V_ATTN, WR_GPU_MATMUL_BF16_MMA, WR_DTYPE_F32, 80, GB_BF16, false},
+    {"sage_pv_f16", V_SAGE, WR_GPU_SAGE_PV_F16, WR_DTYPE_F32, 80, GB_SAGE_F16, false},
+    {"sage_pv_f8", V_SAGE, WR_GPU_SAGE_PV_F8, WR_DTYPE_F32, 89, GB_SAGE_F8, false},
 };
 #define N_VARIANTS ((int)(sizeof variants / sizeof variants[0]))
 
@@ -134,6 +139,17 @@ static void *encode_weight(wr_dtype dt, float *w, int64_t N, int64_t K, size_t *
     return out;
 }
 
+/* Our matmul launchers for version v: plain, or with the gated residual epilogue (y is the
+ * residual, gate one row for all rows as the DiT's one-timestep modulation). */
+static wr_status launch_matmul(wr_gpu *g, const variant *v, const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias,
+                               const wr_tensor *gate, wr_tensor *y)
+{
+    wr_gpu_matmul_route route = v->kind == V_MMQ ? (v->arith_sel == WR_GPU_MMQ_FP8 ? WR_GPU_MM_FP8 : WR_GPU_MM_INT8)
+                                : v->arith_sel == WR_GPU_MATMUL_BF16_MMA ? WR_GPU_MM_BF16_MMA : WR_GPU_MM_FP32;
+    wr_gpu_matmul_epilogue epi = {.act = WR_ACT_NONE, .residual = true, .gate = gate};
+    return wr_gpu_matmul_epi(g, x, w, bias, v->gated ? &epi : NULL, y, route, NULL);
+}
+
 /* One matmul-family case (our launchers, or cuBLASLt) against its CPU twin:
  *   fp32 path    cpu_matmul on the decoded weight: fp32 sums of <= 160 products in another order,
  *                nmse 1e-10 (test_ops.c holds the kernel to 1e-11 against double sums)
@@ -150,9 +166,12 @@ static void check_matmul(bench *b, const variant *v, int64_t M, int64_t N, int64
     wr_gpu *g = b->g;
     bool emu = wr_gpu_get_kind(g) == WR_GPU_EMU;
     char shape[96];
-    snprintf(shape, sizeof shape, "M=%lld N=%lld K=%lld%s", (long long)M, (long long)N, (long long)K,
-             with_bias ? " bias" : "");
+    snprintf(shape, sizeof shape, "M=%lld N=%lld K=%lld%s%s", (long long)M, (long long)N, (long long)K,
+             with_bias ? " bias" : "", v->gated ? " gated" : "");
     float *x = fbuf(M * K), *w = fbuf(N * K), *bias = fbuf(N), *y = fbuf(M * N), *ref = fbuf(M * N);
+    float *residual = fbuf(M * N), *gate = fbuf(N);
+    void *dgate_mem = NULL;
+    gb_fill(residual, M * N, -1.0f, 1.0f, seed + 3), gb_fill(gate, N, -1.0f, 1.0f, seed + 4);
     gb_fill(x, M * K, -1.0f, 1.0f, seed);
     gb_fill(w, N * K, -2.0f, 2.0f, seed + 1);
     gb_fill(bias, N, -1.0f, 1.0f, seed + 2);
@@ -186,8 +205,13 @@ static void check_matmul(bench *b, const variant *v, int64_t M, int64_t N, int64
         bound = f8 ? 1e-8 : 1e-10;
         free(xe);
     } else {
-        wr_tensor dtx, dtw, dtb, dty;
+        wr_tensor dtx, dtw, dtb, dty, dgate;
         dx = gb_upload(g, x, (size_t)(M * K) * 4), dw = gb_upload(g, wbytes, (size_t)N * rb);
+        if (v->gated) { /* the kernel adds to y: start it from the residual */
+            gb_check(wr_gpu_copy_h2d(g, dy, residual, (size_t)(M * N) * 4, NULL), "upload");
+            dgate_mem = gb_upload(g, gate, (size_t)N * 4);
+        }
+        tensor2(&dgate, WR_DTYPE_F32, N, 0, dgate_mem);
         tensor2(&dtx, WR_DTYPE_F32, K, M, dx), tensor2(&dtw, v->wdt, K, N, dw), tensor2(&dty, WR_DTYPE_F32, N, M, dy);
         dtb = tb, dtb.data = db, dtw.scale = wscale;
         const wr_tensor *pb = with_bias ? &dtb : NULL;
@@ -196,7 +220,7 @@ static void check_matmul(bench *b, const variant *v, int64_t M, int64_t N, int64
             (v->arith_sel == WR_GPU_MMQ_FP8 ? cpu_matmul_f8_a8_ref : cpu_matmul_q8_0_a8_ref)(
                 &tx, &tw, with_bias ? &tb : NULL, NULL, &ty);
             bound = emu ? 0.0 : v->arith_sel == WR_GPU_MMQ_FP8 ? 1e-11 : 1e-14;
-            gb_check(wr_gpu_matmul_q(g, &dtx, &dtw, pb, &dty, (wr_gpu_mmq)v->arith_sel, NULL), v->name);
+            gb_check(launch_matmul(g, v, &dtx, &dtw, pb, &dgate, &dty), v->name);
         } else {
             bool mma = v->arith_sel == WR_GPU_MATMUL_BF16_MMA;
             float *xr = fbuf(M * K), *wr = fbuf(N * K);
@@ -208,16 +232,19 @@ static void check_matmul(bench *b, const variant *v, int64_t M, int64_t N, int64
             trx.data = xr;
             tensor2(&tw, WR_DTYPE_F32, K, N, wr), tw.scale = wscale;
             cpu_matmul(&trx, &tw, with_bias ? &tb : NULL, WR_ACT_NONE, &ty);
-            gb_check(wr_gpu_matmul_ex(g, &dtx, &dtw, pb, &dty, (wr_gpu_matmul_precision)v->arith_sel, NULL), v->name);
+            gb_check(launch_matmul(g, v, &dtx, &dtw, pb, &dgate, &dty), v->name);
             free(xr), free(wr);
         }
     }
     gb_check(wr_gpu_copy_d2h(g, y, dy, (size_t)(M * N) * 4, NULL), "download");
     gb_check(wr_gpu_sync(g), "sync");
+    for (int64_t i = 0; v->gated && i < M * N; i++) /* the epilogue's order: y + v · gate */
+        ref[i] = residual[i] + ref[i] * gate[i % N];
     if (!expect(b, v, shape, y, ref, M * N, bound))
         b->ok[v - variants] = false;
     wr_gpu_free(g, dx), wr_gpu_free(g, dw), wr_gpu_free(g, db), wr_gpu_free(g, dy), wr_gpu_free(g, dscale);
-    free(x), free(w), free(bias), free(y), free(ref), free(wbytes);
+    wr_gpu_free(g, dgate_mem);
+    free(x), free(w), free(bias), free(y), free(ref), free(wbytes), free(residual), free(gate);
 }
 
 /* One attention case against its twin:
@@ -329,7 +356,7 @@ typedef struct run_ctx {
     const variant *v;
     wr_cublaslt *lt;
     wr_cublaslt_gemm lg;
-    wr_tensor x, w, bias, y;    /* matmul */
+    wr_tensor x, w, bias, y, gate; /* matmul (gate: [N], the gated versions) */
     wr_tensor q, k, vt, o;      /* attention */
 } run_ctx;
 
@@ -339,9 +366,8 @@ static wr_status run_once(void *p)
     const variant *v = c->v;
     switch (v->kind) {
     case V_MATMUL:
-        return wr_gpu_matmul_ex(c->g, &c->x, &c->w, &c->bias, &c->y, (wr_gpu_matmul_precision)v->arith_sel, NULL);
     case V_MMQ:
-        return wr_gpu_matmul_q(c->g, &c->x, &c->w, &c->bias, &c->y, (wr_gpu_mmq)v->arith_sel, NULL);
+        return launch_matmul(c->g, v, &c->x, &c->w, &c->bias, &c->gate, &c->y);
     case V_LT:
         return wr_cublaslt_matmul(c->lt, &c->lg, NULL);
     case V_ATTN:
@@ -484,6 +510,7 @@ static void time_matmuls(bench *b, const shapes *sh)
                     c.v = v;
                     tensor2(&c.x, WR_DTYPE_F32, K, M, x), tensor2(&c.w, v->wdt, K, N, w);
                     tensor2(&c.y, WR_DTYPE_F32, N, M, y), tensor2(&c.bias, WR_DTYPE_F32, N, 0, bias);
+                    tensor2(&c.gate, WR_DTYPE_F32, N, 0, bias); /* zeros: timing only */
                     if (is_lt) {
                         bool f8 = v->arith_sel == WR_CUBLASLT_FP8;
                         wr_cublaslt_gemm p = {.op = (wr_cublaslt_op)v->arith_sel, .M = M, .N = N, .K = K, .x = xl[f8],
