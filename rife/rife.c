@@ -1,7 +1,9 @@
-/* RIFE IFNet 4.7 (see rife.h). Images are planar float [C, H, W] at the padded size. The
- * convolutions reuse the VAE volume ops (a single frame; vae_conv3d runs wr_op_conv3d on a
- * device backend); the transposed convolution, bilinear resize and warp are ops (runtime/ops.h);
- * pixel shuffle and the elementwise glue are here. */
+/* RIFE IFNet 4.7 (see rife.h). Images are planar float [C, H, W] at the padded size, held in
+ * buffers of the current backend (runtime/buffers.h): device memory on a GPU backend, where every
+ * step of the forward is an op (runtime/ops.h) on those buffers and the weights are placed once
+ * at load, so a frame pair crosses to the device once (the two padded frames) and back once (the
+ * padded result); host memory on the CPU backend, where the convolutions run the VAE's im2col +
+ * matmul (vae_conv3d) as before. Concatenation is buffer copies of whole channel blocks. */
 #include "rife/rife.h"
 
 #include <math.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/buffers.h"
 #include "runtime/ops.h"
 #include "runtime/quant.h"
 #include "vae/volume.h"
@@ -21,16 +24,16 @@ typedef struct conv {
 } conv;
 
 typedef struct tconv {
-    float *w; /* F32 [in, out, 4, 4] */
-    float *b; /* F32 [out] */
+    wr_tensor w; /* F32 [in, out, 4, 4] (ne = {4, 4, out, in}) */
+    wr_tensor b; /* F32 [out] */
     int cin, cout;
 } tconv;
 
 typedef struct ifblock {
     conv c0, c1;
     conv res[8];
-    float *beta[8]; /* [c] */
-    tconv last;     /* c -> 24, then PixelShuffle(2) -> 6 */
+    wr_tensor beta[8]; /* F32 [c] */
+    tconv last;        /* c -> 24, then PixelShuffle(2) -> 6 */
     int c;
 } ifblock;
 
@@ -41,11 +44,18 @@ struct rife {
     void **owned;
     int n_owned;
     const wr_weightfile *wf;
+    wr_placement *placed; /* every weight in one resident group on a GPU backend; NULL on the CPU */
 };
 
-static float *own_f32(rife *m, const wr_wtensor *t)
+/* Set by tests only: images in host memory even on a GPU backend, so every op stages them (the
+ * reference the device-resident forward is checked against). */
+static bool host_images;
+
+void rife_set_host_images(bool on) { host_images = on; }
+
+static float *own_f32(rife *m, const wr_tensor *t)
 {
-    int64_t n = wr_tensor_nelements(&t->t);
+    int64_t n = wr_tensor_nelements(t);
     float *p = malloc((size_t)n * sizeof *p);
     void **o = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *o);
     if (!p || !o) {
@@ -56,9 +66,9 @@ static float *own_f32(rife *m, const wr_wtensor *t)
     }
     m->owned = o;
     m->owned[m->n_owned++] = p;
-    wr_dequant_fn f = wr_dequant_get(t->t.dtype);
-    for (int64_t r = 0; r < wr_tensor_nrows(&t->t); r++)
-        f(wr_tensor_row(&t->t, r), p + r * t->t.ne[0], t->t.ne[0]);
+    wr_dequant_fn f = wr_dequant_get(t->dtype);
+    for (int64_t r = 0; r < wr_tensor_nrows(t); r++)
+        f(wr_tensor_row(t, r), p + r * t->ne[0], t->ne[0]);
     return p;
 }
 
@@ -81,7 +91,7 @@ static wr_status bind_conv(rife *m, const char *prefix, int cout, int cin, conv 
     snprintf(name, sizeof name, "%s.bias", prefix);
     WR_TRY(need(m, name, cout, &b));
     c->w = w->t;
-    float *bp = own_f32(m, b);
+    float *bp = own_f32(m, &b->t);
     if (!bp)
         return wr_fail(WR_E_OOM, "out of memory");
     wr_tensor_init(&c->b, WR_DTYPE_F32, 1, (int64_t[]){cout}, bp);
@@ -96,10 +106,57 @@ static wr_status bind_tconv(rife *m, const char *prefix, int cin, int cout, tcon
     WR_TRY(need(m, name, (int64_t)cin * cout * 16, &w));
     snprintf(name, sizeof name, "%s.bias", prefix);
     WR_TRY(need(m, name, cout, &b));
-    c->w = own_f32(m, w);
-    c->b = own_f32(m, b);
+    float *wp = own_f32(m, &w->t), *bp = own_f32(m, &b->t);
+    if (!wp || !bp)
+        return wr_fail(WR_E_OOM, "out of memory");
+    wr_tensor_init(&c->w, WR_DTYPE_F32, 4, (int64_t[]){4, 4, cout, cin}, wp);
+    wr_tensor_init(&c->b, WR_DTYPE_F32, 1, (int64_t[]){cout}, bp);
     c->cin = cin, c->cout = cout;
-    return c->w && c->b ? WR_OK : wr_fail(WR_E_OOM, "out of memory");
+    return WR_OK;
+}
+
+/* A conv weight in the file's dtype (F16 in the usual checkpoints) becomes F32: placement keeps
+ * dtypes no matmul kernel reads in host memory, and the conv kernel widens f16 exactly anyway. */
+static wr_status conv_weight_f32(rife *m, conv *c)
+{
+    if (c->w.dtype == WR_DTYPE_F32)
+        return WR_OK;
+    float *p = own_f32(m, &c->w);
+    if (!p)
+        return wr_fail(WR_E_OOM, "out of memory");
+    int64_t ne[WR_MAX_DIMS];
+    memcpy(ne, c->w.ne, sizeof ne);
+    wr_tensor_init(&c->w, WR_DTYPE_F32, c->w.n_dims, ne, p);
+    return WR_OK;
+}
+
+/* On a GPU backend every weight goes to device memory once (one resident group), so no op of
+ * the forward stages a weight; on the CPU backend nothing happens (placed stays NULL). */
+static wr_status place_weights(rife *m)
+{
+    if (wr_buffers_are_host())
+        return WR_OK;
+    enum { PER_BLOCK = 2 + 2 + 8 * 3 + 2, N = 4 + 4 * PER_BLOCK };
+    wr_tensor *ts[N];
+    int group[N] = {0}, n = 0;
+    WR_TRY(conv_weight_f32(m, &m->enc0));
+    ts[n++] = &m->enc0.w, ts[n++] = &m->enc0.b, ts[n++] = &m->enc1.w, ts[n++] = &m->enc1.b;
+    for (int b = 0; b < 4; b++) {
+        ifblock *blk = &m->blocks[b];
+        WR_TRY(conv_weight_f32(m, &blk->c0));
+        WR_TRY(conv_weight_f32(m, &blk->c1));
+        ts[n++] = &blk->c0.w, ts[n++] = &blk->c0.b, ts[n++] = &blk->c1.w, ts[n++] = &blk->c1.b;
+        for (int k = 0; k < 8; k++) {
+            WR_TRY(conv_weight_f32(m, &blk->res[k]));
+            ts[n++] = &blk->res[k].w, ts[n++] = &blk->res[k].b, ts[n++] = &blk->beta[k];
+        }
+        ts[n++] = &blk->last.w, ts[n++] = &blk->last.b;
+    }
+    WR_ASSERT(n == N, "RIFE: %d weight tensors, expected %d", n, (int)N);
+    wr_placement_spec spec = {.tensors = ts, .group = group, .n = n, .n_groups = 1};
+    WR_TRY(wr_placement_create(&spec, &m->placed));
+    wr_placement_use(m->placed, 0);
+    return WR_OK;
 }
 
 wr_status rife_load(rife **out, const wr_weightfile *wf)
@@ -133,14 +190,17 @@ wr_status rife_load(rife **out, const wr_weightfile *wf)
             const wr_wtensor *beta;
             snprintf(p, sizeof p, "block%d.convblock.%d.beta", b, k);
             WR_TRY_GOTO(need(m, p, c, &beta));
-            if (!(blk->beta[k] = own_f32(m, beta))) {
+            float *bp = own_f32(m, &beta->t);
+            if (!bp) {
                 st = wr_fail(WR_E_OOM, "out of memory");
                 goto fail;
             }
+            wr_tensor_init(&blk->beta[k], WR_DTYPE_F32, 1, (int64_t[]){c}, bp);
         }
         snprintf(p, sizeof p, "block%d.lastconv.0", b);
         WR_TRY_GOTO(bind_tconv(m, p, c, 24, &blk->last));
     }
+    WR_TRY_GOTO(place_weights(m));
     *out = m;
     return WR_OK;
 fail:
@@ -152,6 +212,7 @@ void rife_free(rife *m)
 {
     if (!m)
         return;
+    wr_placement_free(m->placed); /* restores the tensors' host pointers before they are freed */
     for (int i = 0; i < m->n_owned; i++)
         free(m->owned[i]);
     free(m->owned);
@@ -162,39 +223,92 @@ void rife_free(rife *m)
 
 typedef struct img {
     int c, h, w;
-    float *d;
+    float *d; /* buffer (host memory with host_images) */
 } img;
+
+static size_t img_size(const img *x) { return (size_t)x->c * x->h * x->w; }
 
 static wr_status img_alloc(img *x, int c, int h, int w)
 {
     x->c = c, x->h = h, x->w = w;
-    x->d = calloc((size_t)c * h * w + 1, sizeof(float));
+    size_t bytes = img_size(x) * sizeof(float);
+    if (!host_images)
+        return wr_buffer_alloc(bytes, (void **)&x->d);
+    x->d = malloc(bytes ? bytes : 1);
     return x->d ? WR_OK : wr_fail(WR_E_OOM, "RIFE: out of memory for [%d, %d, %d]", c, h, w);
 }
 
 static void img_free(img *x)
 {
-    free(x->d);
+    if (host_images)
+        free(x->d);
+    else
+        wr_buffer_free(x->d);
     x->d = NULL;
 }
 
-static float *plane(const img *x, int c) { return x->d + (size_t)c * x->h * x->w; }
-
-/* Conv2d k3 with padding 1 and the given stride, through the VAE's im2col + matmul. */
-static wr_status conv2d(const img *in, const conv *c, int stride, img *out)
+/* n floats between images (device to device on a GPU backend). */
+static void img_copy(float *dst, const float *src, size_t n)
 {
-    vae_vol vin = {.c = in->c, .t = 1, .h = in->h, .w = in->w, .d = in->d}, vo;
-    vae_pad p = {0, 1, 1, 1, 1};
-    WR_TRY(vae_conv3d(&vin, &c->w, &c->b, 1, stride, stride, p, &vo));
-    *out = (img){.c = vo.c, .h = vo.h, .w = vo.w, .d = vo.d};
-    return WR_OK;
+    if (host_images)
+        memcpy(dst, src, n * sizeof(float));
+    else
+        wr_buffer_copy(dst, src, n * sizeof(float));
 }
 
-static void lrelu(img *x)
+/* An image as a tensor ne = {W, H, C}; n floats at d as a flat one. */
+static wr_tensor ten(const img *x)
 {
-    size_t n = (size_t)x->c * x->h * x->w;
-    for (size_t i = 0; i < n; i++)
-        x->d[i] = x->d[i] >= 0.0f ? x->d[i] : 0.2f * x->d[i];
+    wr_tensor t;
+    WR_ASSERT(wr_tensor_init(&t, WR_DTYPE_F32, 3, (int64_t[]){x->w, x->h, x->c}, x->d), "RIFE: bad image shape");
+    return t;
+}
+
+static wr_tensor flat(const float *d, size_t n)
+{
+    wr_tensor t;
+    WR_ASSERT(wr_tensor_init(&t, WR_DTYPE_F32, 1, (int64_t[]){(int64_t)n}, (void *)(uintptr_t)d), "RIFE: bad size");
+    return t;
+}
+
+/* y = op(x) on n floats (y may be x). */
+static void scalar(const float *x, float *y, size_t n, wr_scalar_op op, float a, float b)
+{
+    wr_tensor tx = flat(x, n), ty = flat(y, n);
+    wr_op_scalar(&tx, op, a, b, &ty);
+}
+
+static void lrelu(img *x) { scalar(x->d, x->d, img_size(x), WR_SCALAR_LEAKY_RELU, 0.2f, 0.0f); }
+
+/* y = a + b on n floats (y may be a). */
+static void add(const float *a, const float *b, float *y, size_t n)
+{
+    wr_tensor ta = flat(a, n), tb = flat(b, n), ty = flat(y, n);
+    wr_op_add(&ta, &tb, &ty);
+}
+
+/* Conv2d k3 with padding 1 and the given stride. The CPU backend keeps the VAE's im2col + matmul
+ * (its numbers since RIFE landed); a GPU backend runs the conv kernel on the buffers. */
+static wr_status conv2d(const img *in, const conv *c, int stride, img *out)
+{
+    if (wr_buffers_are_host()) {
+        vae_vol vin = {.c = in->c, .t = 1, .h = in->h, .w = in->w, .d = in->d}, vo;
+        vae_pad p = {0, 1, 1, 1, 1};
+        WR_TRY(vae_conv3d(&vin, &c->w, &c->b, 1, stride, stride, p, &vo));
+        wr_status st = img_alloc(out, vo.c, vo.h, vo.w);
+        if (st == WR_OK)
+            memcpy(out->d, vo.d, img_size(out) * sizeof(float)); /* host buffers on the CPU backend */
+        vae_vol_free(&vo);
+        return st;
+    }
+    WR_TRY(img_alloc(out, (int)c->w.ne[3], (in->h - 1) / stride + 1, (in->w - 1) / stride + 1));
+    wr_conv_params p = {.st = 1, .sh = stride, .sw = stride, .top = 1, .bottom = 1, .left = 1, .right = 1};
+    wr_tensor tx, ty;
+    WR_ASSERT(wr_tensor_init(&tx, WR_DTYPE_F32, 4, (int64_t[]){in->w, in->h, 1, in->c}, in->d) &&
+                  wr_tensor_init(&ty, WR_DTYPE_F32, 4, (int64_t[]){out->w, out->h, 1, out->c}, out->d),
+              "RIFE conv: bad shape");
+    wr_op_conv3d(&tx, &c->w, &c->b, &p, &ty);
+    return WR_OK;
 }
 
 /* ConvTranspose2d(k4, s2, p1): input pixel (iy, ix) adds to out(2iy − 1 + ky, 2ix − 1 + kx)
@@ -202,25 +316,16 @@ static void lrelu(img *x)
 static wr_status tconv2d(const img *in, const tconv *c, img *out)
 {
     WR_TRY(img_alloc(out, c->cout, in->h * 2, in->w * 2));
-    wr_tensor tx, tw, tb, ty;
-    int64_t xne[3] = {in->w, in->h, in->c}, wne[4] = {4, 4, c->cout, c->cin}, yne[3] = {out->w, out->h, c->cout};
-    int64_t bne = c->cout;
-    WR_ASSERT(wr_tensor_init(&tx, WR_DTYPE_F32, 3, xne, in->d) && wr_tensor_init(&tw, WR_DTYPE_F32, 4, wne, c->w) &&
-                  wr_tensor_init(&tb, WR_DTYPE_F32, 1, &bne, c->b) && wr_tensor_init(&ty, WR_DTYPE_F32, 3, yne, out->d),
-              "RIFE tconv: bad shape");
-    wr_op_conv_transpose2d(&tx, &tw, &tb, 2, 1, &ty);
+    wr_tensor tx = ten(in), ty = ten(out);
+    wr_op_conv_transpose2d(&tx, &c->w, &c->b, 2, 1, &ty);
     return WR_OK;
 }
 
 /* Bilinear resize by factor f (F.interpolate, align_corners=False, no antialias): wr_op_resize_bilinear. */
 static wr_status resize(const img *in, double f, img *out)
 {
-    int oh = (int)floor(in->h * f), ow = (int)floor(in->w * f);
-    WR_TRY(img_alloc(out, in->c, oh, ow));
-    wr_tensor tx, ty;
-    int64_t xne[3] = {in->w, in->h, in->c}, yne[3] = {ow, oh, in->c};
-    WR_ASSERT(wr_tensor_init(&tx, WR_DTYPE_F32, 3, xne, in->d) && wr_tensor_init(&ty, WR_DTYPE_F32, 3, yne, out->d),
-              "RIFE resize: bad shape");
+    WR_TRY(img_alloc(out, in->c, (int)floor(in->h * f), (int)floor(in->w * f)));
+    wr_tensor tx = ten(in), ty = ten(out);
     wr_op_resize_bilinear(&tx, f, &ty);
     return WR_OK;
 }
@@ -229,25 +334,23 @@ static wr_status resize(const img *in, double f, img *out)
  * (wr_op_warp); flow is [2, H, W] (u, v). */
 static void warp(const img *src, const float *flow, img *out)
 {
-    wr_tensor tx, tf, ty;
-    int64_t ne[3] = {src->w, src->h, src->c}, fne[3] = {src->w, src->h, 2};
-    WR_ASSERT(wr_tensor_init(&tx, WR_DTYPE_F32, 3, ne, src->d) && wr_tensor_init(&ty, WR_DTYPE_F32, 3, ne, out->d) &&
-                  wr_tensor_init(&tf, WR_DTYPE_F32, 3, fne, (void *)(uintptr_t)flow),
+    wr_tensor tx = ten(src), ty = ten(out), tf;
+    WR_ASSERT(wr_tensor_init(&tf, WR_DTYPE_F32, 3, (int64_t[]){src->w, src->h, 2}, (void *)(uintptr_t)flow),
               "RIFE warp: bad shape");
     wr_op_warp(&tx, &tf, &ty);
 }
 
-/* Concatenates planes: parts[k] has cs[k] channels at (h, w). */
-static wr_status concat(const float *const *parts, const int *cs, int n, int h, int w, img *out)
+/* Concatenates the channels of n images of one size. */
+static wr_status concat(const img *const *parts, int n, img *out)
 {
     int total = 0;
     for (int k = 0; k < n; k++)
-        total += cs[k];
-    WR_TRY(img_alloc(out, total, h, w));
-    size_t pl = (size_t)h * w, at = 0;
+        total += parts[k]->c;
+    WR_TRY(img_alloc(out, total, parts[0]->h, parts[0]->w));
+    size_t at = 0;
     for (int k = 0; k < n; k++) {
-        memcpy(out->d + at, parts[k], (size_t)cs[k] * pl * sizeof(float));
-        at += (size_t)cs[k] * pl;
+        img_copy(out->d + at, parts[k]->d, img_size(parts[k]));
+        at += img_size(parts[k]);
     }
     return WR_OK;
 }
@@ -260,11 +363,9 @@ static wr_status ifblock_forward(const ifblock *b, const img *x, const img *flow
     WR_TRY_GOTO(resize(x, 1.0 / s, &xs));
     if (flow) {
         WR_TRY_GOTO(resize(flow, 1.0 / s, &fs));
-        for (size_t i = 0; i < (size_t)4 * fs.h * fs.w; i++)
-            fs.d[i] = fs.d[i] / (float)s;
-        const float *parts[2] = {xs.d, fs.d};
-        int cs[2] = {xs.c, 4};
-        WR_TRY_GOTO(concat(parts, cs, 2, xs.h, xs.w, &in));
+        scalar(fs.d, fs.d, img_size(&fs), WR_SCALAR_DIV, (float)s, 0.0f); /* flow / s */
+        const img *parts[2] = {&xs, &fs};
+        WR_TRY_GOTO(concat(parts, 2, &in));
     } else {
         in = xs;
         xs.d = NULL;
@@ -276,30 +377,27 @@ static wr_status ifblock_forward(const ifblock *b, const img *x, const img *flow
     for (int k = 0; k < 8; k++) { /* ResConv: lrelu(conv(x)·beta + x) */
         img r;
         WR_TRY_GOTO(conv2d(&g, &b->res[k], 1, &r));
-        size_t pl = (size_t)g.h * g.w;
-        for (int c = 0; c < g.c; c++)
-            for (size_t p = 0; p < pl; p++)
-                r.d[(size_t)c * pl + p] = r.d[(size_t)c * pl + p] * b->beta[k][c] + g.d[(size_t)c * pl + p];
+        wr_tensor tr = ten(&r), tg = ten(&g);
+        wr_op_channel_scale_add(&tr, &b->beta[k], &tg, &tr);
         lrelu(&r);
         img_free(&g);
         g = r;
     }
     WR_TRY_GOTO(tconv2d(&g, &b->last, &t));
-    WR_TRY_GOTO(img_alloc(&ps, 6, t.h * 2, t.w * 2)); /* PixelShuffle(2): ps[c,2h+i,2w+j] = t[4c+2i+j,h,w] */
-    for (int c = 0; c < 6; c++)
-        for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 2; j++)
-                for (int hh = 0; hh < t.h; hh++)
-                    for (int ww = 0; ww < t.w; ww++)
-                        plane(&ps, c)[(size_t)(2 * hh + i) * ps.w + (size_t)(2 * ww + j)] =
-                            plane(&t, 4 * c + 2 * i + j)[(size_t)hh * t.w + (size_t)ww];
+    WR_TRY_GOTO(img_alloc(&ps, 6, t.h * 2, t.w * 2));
+    wr_tensor tt = ten(&t), tps = ten(&ps);
+    wr_op_pixel_shuffle(&tt, 2, &tps); /* [24, h, w] -> [6, 2h, 2w] */
     WR_TRY_GOTO(resize(&ps, s, &o));
+    if (o.h != x->h || o.w != x->w) { /* PyTorch's concat would refuse these sizes as well */
+        st = wr_fail(WR_E_UNSUPPORTED, "RIFE: the IFBlock at scale %g returns %dx%d for a %dx%d input (the "
+                     "padding multiple %d must be a multiple of 32 / scale_factor)", s, o.w, o.h, x->w, x->h, PAD_MULTIPLE);
+        goto fail;
+    }
     WR_TRY_GOTO(img_alloc(flow_out, 4, o.h, o.w));
     WR_TRY_GOTO(img_alloc(mask, 1, o.h, o.w));
     size_t pl = (size_t)o.h * o.w;
-    for (size_t i = 0; i < 4 * pl; i++)
-        flow_out->d[i] = o.d[i] * (float)s;
-    memcpy(mask->d, o.d + 4 * pl, pl * sizeof(float));
+    scalar(o.d, flow_out->d, 4 * pl, WR_SCALAR_MUL, (float)s, 0.0f);
+    img_copy(mask->d, o.d + 4 * pl, pl);
 fail:
     img_free(&xs), img_free(&fs), img_free(&in), img_free(&f), img_free(&g), img_free(&t), img_free(&ps), img_free(&o);
     return st;
@@ -314,6 +412,56 @@ static wr_status encode(const rife *m, const img *x, img *f)
     return st;
 }
 
+/* A frame [3, h, w] zero-padded to [3, ph, pw] on the host, written to x in one copy, then
+ * clamped to [0, 1] by an op (the zeros stay zeros). */
+static wr_status upload_frame(const float *src, int h, int w, int ph, int pw, img *x)
+{
+    float *pad = calloc((size_t)3 * ph * pw, sizeof *pad);
+    if (!pad)
+        return wr_fail(WR_E_OOM, "RIFE: out of memory for a %dx%d frame", pw, ph);
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < h; y++)
+            memcpy(pad + ((size_t)c * ph + y) * pw, src + ((size_t)c * h + y) * w, (size_t)w * sizeof *pad);
+    wr_status st = img_alloc(x, 3, ph, pw);
+    if (st == WR_OK) {
+        if (host_images)
+            memcpy(x->d, pad, img_size(x) * sizeof(float));
+        else
+            wr_buffer_write(x->d, pad, img_size(x) * sizeof(float));
+        scalar(x->d, x->d, img_size(x), WR_SCALAR_CLAMP, 0.0f, 1.0f);
+    }
+    free(pad);
+    return st;
+}
+
+/* The padded result read back in one copy and cropped to [3, h, w]. */
+static wr_status download_frame(const img *x, int h, int w, float *out)
+{
+    size_t n = img_size(x);
+    float *host = malloc(n * sizeof *host);
+    if (!host)
+        return wr_fail(WR_E_OOM, "RIFE: out of memory for a %dx%d frame", x->w, x->h);
+    if (host_images)
+        memcpy(host, x->d, n * sizeof(float));
+    else
+        wr_buffer_read(host, x->d, n * sizeof(float));
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < h; y++)
+            memcpy(out + ((size_t)c * h + y) * w, host + ((size_t)c * x->h + y) * x->w, (size_t)w * sizeof *out);
+    free(host);
+    return WR_OK;
+}
+
+/* mask = (mk − mr) / 2, written mk + (−mr): the same float as the subtraction. mr is negated in
+ * place; mask may be mk. */
+static void mask_merge(const img *mk, img *mr, img *mask)
+{
+    size_t pl = img_size(mask);
+    scalar(mr->d, mr->d, pl, WR_SCALAR_MUL, -1.0f, 0.0f);
+    add(mk->d, mr->d, mask->d, pl);
+    scalar(mask->d, mask->d, pl, WR_SCALAR_DIV, 2.0f, 0.0f);
+}
+
 wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, int h, int w, float t,
                            float scale_factor, bool ensemble, float *out)
 {
@@ -323,41 +471,31 @@ wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, 
     int ph = (h + PAD_MULTIPLE - 1) / PAD_MULTIPLE * PAD_MULTIPLE, pw = (w + PAD_MULTIPLE - 1) / PAD_MULTIPLE * PAD_MULTIPLE;
     size_t pl = (size_t)ph * pw;
     img i0 = {0}, i1 = {0}, tp = {0}, tn = {0}, f0 = {0}, f1 = {0}, flow = {0}, mask = {0}, w0 = {0}, w1 = {0},
-        wf0 = {0}, wf1 = {0}, x = {0}, fd = {0}, mk = {0}, xr = {0}, fr = {0}, mr = {0}, sw = {0};
+        wf0 = {0}, wf1 = {0}, x = {0}, fd = {0}, mk = {0}, xr = {0}, fr = {0}, mr = {0}, sw = {0}, res = {0};
     wr_status st;
-    WR_TRY_GOTO(img_alloc(&i0, 3, ph, pw));
-    WR_TRY_GOTO(img_alloc(&i1, 3, ph, pw));
-    for (int c = 0; c < 3; c++) /* clamp to [0, 1], zero-pad right and bottom */
-        for (int y = 0; y < h; y++)
-            for (int xx = 0; xx < w; xx++) {
-                size_t s = ((size_t)c * h + y) * w + xx, d = (size_t)c * pl + (size_t)y * pw + xx;
-                i0.d[d] = fminf(fmaxf(img0[s], 0.0f), 1.0f);
-                i1.d[d] = fminf(fmaxf(img1[s], 0.0f), 1.0f);
-            }
+    WR_TRY_GOTO(upload_frame(img0, h, w, ph, pw, &i0));
+    WR_TRY_GOTO(upload_frame(img1, h, w, ph, pw, &i1));
     WR_TRY_GOTO(img_alloc(&tp, 1, ph, pw));
     WR_TRY_GOTO(img_alloc(&tn, 1, ph, pw));
-    for (size_t p = 0; p < pl; p++)
-        tp.d[p] = t, tn.d[p] = 1.0f - t;
+    scalar(tp.d, tp.d, pl, WR_SCALAR_FILL, t, 0.0f);
+    scalar(tn.d, tn.d, pl, WR_SCALAR_FILL, 1.0f - t, 0.0f);
     WR_TRY_GOTO(encode(m, &i0, &f0));
     WR_TRY_GOTO(encode(m, &i1, &f1));
     double sf = (double)scale_factor, sl[4] = {8.0 / sf, 4.0 / sf, 2.0 / sf, 1.0 / sf};
     {
-        const float *parts[5] = {i0.d, i1.d, f0.d, f1.d, tp.d};
-        int cs[5] = {3, 3, 4, 4, 1};
-        WR_TRY_GOTO(concat(parts, cs, 5, ph, pw, &x));
+        const img *parts[5] = {&i0, &i1, &f0, &f1, &tp};
+        WR_TRY_GOTO(concat(parts, 5, &x));
         WR_TRY_GOTO(ifblock_forward(&m->blocks[0], &x, NULL, sl[0], &flow, &mask));
         img_free(&x);
         if (ensemble) {
-            const float *rp[5] = {i1.d, i0.d, f1.d, f0.d, tn.d};
-            WR_TRY_GOTO(concat(rp, cs, 5, ph, pw, &xr));
+            const img *rp[5] = {&i1, &i0, &f1, &f0, &tn};
+            WR_TRY_GOTO(concat(rp, 5, &xr));
             WR_TRY_GOTO(ifblock_forward(&m->blocks[0], &xr, NULL, sl[0], &fr, &mr));
             img_free(&xr);
-            for (size_t p = 0; p < 2 * pl; p++) { /* flow = (flow + swap(fr)) / 2 */
-                flow.d[p] = (flow.d[p] + fr.d[2 * pl + p]) / 2.0f;
-                flow.d[2 * pl + p] = (flow.d[2 * pl + p] + fr.d[p]) / 2.0f;
-            }
-            for (size_t p = 0; p < pl; p++)
-                mask.d[p] = (mask.d[p] - mr.d[p]) / 2.0f;
+            add(flow.d, fr.d + 2 * pl, flow.d, 2 * pl); /* flow = (flow + swap(fr)) / 2 */
+            add(flow.d + 2 * pl, fr.d, flow.d + 2 * pl, 2 * pl);
+            scalar(flow.d, flow.d, 4 * pl, WR_SCALAR_DIV, 2.0f, 0.0f);
+            mask_merge(&mask, &mr, &mask);
             img_free(&fr), img_free(&mr);
         }
     }
@@ -370,28 +508,24 @@ wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, 
     for (int b = 1; b < 4; b++) {
         warp(&f0, flow.d, &wf0);
         warp(&f1, flow.d + 2 * pl, &wf1);
-        const float *parts[6] = {w0.d, w1.d, wf0.d, wf1.d, tp.d, mask.d};
-        int cs[6] = {3, 3, 4, 4, 1, 1};
-        WR_TRY_GOTO(concat(parts, cs, 6, ph, pw, &x));
+        const img *parts[6] = {&w0, &w1, &wf0, &wf1, &tp, &mask};
+        WR_TRY_GOTO(concat(parts, 6, &x));
         WR_TRY_GOTO(ifblock_forward(&m->blocks[b], &x, &flow, sl[b], &fd, &mk));
         img_free(&x);
-        for (size_t p = 0; p < 4 * pl; p++)
-            flow.d[p] += fd.d[p];
+        add(flow.d, fd.d, flow.d, 4 * pl);
         img_free(&fd);
         if (ensemble) { /* the node's variant: reverse pass with the updated flow and the old mask */
             warp(&f0, flow.d, &wf0);
             warp(&f1, flow.d + 2 * pl, &wf1);
-            for (size_t p = 0; p < pl; p++)
-                mask.d[p] = -mask.d[p];
-            const float *rp[6] = {w1.d, w0.d, wf1.d, wf0.d, tn.d, mask.d};
-            WR_TRY_GOTO(concat(rp, cs, 6, ph, pw, &xr));
+            scalar(mask.d, mask.d, pl, WR_SCALAR_MUL, -1.0f, 0.0f);
+            const img *rp[6] = {&w1, &w0, &wf1, &wf0, &tn, &mask};
+            WR_TRY_GOTO(concat(rp, 6, &xr));
             WR_TRY_GOTO(img_alloc(&sw, 4, ph, pw));
-            memcpy(sw.d, flow.d + 2 * pl, 2 * pl * sizeof(float));
-            memcpy(sw.d + 2 * pl, flow.d, 2 * pl * sizeof(float));
+            img_copy(sw.d, flow.d + 2 * pl, 2 * pl);
+            img_copy(sw.d + 2 * pl, flow.d, 2 * pl);
             WR_TRY_GOTO(ifblock_forward(&m->blocks[b], &xr, &sw, sl[b], &fr, &mr));
             img_free(&xr), img_free(&sw);
-            for (size_t p = 0; p < pl; p++)
-                mask.d[p] = (mk.d[p] - mr.d[p]) / 2.0f;
+            mask_merge(&mk, &mr, &mask); /* the reverse flow delta is unused, as in the node */
             img_free(&fr), img_free(&mr), img_free(&mk);
         } else {
             img_free(&mask);
@@ -401,17 +535,14 @@ wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, 
         warp(&i0, flow.d, &w0);
         warp(&i1, flow.d + 2 * pl, &w1);
     }
-    for (int c = 0; c < 3; c++) /* sigmoid blend, crop, clamp */
-        for (int y = 0; y < h; y++)
-            for (int xx = 0; xx < w; xx++) {
-                size_t p = (size_t)y * pw + xx;
-                float a = 1.0f / (1.0f + expf(-mask.d[p]));
-                float v = plane(&w0, c)[p] * a + plane(&w1, c)[p] * (1.0f - a);
-                out[((size_t)c * h + y) * w + xx] = fminf(fmaxf(v, 0.0f), 1.0f);
-            }
+    WR_TRY_GOTO(img_alloc(&res, 3, ph, pw)); /* sigmoid blend, clamp, crop */
+    wr_tensor t0 = ten(&w0), t1 = ten(&w1), tm = ten(&mask), tr = ten(&res);
+    wr_op_mask_blend(&t0, &t1, &tm, &tr);
+    scalar(res.d, res.d, img_size(&res), WR_SCALAR_CLAMP, 0.0f, 1.0f);
+    WR_TRY_GOTO(download_frame(&res, h, w, out));
 fail:
     img_free(&i0), img_free(&i1), img_free(&tp), img_free(&tn), img_free(&f0), img_free(&f1), img_free(&flow);
     img_free(&mask), img_free(&w0), img_free(&w1), img_free(&wf0), img_free(&wf1), img_free(&x), img_free(&fd);
-    img_free(&mk), img_free(&xr), img_free(&fr), img_free(&mr), img_free(&sw);
+    img_free(&mk), img_free(&xr), img_free(&fr), img_free(&mr), img_free(&sw), img_free(&res);
     return st;
 }

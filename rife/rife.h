@@ -24,4 +24,9 @@ void rife_free(rife *m);
 wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, int h, int w, float t,
                            float scale_factor, bool ensemble, float *out);
 
+/* Tests only: keep rife_interpolate's images in host memory on a GPU backend too, so every op
+ * stages its operands (the reference the device-resident forward is compared with bit for bit).
+ * Process-wide; set it between interpolations. */
+void rife_set_host_images(bool on);
+
 #endif

@@ -24,6 +24,10 @@ typedef enum wr_op_id {
     WR_OP_RESIZE_BILINEAR,
     WR_OP_WARP,
     WR_OP_CONV_TRANSPOSE2D,
+    WR_OP_SCALAR,
+    WR_OP_CHANNEL_SCALE_ADD,
+    WR_OP_PIXEL_SHUFFLE,
+    WR_OP_MASK_BLEND,
     WR_OP_COUNT
 } wr_op_id;
 
@@ -67,6 +71,11 @@ typedef struct wr_backend {
      * WR_OP_MATMUL: ops.c composes matmul into a scratch and add_gated, the same fp32 operations) */
     void (*matmul_gated_add)(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_tensor *gate,
                              wr_tensor *residual);
+    /* planar image glue (RIFE) */
+    void (*scalar)(const wr_tensor *x, wr_scalar_op op, float a, float b, wr_tensor *y);
+    void (*channel_scale_add)(const wr_tensor *x, const wr_tensor *scale, const wr_tensor *r, wr_tensor *y);
+    void (*pixel_shuffle)(const wr_tensor *x, int s, wr_tensor *y);
+    void (*mask_blend)(const wr_tensor *x0, const wr_tensor *x1, const wr_tensor *mask, wr_tensor *y);
 } wr_backend;
 
 extern const wr_backend wr_backend_cpu;

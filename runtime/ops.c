@@ -350,6 +350,60 @@ void wr_op_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y)
     current->warp(x, flow, y);
 }
 
+/* ---- planar image glue ------------------------------------------------------------------------ */
+
+static void check_planar(const wr_tensor *t, const char *what)
+{
+    check_f32(t, what);
+    WR_ASSERT(wr_tensor_is_contiguous(t), "%s must be contiguous", what);
+}
+
+void wr_op_scalar(const wr_tensor *x, wr_scalar_op op, float a, float b, wr_tensor *y)
+{
+    check_planar(x, "scalar x");
+    check_planar(y, "scalar y");
+    WR_ASSERT((unsigned)op < WR_SCALAR_OP_COUNT, "scalar: bad op %d", (int)op);
+    WR_ASSERT(wr_tensor_nelements(x) == wr_tensor_nelements(y), "scalar: x and y sizes differ");
+    current->scalar(x, op, a, b, y);
+}
+
+void wr_op_channel_scale_add(const wr_tensor *x, const wr_tensor *scale, const wr_tensor *r, wr_tensor *y)
+{
+    check_planar(x, "channel_scale_add x");
+    check_planar(scale, "channel_scale_add scale");
+    check_planar(r, "channel_scale_add r");
+    check_planar(y, "channel_scale_add y");
+    WR_ASSERT(wr_tensor_same_shape(x, r) && wr_tensor_same_shape(x, y) && x->ne[3] == 1,
+              "channel_scale_add: x, r and y must be {W, H, C} alike");
+    WR_ASSERT(wr_tensor_nelements(scale) == x->ne[2], "channel_scale_add: scale must be [C]");
+    current->channel_scale_add(x, scale, r, y);
+}
+
+void wr_op_pixel_shuffle(const wr_tensor *x, int s, wr_tensor *y)
+{
+    check_planar(x, "pixel_shuffle x");
+    check_planar(y, "pixel_shuffle y");
+    WR_ASSERT(s >= 1 && x->ne[2] % ((int64_t)s * s) == 0 && x->ne[3] == 1 && y->ne[0] == x->ne[0] * s &&
+                  y->ne[1] == x->ne[1] * s && y->ne[2] == x->ne[2] / ((int64_t)s * s) && y->ne[3] == 1,
+              "pixel_shuffle: x {W, H, C·s²} -> y {W·s, H·s, C} with s = %d", s);
+    WR_ASSERT(x->data != y->data, "pixel_shuffle y must not alias x");
+    current->pixel_shuffle(x, s, y);
+}
+
+void wr_op_mask_blend(const wr_tensor *x0, const wr_tensor *x1, const wr_tensor *mask, wr_tensor *y)
+{
+    check_planar(x0, "mask_blend x0");
+    check_planar(x1, "mask_blend x1");
+    check_planar(mask, "mask_blend mask");
+    check_planar(y, "mask_blend y");
+    WR_ASSERT(wr_tensor_same_shape(x0, x1) && wr_tensor_same_shape(x0, y) && x0->ne[3] == 1,
+              "mask_blend: x0, x1 and y must be {W, H, C} alike");
+    WR_ASSERT(mask->ne[0] == x0->ne[0] && mask->ne[1] == x0->ne[1] && wr_tensor_nelements(mask) == x0->ne[0] * x0->ne[1],
+              "mask_blend: mask must be {W, H}");
+    WR_ASSERT(y->data != mask->data, "mask_blend y must not alias mask");
+    current->mask_blend(x0, x1, mask, y);
+}
+
 /* ---- fused matmul epilogues ------------------------------------------------------------------ */
 
 /* The intermediate of the composed wr_op_matmul_gated_add: a band of rows at a time, at most

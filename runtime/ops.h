@@ -152,6 +152,37 @@ void wr_op_resize_bilinear(const wr_tensor *x, double f, wr_tensor *y);
  * contiguous ne = {W, H, 2} (u plane, then v). y must not alias x or flow. */
 void wr_op_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y);
 
+/* ---- planar image glue (RIFE) ------------------------------------------------------------------ */
+
+/* y = f(x) elementwise with scalars a, b; x, y F32 contiguous, same shape; y may alias x.
+ *   MUL         x · a            DIV   x / a (a true division, not x · (1/a))
+ *   LEAKY_RELU  x >= 0 ? x : a·x (torch.nn.LeakyReLU(a))
+ *   CLAMP       x >= a ? x : a, then <= b ? that : b (torch.clamp(x, a, b), but NaN becomes a and
+ *               −0 stays −0, as glibc's fminf(fmaxf(x, a), b) that RIFE used before)
+ *   FILL        a (x is not read; pass y) */
+typedef enum wr_scalar_op {
+    WR_SCALAR_MUL,
+    WR_SCALAR_DIV,
+    WR_SCALAR_LEAKY_RELU,
+    WR_SCALAR_CLAMP,
+    WR_SCALAR_FILL,
+    WR_SCALAR_OP_COUNT
+} wr_scalar_op;
+void wr_op_scalar(const wr_tensor *x, wr_scalar_op op, float a, float b, wr_tensor *y);
+
+/* y[c] = x[c] · scale[c] + r[c] for every plane c (RIFE's ResConv `conv(x) · beta + x`): x, r, y
+ * F32 contiguous ne = {W, H, C}; scale F32 [C]. y may alias x or r. */
+void wr_op_channel_scale_add(const wr_tensor *x, const wr_tensor *scale, const wr_tensor *r, wr_tensor *y);
+
+/* PixelShuffle(s) (torch.nn.PixelShuffle): y[c](s·h + i, s·w + j) = x[c·s² + i·s + j](h, w).
+ * x F32 contiguous ne = {W, H, C·s²}; y ne = {W·s, H·s, C}; y must not alias x. */
+void wr_op_pixel_shuffle(const wr_tensor *x, int s, wr_tensor *y);
+
+/* RIFE's merge: a = sigmoid(mask) = 1 / (1 + expf(−mask)), y[c] = x0[c] · a + x1[c] · (1 − a),
+ * mask broadcast over the planes. x0, x1, y F32 contiguous ne = {W, H, C}; mask ne = {W, H}.
+ * y must not alias mask; it may alias x0 or x1. */
+void wr_op_mask_blend(const wr_tensor *x0, const wr_tensor *x1, const wr_tensor *mask, wr_tensor *y);
+
 /* ---- fused matmul epilogues ------------------------------------------------------------------ */
 
 /* residual[M, N] += (x[M, K] · w[N, K]ᵀ + bias[N]) · gate: wr_op_matmul then wr_op_add_gated in one

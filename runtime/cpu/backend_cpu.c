@@ -31,4 +31,8 @@ const wr_backend wr_backend_cpu = {
     .resize_bilinear = cpu_resize_bilinear,
     .warp = cpu_warp,
     .conv_transpose2d = cpu_conv_transpose2d,
+    .scalar = cpu_scalar,
+    .channel_scale_add = cpu_channel_scale_add,
+    .pixel_shuffle = cpu_pixel_shuffle,
+    .mask_blend = cpu_mask_blend,
 };

@@ -28,6 +28,12 @@ void cpu_conv_transpose2d(const wr_tensor *x, const wr_tensor *w, const wr_tenso
                           wr_tensor *y);
 void cpu_resize_bilinear(const wr_tensor *x, double f, wr_tensor *y);
 void cpu_warp(const wr_tensor *x, const wr_tensor *flow, wr_tensor *y);
+void cpu_scalar(const wr_tensor *x, wr_scalar_op op, float a, float b, wr_tensor *y);
+void cpu_channel_scale_add(const wr_tensor *x, const wr_tensor *scale, const wr_tensor *r, wr_tensor *y);
+void cpu_pixel_shuffle(const wr_tensor *x, int s, wr_tensor *y);
+void cpu_mask_blend(const wr_tensor *x0, const wr_tensor *x1, const wr_tensor *mask, wr_tensor *y);
+/* One element of wr_op_scalar (the twin's formula, shared with the GPU backend's tests). */
+float cpu_scalar_apply(wr_scalar_op op, float v, float a, float b);
 
 /* Scalar activation functions shared by the ops (PyTorch formulas). */
 float cpu_gelu_tanh(float x);

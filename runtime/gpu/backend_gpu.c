@@ -316,6 +316,72 @@ static void gpu_conv_transpose2d(const wr_tensor *x, const wr_tensor *w, const w
         gpu_stage_out(&sb, false);
 }
 
+/* RIFE's planar glue: an output aliasing an input is staged once (as gpu_add). */
+static void gpu_scalar(const wr_tensor *x, wr_scalar_op op, float a, float b, wr_tensor *y)
+{
+    stage sx, sy;
+    bool alias = x->data == y->data;
+    gpu_stage_in(&sy, y, alias && op != WR_SCALAR_FILL);
+    if (!alias)
+        gpu_stage_in(&sx, x, op != WR_SCALAR_FILL);
+    CHECK(wr_gpu_scalar(gpu_dev, alias ? &sy.t : &sx.t, op, a, b, &sy.t, NULL));
+    gpu_finish();
+    gpu_stage_out(&sy, true);
+    if (!alias)
+        gpu_stage_out(&sx, false);
+}
+
+static void gpu_channel_scale_add(const wr_tensor *x, const wr_tensor *scale, const wr_tensor *r, wr_tensor *y)
+{
+    stage sx, ss, sr, sy;
+    bool ax = x->data == y->data, ar = r->data == y->data;
+    gpu_stage_in(&sy, y, ax || ar);
+    if (!ax)
+        gpu_stage_in(&sx, x, true);
+    if (!ar)
+        gpu_stage_in(&sr, r, true);
+    gpu_stage_in(&ss, scale, true);
+    CHECK(wr_gpu_channel_scale_add(gpu_dev, ax ? &sy.t : &sx.t, &ss.t, ar ? &sy.t : &sr.t, &sy.t, NULL));
+    gpu_finish();
+    gpu_stage_out(&sy, true);
+    if (!ax)
+        gpu_stage_out(&sx, false);
+    if (!ar)
+        gpu_stage_out(&sr, false);
+    gpu_stage_out(&ss, false);
+}
+
+static void gpu_pixel_shuffle(const wr_tensor *x, int s, wr_tensor *y)
+{
+    stage sx, sy;
+    gpu_stage_in(&sx, x, true);
+    gpu_stage_in(&sy, y, false);
+    CHECK(wr_gpu_pixel_shuffle(gpu_dev, &sx.t, s, &sy.t, NULL));
+    gpu_finish();
+    gpu_stage_out(&sy, true);
+    gpu_stage_out(&sx, false);
+}
+
+static void gpu_mask_blend(const wr_tensor *x0, const wr_tensor *x1, const wr_tensor *mask, wr_tensor *y)
+{
+    stage s0, s1, sm, sy;
+    bool a0 = x0->data == y->data, a1 = x1->data == y->data;
+    gpu_stage_in(&sy, y, a0 || a1);
+    if (!a0)
+        gpu_stage_in(&s0, x0, true);
+    if (!a1)
+        gpu_stage_in(&s1, x1, true);
+    gpu_stage_in(&sm, mask, true);
+    CHECK(wr_gpu_mask_blend(gpu_dev, a0 ? &sy.t : &s0.t, a1 ? &sy.t : &s1.t, &sm.t, &sy.t, NULL));
+    gpu_finish();
+    gpu_stage_out(&sy, true);
+    if (!a0)
+        gpu_stage_out(&s0, false);
+    if (!a1)
+        gpu_stage_out(&s1, false);
+    gpu_stage_out(&sm, false);
+}
+
 static wr_backend g_backend = {
     .name = "gpu",
     .supports = gpu_supports,
@@ -339,6 +405,10 @@ static wr_backend g_backend = {
     .layer_norm_modulate = gpu_layer_norm_modulate,
     .buffers = &wr_gpu_buffer_ops,
     .matmul_gated_add = gpu_matmul_gated_add,
+    .scalar = gpu_scalar,
+    .channel_scale_add = gpu_channel_scale_add,
+    .pixel_shuffle = gpu_pixel_shuffle,
+    .mask_blend = gpu_mask_blend,
 };
 
 /* ---- selection ------------------------------------------------------------------------------ */

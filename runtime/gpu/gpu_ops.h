@@ -145,6 +145,15 @@ bool wr_gpu_conv_transpose2d_supports(int kh, int kw, int stride, int pad);
 wr_status wr_gpu_resize_bilinear(wr_gpu *g, const wr_tensor *x, double f, wr_tensor *y, wr_gpu_stream *s);
 /* RIFE's backward warp of x ne {W, H, planes...} by flow ne {W, H, 2} into y (as wr_op_warp). */
 wr_status wr_gpu_warp(wr_gpu *g, const wr_tensor *x, const wr_tensor *flow, wr_tensor *y, wr_gpu_stream *s);
+/* RIFE's planar glue (kernels/planar.cu), as wr_op_scalar / wr_op_channel_scale_add /
+ * wr_op_pixel_shuffle / wr_op_mask_blend (runtime/ops.h), aliasing allowed where those allow it. */
+wr_status wr_gpu_scalar(wr_gpu *g, const wr_tensor *x, wr_scalar_op op, float a, float b, wr_tensor *y,
+                        wr_gpu_stream *s);
+wr_status wr_gpu_channel_scale_add(wr_gpu *g, const wr_tensor *x, const wr_tensor *scale, const wr_tensor *r,
+                                   wr_tensor *y, wr_gpu_stream *s);
+wr_status wr_gpu_pixel_shuffle(wr_gpu *g, const wr_tensor *x, int sc, wr_tensor *y, wr_gpu_stream *s);
+wr_status wr_gpu_mask_blend(wr_gpu *g, const wr_tensor *x0, const wr_tensor *x1, const wr_tensor *mask, wr_tensor *y,
+                            wr_gpu_stream *s);
 /* Sage-style quantised attention (kernels/attention_sage.cu, sm_80+, HD 64 or 128): k smoothed by
  * its mean over the Tk keys, q and k quantised to int8 per block of rows (kernels/sage_layout.h),
  * int8 Q·Kᵀ, fp32 online softmax, P·V in fp16 (fp8 from sm_89) with fp32 accumulation. Shapes as wr_gpu_attention;
@@ -209,6 +218,7 @@ void wr_matmul_q_kspecs(wr_kcheck_list *l);
 void wr_attention_kspecs(wr_kcheck_list *l);
 void wr_conv_kspecs(wr_kcheck_list *l);
 void wr_resample_kspecs(wr_kcheck_list *l);
+void wr_planar_kspecs(wr_kcheck_list *l);
 void wr_attention_sage_kspecs(wr_kcheck_list *l);
 
 #endif

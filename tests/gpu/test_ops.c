@@ -35,6 +35,9 @@ const od_coverage od_covered[] = {
     /* tests/gpu/test_ops_conv.c */
     {"kernels/conv.cu", "conv3d_f32"},             {"kernels/conv.cu", "conv3d_bf16_mma"},             {"kernels/resample.cu", "resize_bilinear_f32"},
     {"kernels/resample.cu", "warp_f32"},           {"kernels/conv_transpose.cu", "conv_transpose2d_f32"},
+    /* tests/gpu/test_ops_planar.c */
+    {"kernels/planar.cu", "scalar_f32"},           {"kernels/planar.cu", "channel_scale_add_f32"},
+    {"kernels/planar.cu", "pixel_shuffle_f32"},    {"kernels/planar.cu", "mask_blend_f32"},
     /* tests/gpu/test_matmul_q.c */
     {"kernels/matmul_q.cu", "mmq_quant_i8"}, {"kernels/matmul_q.cu", "matmul_q8_0_i8_mma"},
     {"kernels/matmul_q.cu", "mmq_quant_f8"}, {"kernels/matmul_q.cu", "matmul_f8_e4m3_mma"},
