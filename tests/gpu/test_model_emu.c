@@ -164,9 +164,9 @@ Test(model_emu, dit_t2v_golden_bf16_tensor_cores, .timeout = 300)
 
 /* ---- RIFE and the VAE on the device (conv3d, resize and warp kernels) ------------------------ */
 
-/* RIFE 4.7 on the GPU backend against the ComfyUI node's output: every convolution (vae_conv3d
- * dispatching to wr_op_conv3d), transposed convolution, resize and warp runs on the device; pixel
- * shuffle and the elementwise glue stay on the host. README tolerance: max_abs 5e-5. */
+/* RIFE 4.7 on the GPU backend against the ComfyUI node's output: every step runs on the device
+ * on buffers (convolutions, transposed convolutions, resizes, warps and the planar glue;
+ * tests/gpu/test_rife_resident.c checks it against the staged run). README tolerance: max_abs 5e-5. */
 Test(model_emu, rife47_golden_on_device, .timeout = 300)
 {
     const wr_backend *b = wr_test_gpu_backend();
