@@ -249,3 +249,29 @@ Test(tiny_post, upscale_block_swap_on_the_device)
         free(a), free(b), free(c);
     }
 }
+
+/* `wanrt interpolate --device emu`: RIFE with its images and weights in device buffers writes the
+ * frames the CPU backend writes (8-bit PNGs; the device convolutions sum in another order than
+ * the CPU's im2col + matmul, so a code may differ by one at a rounding boundary). */
+Test(tiny_post, interpolate_on_the_device)
+{
+    cr_assert_eq(mkdir(model("in3"), 0755), 0);
+    uint8_t rgb[40 * 24 * 3];
+    for (int f = 0; f < 3; f++) {
+        for (int i = 0; i < 40 * 24 * 3; i++)
+            rgb[i] = (uint8_t)((i * 5 + f * 17 + (i / 120) * 11) & 255);
+        char rel[64];
+        snprintf(rel, sizeof rel, "in3/%02d.png", f);
+        cr_assert_eq(wr_png_write_rgb(model(rel), 40, 24, rgb), WR_OK, "%s", wr_last_error());
+    }
+    run("interpolate in3 -o rife_cpu/ --model rife_tiny.safetensors --multiplier 2 --device cpu");
+    run("interpolate in3 -o rife_emu/ --model rife_tiny.safetensors --multiplier 2 --device emu");
+    for (int i = 0; i < 5; i++) {
+        int w, h, we, he;
+        uint8_t *c = folder_frame("rife_cpu", i, &w, &h), *e = folder_frame("rife_emu", i, &we, &he);
+        cr_assert(w == 40 && h == 24 && we == w && he == h, "frame %d: %dx%d and %dx%d", i, w, h, we, he);
+        for (int k = 0; k < w * h * 3; k++)
+            cr_assert_leq(abs((int)c[k] - (int)e[k]), 1, "frame %d byte %d: cpu %d, emu %d", i, k, c[k], e[k]);
+        free(c), free(e);
+    }
+}
