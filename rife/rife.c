@@ -25,25 +25,68 @@ void rife_set_host_images(bool on) { host_images = on; }
 
 typedef struct img {
     int c, h, w;
-    float *d; /* buffer (host memory with host_images) */
+    float *d;        /* buffer (host memory with host_images) */
+    rife_pool *pool; /* where d goes back when freed (NULL: wr_buffer_free) */
 } img;
 
 static size_t img_size(const img *x) { return (size_t)x->c * x->h * x->w; }
 
-static wr_status img_alloc(img *x, int c, int h, int w)
+/* A kept buffer of exactly `bytes`, taken out of the pool; NULL when there is none. */
+static void *pool_take(rife_pool *pool, size_t bytes)
 {
-    x->c = c, x->h = h, x->w = w;
+    for (int i = pool ? pool->n - 1 : -1; i >= 0; i--)
+        if (pool->items[i].bytes == bytes) {
+            void *p = pool->items[i].p;
+            pool->items[i] = pool->items[--pool->n];
+            return p;
+        }
+    return NULL;
+}
+
+static void pool_put(rife_pool *pool, void *p, size_t bytes)
+{
+    if (pool->n == pool->cap) {
+        int cap = pool->cap ? 2 * pool->cap : 64;
+        struct rife_pooled *items = realloc(pool->items, (size_t)cap * sizeof *items);
+        if (!items) { /* no room to keep it: give it back */
+            wr_buffer_free(p);
+            return;
+        }
+        pool->items = items, pool->cap = cap;
+    }
+    pool->items[pool->n++] = (struct rife_pooled){p, bytes};
+}
+
+void rife_pool_free(rife_pool *pool)
+{
+    if (!pool)
+        return;
+    for (int i = 0; i < pool->n; i++)
+        wr_buffer_free(pool->items[i].p);
+    free(pool->items);
+    free(pool);
+}
+
+/* pool: the model's (rife_interpolate) or the one of the image a step reads. */
+static wr_status img_alloc(img *x, rife_pool *pool, int c, int h, int w)
+{
+    x->c = c, x->h = h, x->w = w, x->pool = host_images ? NULL : pool;
     size_t bytes = img_size(x) * sizeof(float);
-    if (!host_images)
-        return wr_buffer_alloc(bytes, (void **)&x->d);
-    x->d = malloc(bytes ? bytes : 1);
-    return x->d ? WR_OK : wr_fail(WR_E_OOM, "RIFE: out of memory for [%d, %d, %d]", c, h, w);
+    if (host_images) {
+        x->d = malloc(bytes ? bytes : 1);
+        return x->d ? WR_OK : wr_fail(WR_E_OOM, "RIFE: out of memory for [%d, %d, %d]", c, h, w);
+    }
+    if ((x->d = pool_take(pool, bytes)))
+        return WR_OK;
+    return wr_buffer_alloc(bytes, (void **)&x->d);
 }
 
 static void img_free(img *x)
 {
     if (host_images)
         free(x->d);
+    else if (x->d && x->pool)
+        pool_put(x->pool, x->d, img_size(x) * sizeof(float));
     else
         wr_buffer_free(x->d);
     x->d = NULL;
@@ -97,13 +140,13 @@ static wr_status conv2d(const img *in, const conv *c, int stride, img *out)
         vae_vol vin = {.c = in->c, .t = 1, .h = in->h, .w = in->w, .d = in->d}, vo;
         vae_pad p = {0, 1, 1, 1, 1};
         WR_TRY(vae_conv3d(&vin, &c->w, &c->b, 1, stride, stride, p, &vo));
-        wr_status st = img_alloc(out, vo.c, vo.h, vo.w);
+        wr_status st = img_alloc(out, in->pool, vo.c, vo.h, vo.w);
         if (st == WR_OK)
             memcpy(out->d, vo.d, img_size(out) * sizeof(float)); /* host buffers on the CPU backend */
         vae_vol_free(&vo);
         return st;
     }
-    WR_TRY(img_alloc(out, (int)c->w.ne[3], (in->h - 1) / stride + 1, (in->w - 1) / stride + 1));
+    WR_TRY(img_alloc(out, in->pool, (int)c->w.ne[3], (in->h - 1) / stride + 1, (in->w - 1) / stride + 1));
     wr_conv_params p = {.st = 1, .sh = stride, .sw = stride, .top = 1, .bottom = 1, .left = 1, .right = 1};
     wr_tensor tx, ty;
     WR_ASSERT(wr_tensor_init(&tx, WR_DTYPE_F32, 4, (int64_t[]){in->w, in->h, 1, in->c}, in->d) &&
@@ -117,7 +160,7 @@ static wr_status conv2d(const img *in, const conv *c, int stride, img *out)
  * (wr_op_conv_transpose2d). */
 static wr_status tconv2d(const img *in, const tconv *c, img *out)
 {
-    WR_TRY(img_alloc(out, c->cout, in->h * 2, in->w * 2));
+    WR_TRY(img_alloc(out, in->pool, c->cout, in->h * 2, in->w * 2));
     wr_tensor tx = ten(in), ty = ten(out);
     wr_op_conv_transpose2d(&tx, &c->w, &c->b, 2, 1, &ty);
     return WR_OK;
@@ -126,7 +169,7 @@ static wr_status tconv2d(const img *in, const tconv *c, img *out)
 /* Bilinear resize by factor f (F.interpolate, align_corners=False, no antialias): wr_op_resize_bilinear. */
 static wr_status resize(const img *in, double f, img *out)
 {
-    WR_TRY(img_alloc(out, in->c, (int)floor(in->h * f), (int)floor(in->w * f)));
+    WR_TRY(img_alloc(out, in->pool, in->c, (int)floor(in->h * f), (int)floor(in->w * f)));
     wr_tensor tx = ten(in), ty = ten(out);
     wr_op_resize_bilinear(&tx, f, &ty);
     return WR_OK;
@@ -148,7 +191,7 @@ static wr_status concat(const img *const *parts, int n, img *out)
     int total = 0;
     for (int k = 0; k < n; k++)
         total += parts[k]->c;
-    WR_TRY(img_alloc(out, total, parts[0]->h, parts[0]->w));
+    WR_TRY(img_alloc(out, parts[0]->pool, total, parts[0]->h, parts[0]->w));
     size_t at = 0;
     for (int k = 0; k < n; k++) {
         img_copy(out->d + at, parts[k]->d, img_size(parts[k]));
@@ -186,7 +229,7 @@ static wr_status ifblock_forward(const ifblock *b, const img *x, const img *flow
         g = r;
     }
     WR_TRY_GOTO(tconv2d(&g, &b->last, &t));
-    WR_TRY_GOTO(img_alloc(&ps, 6, t.h * 2, t.w * 2));
+    WR_TRY_GOTO(img_alloc(&ps, x->pool, 6, t.h * 2, t.w * 2));
     wr_tensor tt = ten(&t), tps = ten(&ps);
     wr_op_pixel_shuffle(&tt, 2, &tps); /* [24, h, w] -> [6, 2h, 2w] */
     WR_TRY_GOTO(resize(&ps, s, &o));
@@ -195,8 +238,8 @@ static wr_status ifblock_forward(const ifblock *b, const img *x, const img *flow
                      "padding multiple %d must be a multiple of 32 / scale_factor)", s, o.w, o.h, x->w, x->h, PAD_MULTIPLE);
         goto fail;
     }
-    WR_TRY_GOTO(img_alloc(flow_out, 4, o.h, o.w));
-    WR_TRY_GOTO(img_alloc(mask, 1, o.h, o.w));
+    WR_TRY_GOTO(img_alloc(flow_out, x->pool, 4, o.h, o.w));
+    WR_TRY_GOTO(img_alloc(mask, x->pool, 1, o.h, o.w));
     size_t pl = (size_t)o.h * o.w;
     scalar(o.d, flow_out->d, 4 * pl, WR_SCALAR_MUL, (float)s, 0.0f);
     img_copy(mask->d, o.d + 4 * pl, pl);
@@ -216,7 +259,7 @@ static wr_status encode(const rife *m, const img *x, img *f)
 
 /* A frame [3, h, w] zero-padded to [3, ph, pw] on the host, written to x in one copy, then
  * clamped to [0, 1] by an op (the zeros stay zeros). */
-static wr_status upload_frame(const float *src, int h, int w, int ph, int pw, img *x)
+static wr_status upload_frame(const float *src, int h, int w, int ph, int pw, rife_pool *pool, img *x)
 {
     float *pad = calloc((size_t)3 * ph * pw, sizeof *pad);
     if (!pad)
@@ -224,7 +267,7 @@ static wr_status upload_frame(const float *src, int h, int w, int ph, int pw, im
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < h; y++)
             memcpy(pad + ((size_t)c * ph + y) * pw, src + ((size_t)c * h + y) * w, (size_t)w * sizeof *pad);
-    wr_status st = img_alloc(x, 3, ph, pw);
+    wr_status st = img_alloc(x, pool, 3, ph, pw);
     if (st == WR_OK) {
         if (host_images)
             memcpy(x->d, pad, img_size(x) * sizeof(float));
@@ -275,10 +318,10 @@ wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, 
     img i0 = {0}, i1 = {0}, tp = {0}, tn = {0}, f0 = {0}, f1 = {0}, flow = {0}, mask = {0}, w0 = {0}, w1 = {0},
         wf0 = {0}, wf1 = {0}, x = {0}, fd = {0}, mk = {0}, xr = {0}, fr = {0}, mr = {0}, sw = {0}, res = {0};
     wr_status st;
-    WR_TRY_GOTO(upload_frame(img0, h, w, ph, pw, &i0));
-    WR_TRY_GOTO(upload_frame(img1, h, w, ph, pw, &i1));
-    WR_TRY_GOTO(img_alloc(&tp, 1, ph, pw));
-    WR_TRY_GOTO(img_alloc(&tn, 1, ph, pw));
+    WR_TRY_GOTO(upload_frame(img0, h, w, ph, pw, m->pool, &i0));
+    WR_TRY_GOTO(upload_frame(img1, h, w, ph, pw, m->pool, &i1));
+    WR_TRY_GOTO(img_alloc(&tp, m->pool, 1, ph, pw));
+    WR_TRY_GOTO(img_alloc(&tn, m->pool, 1, ph, pw));
     scalar(tp.d, tp.d, pl, WR_SCALAR_FILL, t, 0.0f);
     scalar(tn.d, tn.d, pl, WR_SCALAR_FILL, 1.0f - t, 0.0f);
     WR_TRY_GOTO(encode(m, &i0, &f0));
@@ -301,10 +344,10 @@ wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, 
             img_free(&fr), img_free(&mr);
         }
     }
-    WR_TRY_GOTO(img_alloc(&w0, 3, ph, pw));
-    WR_TRY_GOTO(img_alloc(&w1, 3, ph, pw));
-    WR_TRY_GOTO(img_alloc(&wf0, 4, ph, pw));
-    WR_TRY_GOTO(img_alloc(&wf1, 4, ph, pw));
+    WR_TRY_GOTO(img_alloc(&w0, m->pool, 3, ph, pw));
+    WR_TRY_GOTO(img_alloc(&w1, m->pool, 3, ph, pw));
+    WR_TRY_GOTO(img_alloc(&wf0, m->pool, 4, ph, pw));
+    WR_TRY_GOTO(img_alloc(&wf1, m->pool, 4, ph, pw));
     warp(&i0, flow.d, &w0);
     warp(&i1, flow.d + 2 * pl, &w1);
     for (int b = 1; b < 4; b++) {
@@ -322,7 +365,7 @@ wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, 
             scalar(mask.d, mask.d, pl, WR_SCALAR_MUL, -1.0f, 0.0f);
             const img *rp[6] = {&w1, &w0, &wf1, &wf0, &tn, &mask};
             WR_TRY_GOTO(concat(rp, 6, &xr));
-            WR_TRY_GOTO(img_alloc(&sw, 4, ph, pw));
+            WR_TRY_GOTO(img_alloc(&sw, m->pool, 4, ph, pw));
             img_copy(sw.d, flow.d + 2 * pl, 2 * pl);
             img_copy(sw.d + 2 * pl, flow.d, 2 * pl);
             WR_TRY_GOTO(ifblock_forward(&m->blocks[b], &xr, &sw, sl[b], &fr, &mr));
@@ -337,7 +380,7 @@ wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, 
         warp(&i0, flow.d, &w0);
         warp(&i1, flow.d + 2 * pl, &w1);
     }
-    WR_TRY_GOTO(img_alloc(&res, 3, ph, pw)); /* sigmoid blend, clamp, crop */
+    WR_TRY_GOTO(img_alloc(&res, m->pool, 3, ph, pw)); /* sigmoid blend, clamp, crop */
     wr_tensor t0 = ten(&w0), t1 = ten(&w1), tm = ten(&mask), tr = ten(&res);
     wr_op_mask_blend(&t0, &t1, &tm, &tr);
     scalar(res.d, res.d, img_size(&res), WR_SCALAR_CLAMP, 0.0f, 1.0f);

@@ -26,6 +26,19 @@ typedef struct ifblock {
     int c;
 } ifblock;
 
+/* Image buffers of finished steps, kept for reuse by size (rife.c img_alloc / img_free): every
+ * frame pair allocates the same sizes in the same order, so from the second pair on the forward
+ * allocates no device memory (cuMemAlloc / cuMemFree synchronise the device). GPU backends only. */
+typedef struct rife_pool {
+    struct rife_pooled {
+        void *p;
+        size_t bytes;
+    } *items;
+    int n, cap;
+} rife_pool;
+/* Frees every kept buffer and the pool (NULL accepted). */
+void rife_pool_free(rife_pool *pool);
+
 struct rife {
     conv enc0;
     tconv enc1;
@@ -34,6 +47,7 @@ struct rife {
     int n_owned;
     const wr_weightfile *wf;
     wr_placement *placed; /* every weight in one resident group on a GPU backend; NULL on the CPU */
+    rife_pool *pool;      /* GPU backend: freed image buffers (one interpolation at a time); NULL on the CPU */
 };
 
 #endif

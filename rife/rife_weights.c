@@ -156,6 +156,10 @@ wr_status rife_load(rife **out, const wr_weightfile *wf)
         WR_TRY_GOTO(bind_tconv(m, p, c, 24, &blk->last));
     }
     WR_TRY_GOTO(place_weights(m));
+    if (!wr_buffers_are_host() && !(m->pool = calloc(1, sizeof *m->pool))) {
+        st = wr_fail(WR_E_OOM, "out of memory");
+        goto fail;
+    }
     *out = m;
     return WR_OK;
 fail:
@@ -167,6 +171,7 @@ void rife_free(rife *m)
 {
     if (!m)
         return;
+    rife_pool_free(m->pool);
     wr_placement_free(m->placed); /* restores the tensors' host pointers before they are freed */
     for (int i = 0; i < m->n_owned; i++)
         free(m->owned[i]);

@@ -2,8 +2,9 @@
  * the same output, bit for bit, as the staged run whose images are host arrays copied per op
  * (rife_set_host_images), no host operand reaching an op during an interpolation (only the two
  * padded frames go up through wr_buffer_write and the padded result comes back through
- * wr_buffer_read), and the golden output within the README's 5e-5 — on the emulator here, on
- * CUDA in make test-gpu. Cases: the plain 72x40 golden pair and the 64x64 ensemble one (the
+ * wr_buffer_read), the golden output within the README's 5e-5, and a second pair that allocates
+ * no device memory (the model's pool hands the first pair's image buffers out again) and gives
+ * the same bits — on the emulator here, on CUDA in make test-gpu. Cases: the plain 72x40 golden pair and the 64x64 ensemble one (the
  * reverse passes, the flow swap and the mask merges). */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -50,11 +51,22 @@ static void resident_equals_staged(const char *case_rel)
     for (int64_t i = 0; i < n; i++)
         cr_assert(memcmp(&got[i], &staged[i], sizeof(float)) == 0, "%s: element %lld: resident %a, staged %a", case_rel,
                   (long long)i, (double)got[i], (double)staged[i]);
+    wr_gpu *g = wr_backend_gpu_device();
+    size_t in_use = wr_gpu_mem_in_use(g);
+    wr_gpu_mem_peak_reset(g);
+    float *again = malloc((size_t)n * sizeof *again);
+    cr_assert_eq(rife_interpolate(m, a, b, h, w, ts[0], 1.0f, ensemble, again), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(wr_gpu_mem_peak(g), in_use, "%s: the second pair allocated device memory (peak %zu, before %zu)",
+                 case_rel, wr_gpu_mem_peak(g), in_use);
+    cr_assert_eq(wr_gpu_mem_in_use(g), in_use);
+    cr_assert_eq(wr_backend_gpu_host_operand_bytes() - before, 0);
+    cr_assert(memcmp(again, got, (size_t)n * sizeof *got) == 0, "%s: the second pair differs", case_rel);
+    free(again);
+
     wr_test_err e = wr_test_compare(got, want, n);
     cr_assert_eq(e.nan_mismatch, 0);
     cr_assert_leq(e.max_abs, 5e-5, "%s: max abs %g against the golden output", case_rel, e.max_abs);
 
-    wr_gpu *g = wr_backend_gpu_device();
     static const char *const entries[] = {"conv3d_f32", "conv_transpose2d_f32", "resize_bilinear_f32", "warp_f32",
                                           "scalar_f32", "channel_scale_add_f32", "pixel_shuffle_f32", "mask_blend_f32",
                                           "ew_binary_f32"};
