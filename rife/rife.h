@@ -20,7 +20,9 @@ wr_status rife_load(rife **out, const wr_weightfile *wf);
 void rife_free(rife *m);
 
 /* img0, img1: planar RGB [3, h, w] in [0, 1]; out: [3, h, w] at time t in (0, 1).
- * scale_factor: 0.25 .. 4 (the node's option; 1 by default). */
+ * scale_factor: 0.25 .. 4 (the node's option; 1 by default); WR_E_UNSUPPORTED where the padding
+ * multiple 64 is not a multiple of 32 / scale_factor (0.25: the node fails there too). On a GPU backend the
+ * images stay in device memory and a model runs one interpolation at a time (its buffer pool). */
 wr_status rife_interpolate(const rife *m, const float *img0, const float *img1, int h, int w, float t,
                            float scale_factor, bool ensemble, float *out);
 

@@ -82,6 +82,10 @@ Test(rife, identical_frames_give_that_frame, .timeout = 60)
     for (int i = 0; i < 3 * 64 * 64; i++)
         cr_assert_float_eq(out[i], img[i], 2e-6f, "ensemble element %d", i);
     cr_assert_eq(rife_interpolate(m, img, img, 64, 64, 1.5f, 1.0f, false, out), WR_E_ARG);
+    /* scale 0.25 needs a padding multiple of 128: the first IFBlock returns 128x128 for 64x64 (the
+     * node's torch.cat refuses it; this used to read past the flow planes) */
+    cr_assert_eq(rife_interpolate(m, img, img, 64, 64, 0.5f, 0.25f, false, out), WR_E_UNSUPPORTED);
+    cr_assert(strstr(wr_last_error(), "padding multiple"), "%s", wr_last_error());
     rife_free(m);
     wr_weightfile_close(&wf);
     wr_test_open(&wf, wr_test_shared("golden/dit/dit_t2v_weights.safetensors"));
