@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "runtime/buffers.h"
+#include "runtime/gpu/backend_gpu.h"
 #include "runtime/gpu/gpu_ops.h"
 #include "runtime/log.h"
 #include "upscale/upscale_plan.h"
@@ -16,12 +17,7 @@ static wr_status group_bytes(const upscale_dit *dit, size_t *groups, size_t *hos
     int *g, n;
     WR_TRY(upscale_dit_list((upscale_dit *)dit, &t, &g, &n));
     *host_only = 0;
-    for (int i = 0; i < n; i++) {
-        if (wr_gpu_matmul_supports(t[i]->dtype))
-            groups[g[i]] += wr_placed_bytes(t[i]);
-        else
-            *host_only += wr_tensor_nbytes(t[i]);
-    }
+    wr_backend_gpu_group_bytes(t, g, n, groups, host_only);
     free(t), free(g);
     return WR_OK;
 }

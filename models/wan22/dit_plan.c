@@ -26,12 +26,7 @@ static wr_status group_bytes(const wan22_weights *w, size_t *groups, size_t *hos
     int *g, n;
     WR_TRY(wan22_weights_list((wan22_weights *)w, &t, &g, &n));
     *host_only = 0;
-    for (int i = 0; i < n; i++) {
-        if (wr_gpu_matmul_supports(t[i]->dtype))
-            groups[g[i]] += wr_placed_bytes(t[i]);
-        else
-            *host_only += wr_tensor_nbytes(t[i]);
-    }
+    wr_backend_gpu_group_bytes(t, g, n, groups, host_only);
     free(t), free(g);
     return WR_OK;
 }

@@ -34,6 +34,11 @@ wr_gpu *wr_backend_gpu_device(void);
  * place on the emulator). A forward whose activations are buffers and whose weights are placed
  * (runtime/buffers.h) adds nothing here. */
 size_t wr_backend_gpu_host_operand_bytes(void);
+/* How placement on this backend sizes n weight tensors in groups (group[i] of tensor i): the device
+ * bytes per group added to groups[] (each tensor rounded to WR_PLACE_ALIGN), and into *host_only
+ * the bytes of tensors no device kernel reads (they stay in host memory). For the planners. */
+void wr_backend_gpu_group_bytes(wr_tensor *const *tensors, const int *group, int n, size_t *groups, size_t *host_only);
+
 /* Device bytes of the RoPE tables the backend keeps for a grid of `tokens` tokens. */
 size_t wr_backend_gpu_rope_table_bytes(int64_t tokens);
 

@@ -106,6 +106,16 @@ static void buf_copy(void *dst, const void *src, size_t bytes)
     CHECK(wr_gpu_copy_d2d(dev(), dst, src, bytes, NULL));
 }
 
+void wr_backend_gpu_group_bytes(wr_tensor *const *tensors, const int *group, int n, size_t *groups, size_t *host_only)
+{
+    for (int i = 0; i < n; i++) {
+        if (wr_gpu_matmul_supports(tensors[i]->dtype))
+            groups[group[i]] += wr_placed_bytes(tensors[i]);
+        else
+            *host_only += wr_tensor_nbytes(tensors[i]);
+    }
+}
+
 /* ---- placement -------------------------------------------------------------------------------- */
 
 struct wr_placement {
