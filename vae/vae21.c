@@ -3,6 +3,7 @@
  * time_conv}, encoder.middle.{0,1,2}, encoder.head.{0,2}, conv1, conv2, decoder.* alike. */
 #include "vae/vae21.h"
 
+
 #include "vae/vae_blocks.h"
 
 #include <math.h>
@@ -274,6 +275,8 @@ wr_status vae21_encode(const vae21 *m, const vae_vol *video, vae_vol *latent)
     return st;
 }
 
+/* On a GPU backend the decode is resident (vae/volume.h): each latent frame goes up once, the
+ * activations and caches stay in device buffers, and frames come down once for the sink. */
 wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink sink)
 {
     if (latent->c != m->z_dim || latent->t < 1 || latent->h < 1 || latent->w < 1)
@@ -282,21 +285,31 @@ wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink si
     vae_tcache tc = {0};
     wr_status st = WR_OK;
     size_t n = (size_t)latent->h * latent->w;
+    int was_resident = vae_resident();
     for (int i = 0; i < latent->t && st == WR_OK; i++) { /* one latent frame per chunk */
-        vae_vol x;
-        st = vae_vol_alloc(&x, latent->c, 1, latent->h, latent->w);
+        vae_vol z, x = {0};
+        vae_resident_set(0); /* the de-normalised latent frame is made on the host */
+        st = vae_vol_alloc(&z, latent->c, 1, latent->h, latent->w);
         if (st != WR_OK)
             break;
         for (int c = 0; c < m->z_dim && !vae_dry(); c++) { /* z / (1/std) + mean, as the official code writes it */
             float inv_std = 1.0f / latent_std[c];
             for (size_t p = 0; p < n; p++)
-                x.d[(size_t)c * n + p] = latent->d[((size_t)c * latent->t + (size_t)i) * n + p] / inv_std + latent_mean[c];
+                z.d[(size_t)c * n + p] = latent->d[((size_t)c * latent->t + (size_t)i) * n + p] / inv_std + latent_mean[c];
         }
+        vae_resident_set(1);
+        if (vae_resident_now()) { /* the one upload of this chunk */
+            st = vae_vol_upload(&z, &x);
+            vae_vol_free(&z);
+        } else
+            x = z; /* host memory: the counted bytes stay exactly those of before */
         vae_tcache_begin(&tc, i == 0);
-        st = decode_chunk(m, &x, &tc, &sink, i ? 1 + 4 * (i - 1) : 0);
+        if (st == WR_OK)
+            st = decode_chunk(m, &x, &tc, &sink, i ? 1 + 4 * (i - 1) : 0);
         vae_vol_free(&x);
     }
     vae_tcache_free(&tc);
+    vae_resident_set(was_resident);
     return st;
 }
 

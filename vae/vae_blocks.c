@@ -183,27 +183,13 @@ static wr_status next_slot(vae_tcache *tc, int c, int t, int h, int w, vae_vol *
 static wr_status cat_frames(const vae_vol *a, const vae_vol *b, vae_vol *out)
 {
     WR_TRY(vae_vol_alloc(out, b->c, a->t + b->t, b->h, b->w));
-    if (vae_dry())
-        return WR_OK;
-    size_t plane = (size_t)b->h * b->w;
-    for (int c = 0; c < b->c; c++) {
-        memcpy(out->d + (size_t)c * out->t * plane, a->d + (size_t)c * a->t * plane, (size_t)a->t * plane * sizeof(float));
-        memcpy(out->d + ((size_t)c * out->t + (size_t)a->t) * plane, b->d + (size_t)c * b->t * plane,
-               (size_t)b->t * plane * sizeof(float));
-    }
+    vae_vol_copy_frames(out, 0, a, 0, a->t);
+    vae_vol_copy_frames(out, a->t, b, 0, b->t);
     return WR_OK;
 }
 
 /* slot = the last slot->t frames of src (src->t >= slot->t). */
-static void keep_last(const vae_vol *src, vae_vol *slot)
-{
-    if (vae_dry())
-        return;
-    size_t plane = (size_t)src->h * src->w;
-    for (int c = 0; c < src->c; c++)
-        memcpy(slot->d + (size_t)c * slot->t * plane, src->d + ((size_t)c * src->t + (size_t)(src->t - slot->t)) * plane,
-               (size_t)slot->t * plane * sizeof(float));
-}
+static void keep_last(const vae_vol *src, vae_vol *slot) { vae_vol_copy_frames(slot, 0, src, src->t - slot->t, slot->t); }
 
 /* ---- forward pieces ------------------------------------------------------------------------ */
 
@@ -221,7 +207,13 @@ wr_status vae_per_frame(vae_vol *x, vae_tcache *tc, vae_part_fn part, const void
             vae_vol_free(x); /* the last frame is out: the chunk is no longer needed */
         tc->idx = idx0;
         st = part(model, &xf, tc);
-        if (st == WR_OK && sink)
+        if (st == WR_OK && sink && xf.dev) { /* the sink reads host frames: the frame comes down here */
+            vae_vol hf;
+            st = vae_vol_download(&xf, &hf);
+            if (st == WR_OK)
+                st = sink->fn(sink->ctx, &hf, t0 + f);
+            vae_vol_free(&hf);
+        } else if (st == WR_OK && sink)
             st = sink->fn(sink->ctx, &xf, t0 + f);
         else if (st == WR_OK) {
             if (!have_out)
@@ -278,9 +270,7 @@ wr_status vae_res_forward(vae_vol *x, const vae_resblock *r, vae_tcache *tc)
     wr_status st;
     if (r->has_sc)
         WR_TRY_GOTO(vae_conv3d(x, &r->sc.w, &r->sc.b, 1, 1, 1, none, &h));
-    WR_TRY_GOTO(vae_vol_alloc(&y, x->c, x->t, x->h, x->w));
-    if (!vae_dry())
-        memcpy(y.d, x->d, vae_vol_size(x) * sizeof(float));
+    WR_TRY_GOTO(vae_vol_clone(x, &y));
     vae_rms_norm(&y, r->g0, 1);
     WR_TRY_GOTO(vae_conv_causal(&y, &r->c0, tc));
     vae_rms_norm(&y, r->g1, 1);
@@ -294,9 +284,21 @@ fail:
     return st;
 }
 
-/* Single-head attention over the H·W positions of each frame, scale 1/√C. */
+/* Single-head attention over the H·W positions of each frame, scale 1/√C. A resident x runs on
+ * a host copy (its glue is host loops; the block runs once per chunk at latent resolution). */
 wr_status vae_attn_forward(vae_vol *x, const vae_attnblock *a)
 {
+    if (x->dev) {
+        vae_vol h;
+        WR_TRY(vae_vol_download(x, &h));
+        vae_resident_set(0);
+        wr_status rc = vae_attn_forward(&h, a);
+        vae_resident_set(1);
+        if (rc == WR_OK)
+            vae_vol_copy_frames(x, 0, &h, 0, h.t);
+        vae_vol_free(&h);
+        return rc;
+    }
     int C = x->c, T = x->t;
     int64_t P = (int64_t)x->h * x->w;
     vae_vol xn, qkv;
@@ -381,12 +383,10 @@ static wr_status interleave_time(const vae_vol *tc, vae_vol *y)
 {
     int C = tc->c / 2, T = tc->t;
     WR_TRY(vae_vol_alloc(y, C, 2 * T, tc->h, tc->w));
-    size_t plane = (size_t)tc->h * tc->w;
     for (int c = 0; c < C && !vae_dry(); c++)
         for (int i = 0; i < T; i++)
             for (int s = 0; s < 2; s++)
-                memcpy(y->d + ((size_t)c * y->t + (size_t)(2 * i + s)) * plane,
-                       tc->d + ((size_t)(s * C + c) * tc->t + (size_t)i) * plane, plane * sizeof(float));
+                vae_vol_copy_plane(y, c, 2 * i + s, tc, s * C + c, i);
     return WR_OK;
 }
 

@@ -7,15 +7,20 @@
 #include <string.h>
 
 #include "runtime/backend.h"
+#include "runtime/buffers.h"
 #include "runtime/ops.h"
 #include "runtime/threadpool.h"
 
 /* ---- accounting ------------------------------------------------------------------------------ */
 
-static _Thread_local int dry_run;
+static _Thread_local int dry_run, resident;
+static int host_volumes; /* tests: never resident */
 static _Thread_local size_t mem_cur, mem_peak, op_peak;
 
 void vae_dry_set(int dry) { dry_run = dry; }
+void vae_resident_set(int on) { resident = on; }
+int vae_resident(void) { return resident; }
+void vae_set_host_volumes(int on) { host_volumes = on; }
 int vae_dry(void) { return dry_run; }
 size_t vae_mem_current(void) { return mem_cur; }
 size_t vae_mem_peak(void) { return mem_peak; }
@@ -47,10 +52,19 @@ void vae_scratch_free(void *p, size_t bytes)
     mem_cur -= bytes;
 }
 
-wr_status vae_vol_alloc(vae_vol *v, int c, int t, int h, int w)
+/* dev: a backend buffer (only outside dry runs, where nothing is allocated at all). The bytes
+ * are counted alike for both kinds, so the planner's numbers do not depend on residency. */
+static wr_status vol_alloc_kind(vae_vol *v, int c, int t, int h, int w, int dev)
 {
-    v->c = c, v->t = t, v->h = h, v->w = w, v->acct = 0;
+    v->c = c, v->t = t, v->h = h, v->w = w, v->acct = 0, v->dev = 0;
     size_t bytes = vae_vol_size(v) * sizeof(float);
+    if (dev && !dry_run) {
+        void *p;
+        WR_TRY(wr_buffer_alloc(bytes ? bytes : sizeof(float), &p));
+        count(bytes);
+        v->d = p, v->dev = 1, v->acct = bytes;
+        return WR_OK;
+    }
     v->d = vae_scratch_alloc(bytes);
     if (!v->d && !dry_run)
         return wr_fail(WR_E_OOM, "VAE: out of memory for a [%d, %d, %d, %d] activation", c, t, h, w);
@@ -58,10 +72,29 @@ wr_status vae_vol_alloc(vae_vol *v, int c, int t, int h, int w)
     return WR_OK;
 }
 
+int vae_resident_now(void) { return resident && !host_volumes && !dry_run && !wr_buffers_are_host(); }
+
+wr_status vae_vol_alloc(vae_vol *v, int c, int t, int h, int w)
+{
+    return vol_alloc_kind(v, c, t, h, w, vae_resident_now());
+}
+
+/* The whole volume as one flat F32 tensor (for elementwise ops). */
+static wr_tensor flat(const vae_vol *v)
+{
+    wr_tensor t;
+    int64_t ne[1] = {(int64_t)vae_vol_size(v)};
+    WR_ASSERT(wr_tensor_init(&t, WR_DTYPE_F32, 1, ne, v->d), "VAE volume tensor");
+    return t;
+}
+
 wr_status vae_vol_zeros(vae_vol *v, int c, int t, int h, int w)
 {
     WR_TRY(vae_vol_alloc(v, c, t, h, w));
-    if (v->d)
+    if (v->dev) {
+        wr_tensor y = flat(v);
+        wr_op_scalar(&y, WR_SCALAR_FILL, 0.0f, 0.0f, &y);
+    } else if (v->d)
         memset(v->d, 0, vae_vol_size(v) * sizeof(float));
     return WR_OK;
 }
@@ -70,25 +103,87 @@ void vae_vol_free(vae_vol *v)
 {
     if (!v)
         return;
-    if (v->acct)
+    if (v->dev) {
+        wr_buffer_free(v->d);
+        mem_cur -= v->acct;
+    } else if (v->acct)
         vae_scratch_free(v->d, v->acct);
     else
         free(v->d);
     v->d = NULL;
     v->acct = 0;
+    v->dev = 0;
 }
+
+/* Bytes between host and/or device memory, whichever side each pointer is on. */
+static void move_bytes(void *dst, int dst_dev, const void *src, int src_dev, size_t n)
+{
+    if (dst_dev && src_dev)
+        wr_buffer_copy(dst, src, n);
+    else if (dst_dev)
+        wr_buffer_write(dst, src, n);
+    else if (src_dev)
+        wr_buffer_read(dst, src, n);
+    else
+        memcpy(dst, src, n);
+}
+
+void vae_vol_copy_frames(vae_vol *dst, int dt0, const vae_vol *src, int st0, int n)
+{
+    WR_ASSERT(dst->c == src->c && dst->h == src->h && dst->w == src->w && dt0 >= 0 && st0 >= 0 && n >= 0 &&
+                  dt0 + n <= dst->t && st0 + n <= src->t,
+              "copy_frames: %d frames of [%d, %d, %d, %d] at %d into [%d, %d, %d, %d] at %d", n, src->c, src->t,
+              src->h, src->w, st0, dst->c, dst->t, dst->h, dst->w, dt0);
+    size_t plane = (size_t)src->h * src->w;
+    for (int c = 0; c < src->c && !dry_run && n > 0; c++) /* frames of one channel are contiguous */
+        move_bytes(dst->d + ((size_t)c * dst->t + (size_t)dt0) * plane, dst->dev,
+                   src->d + ((size_t)c * src->t + (size_t)st0) * plane, src->dev, (size_t)n * plane * sizeof(float));
+}
+
+void vae_vol_copy_plane(vae_vol *dst, int dc, int dt, const vae_vol *src, int sc, int st)
+{
+    WR_ASSERT(dst->h == src->h && dst->w == src->w && dc < dst->c && dt < dst->t && sc < src->c && st < src->t,
+              "copy_plane: outside the volumes");
+    size_t plane = (size_t)src->h * src->w;
+    if (!dry_run)
+        move_bytes(dst->d + ((size_t)dc * dst->t + (size_t)dt) * plane, dst->dev,
+                   src->d + ((size_t)sc * src->t + (size_t)st) * plane, src->dev, plane * sizeof(float));
+}
+
+wr_status vae_vol_download(const vae_vol *src, vae_vol *host)
+{
+    WR_TRY(vol_alloc_kind(host, src->c, src->t, src->h, src->w, 0));
+    if (!dry_run)
+        move_bytes(host->d, 0, src->d, src->dev, vae_vol_size(src) * sizeof(float));
+    return WR_OK;
+}
+
+wr_status vae_vol_upload(const vae_vol *src, vae_vol *out)
+{
+    WR_TRY(vae_vol_alloc(out, src->c, src->t, src->h, src->w));
+    if (!dry_run)
+        move_bytes(out->d, out->dev, src->d, src->dev, vae_vol_size(src) * sizeof(float));
+    return WR_OK;
+}
+
+wr_status vae_vol_clone(const vae_vol *src, vae_vol *out) { return vae_vol_upload(src, out); }
 
 wr_status vae_vol_crop(const vae_vol *src, int t0, int nt, int y0, int nh, int x0, int nw, vae_vol *out)
 {
     WR_ASSERT(t0 >= 0 && y0 >= 0 && x0 >= 0 && t0 + nt <= src->t && y0 + nh <= src->h && x0 + nw <= src->w,
               "crop outside the volume");
     WR_TRY(vae_vol_alloc(out, src->c, nt, nh, nw));
+    if (nh == src->h && nw == src->w) { /* whole frames: one copy per channel */
+        vae_vol_copy_frames(out, 0, src, t0, nt);
+        return WR_OK;
+    }
     for (int c = 0; c < src->c && !dry_run; c++)
         for (int t = 0; t < nt; t++)
             for (int y = 0; y < nh; y++)
-                memcpy(out->d + (((size_t)c * nt + (size_t)t) * nh + (size_t)y) * nw,
-                       src->d + (((size_t)c * src->t + (size_t)(t0 + t)) * src->h + (size_t)(y0 + y)) * src->w + (size_t)x0,
-                       (size_t)nw * sizeof(float));
+                move_bytes(out->d + (((size_t)c * nt + (size_t)t) * nh + (size_t)y) * nw, out->dev,
+                           src->d + (((size_t)c * src->t + (size_t)(t0 + t)) * src->h + (size_t)(y0 + y)) * src->w +
+                               (size_t)x0,
+                           src->dev, (size_t)nw * sizeof(float));
     return WR_OK;
 }
 
@@ -97,10 +192,7 @@ void vae_vol_put_frames(vae_vol *dst, int t0, const vae_vol *src)
     WR_ASSERT(dst->c == src->c && dst->h == src->h && dst->w == src->w && t0 >= 0 && t0 + src->t <= dst->t,
               "put_frames: [%d, %d, %d, %d] at frame %d into [%d, %d, %d, %d]", src->c, src->t, src->h, src->w, t0,
               dst->c, dst->t, dst->h, dst->w);
-    size_t plane = (size_t)src->h * src->w;
-    for (int c = 0; c < src->c && !dry_run; c++)
-        memcpy(dst->d + ((size_t)c * dst->t + (size_t)t0) * plane, src->d + (size_t)c * src->t * plane,
-               (size_t)src->t * plane * sizeof(float));
+    vae_vol_copy_frames(dst, t0, src, 0, src->t);
 }
 
 wr_status vae_sink_into_vol(void *ctx, const vae_vol *frames, int t0)
@@ -197,7 +289,20 @@ wr_status vae_conv3d(const vae_vol *in, const wr_tensor *weight, const wr_tensor
     vae_op_note((vae_vol_size(in) + (size_t)cout * to * ho * wo) * sizeof(float) + wr_tensor_nbytes(weight) +
                 (bias ? wr_tensor_nbytes(bias) : 0));
     const wr_backend *be = wr_backend_current();
-    if (be != &wr_backend_cpu && be->supports(WR_OP_CONV3D, weight->dtype)) { /* a device: its conv kernel */
+    int device_conv = be != &wr_backend_cpu && be->supports(WR_OP_CONV3D, weight->dtype);
+    if (in->dev && !device_conv) { /* resident, but no kernel for this weight dtype: im2col on host copies */
+        vae_vol hin, hout;
+        WR_TRY(vae_vol_download(in, &hin));
+        resident = 0;
+        wr_status rc = vae_conv3d(&hin, weight, bias, st, sh, sw, pad, &hout);
+        resident = 1;
+        vae_vol_free(&hin);
+        if (rc == WR_OK)
+            vae_vol_copy_frames(out, 0, &hout, 0, hout.t);
+        vae_vol_free(&hout);
+        return rc;
+    }
+    if (device_conv) { /* a device: its conv kernel */
         wr_conv_params cp = {st, sh, sw, pad.t_front, pad.top, pad.bottom, pad.left, pad.right};
         wr_tensor tx, ty;
         int64_t xne[4] = {in->w, in->h, in->t, in->c}, yne[4] = {wo, ho, to, cout};
@@ -270,16 +375,45 @@ static void rms_norm_positions(void *vc, int64_t begin, int64_t end, int thread)
     }
 }
 
+/* Runs a host op on a host copy of device volume x and writes the result back: for ops that have
+ * no kernel on buffers yet (staged, but correct on a device). */
+static void host_roundtrip(vae_vol *x, void (*fn)(vae_vol *x, const float *gamma, int silu), const float *gamma,
+                           int silu)
+{
+    vae_vol h;
+    WR_ASSERT(vae_vol_download(x, &h) == WR_OK, "VAE: out of host memory for a [%d, %d, %d, %d] copy", x->c, x->t,
+              x->h, x->w);
+    fn(&h, gamma, silu);
+    vae_vol_copy_frames(x, 0, &h, 0, h.t);
+    vae_vol_free(&h);
+}
+
 void vae_rms_norm(vae_vol *x, const float *gamma, int silu)
 {
     if (dry_run)
         return;
+    if (x->dev) {
+        host_roundtrip(x, vae_rms_norm, gamma, silu);
+        return;
+    }
     norm_ctx c = {x, gamma, silu};
     wr_parallel_for((int64_t)x->t * x->h * x->w, 256, rms_norm_positions, &c);
 }
 
 wr_status vae_upsample2x(const vae_vol *in, vae_vol *out)
 {
+    if (in->dev) {
+        vae_vol hin, hout;
+        WR_TRY(vae_vol_download(in, &hin));
+        resident = 0;
+        wr_status rc = vae_upsample2x(&hin, &hout);
+        resident = 1;
+        vae_vol_free(&hin);
+        if (rc == WR_OK)
+            rc = vae_vol_upload(&hout, out);
+        vae_vol_free(&hout);
+        return rc;
+    }
     WR_TRY(vae_vol_alloc(out, in->c, in->t, in->h * 2, in->w * 2));
     for (size_t ct = 0; !dry_run && ct < (size_t)in->c * in->t; ct++) {
         const float *src = in->d + ct * in->h * in->w;
@@ -293,7 +427,15 @@ wr_status vae_upsample2x(const vae_vol *in, vae_vol *out)
 
 void vae_add(vae_vol *x, const vae_vol *y)
 {
-    size_t n = dry_run ? 0 : vae_vol_size(x);
+    if (dry_run)
+        return;
+    WR_ASSERT(x->dev == y->dev && vae_vol_size(x) == vae_vol_size(y), "vae_add: operands differ in kind or size");
+    if (x->dev) { /* fp32 adds: the same bits as the loop below */
+        wr_tensor tx = flat(x), ty = flat(y);
+        wr_op_add(&tx, &ty, &tx);
+        return;
+    }
+    size_t n = vae_vol_size(x);
     for (size_t i = 0; i < n; i++)
         x->d[i] += y->d[i];
 }

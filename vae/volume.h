@@ -12,9 +12,35 @@
 
 typedef struct vae_vol {
     int c, t, h, w;
-    float *d;    /* owned */
+    float *d;    /* owned; a backend buffer when dev is set (runtime/buffers.h) */
     size_t acct; /* bytes counted by the memory accounting (0 for volumes made elsewhere) */
+    int dev;     /* d is device memory: host code never reads it, ops use it in place */
 } vae_vol;
+
+/* ---- device-resident volumes ------------------------------------------------------------------
+ * With vae_resident_set(1) on a backend whose buffers are not host memory (a GPU backend), new
+ * volumes are backend buffers (dev = 1) and the volume ops below run as ops on them, so a decode
+ * moves only its input and output frames. On the CPU backend, and in dry runs, the switch does
+ * nothing: volumes stay host memory and every number (and the planner's counts) is unchanged.
+ * Host code that must read a volume (a sink) copies it with vae_vol_download. */
+void vae_resident_set(int on);
+int vae_resident(void);
+/* Tests: with on set, volumes stay host memory even where a decode turns residency on (every op
+ * then stages its operands: the reference a resident run is compared with). */
+void vae_set_host_volumes(int on);
+/* Whether vae_vol_alloc makes device volumes now. */
+int vae_resident_now(void);
+/* A host copy of src (host or device; src->dev == 0 gives a plain copy). */
+wr_status vae_vol_download(const vae_vol *src, vae_vol *host);
+/* A volume of the current kind (device when resident) holding host volume src. */
+wr_status vae_vol_upload(const vae_vol *src, vae_vol *out);
+/* out = a copy of src, same kind as new volumes. */
+wr_status vae_vol_clone(const vae_vol *src, vae_vol *out);
+/* dst[c][dt0 .. dt0 + n) = src[c][st0 .. st0 + n) for every channel, whole frames: host or
+ * device on either side (same C, H, W). */
+void vae_vol_copy_frames(vae_vol *dst, int dt0, const vae_vol *src, int st0, int n);
+/* dst[dc][dt] = src[sc][st]: one H·W plane, host or device on either side. */
+void vae_vol_copy_plane(vae_vol *dst, int dc, int dt, const vae_vol *src, int sc, int st);
 
 wr_status vae_vol_alloc(vae_vol *v, int c, int t, int h, int w);
 /* As vae_vol_alloc, zero-filled. */
