@@ -76,6 +76,9 @@ typedef struct wr_backend {
     void (*channel_scale_add)(const wr_tensor *x, const wr_tensor *scale, const wr_tensor *r, wr_tensor *y);
     void (*pixel_shuffle)(const wr_tensor *x, int s, wr_tensor *y);
     void (*mask_blend)(const wr_tensor *x0, const wr_tensor *x1, const wr_tensor *mask, wr_tensor *y);
+    /* volume ops (the Wan VAEs) */
+    void (*channel_rms_norm)(const wr_tensor *x, const wr_tensor *gamma, int silu, wr_tensor *y);
+    void (*upsample_nearest2x)(const wr_tensor *x, wr_tensor *y);
 } wr_backend;
 
 extern const wr_backend wr_backend_cpu;

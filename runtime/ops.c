@@ -505,3 +505,28 @@ void wr_op_matmul_gated_add(const wr_tensor *x, const wr_tensor *w, const wr_ten
     else
         matmul_gated_add_composed(x, w, bias, gate, residual);
 }
+
+/* ---- volume ops (the Wan VAEs) ------------------------------------------------------------------ */
+
+void wr_op_channel_rms_norm(const wr_tensor *x, const wr_tensor *gamma, int silu, wr_tensor *y)
+{
+    check_planar(x, "channel_rms_norm x");
+    check_planar(gamma, "channel_rms_norm gamma");
+    check_planar(y, "channel_rms_norm y");
+    WR_ASSERT(wr_tensor_same_shape(x, y), "channel_rms_norm: x and y differ in shape");
+    WR_ASSERT(wr_tensor_nelements(gamma) == x->ne[x->n_dims - 1], "channel_rms_norm: gamma must be [C] = [%lld]",
+              (long long)x->ne[x->n_dims - 1]);
+    current->channel_rms_norm(x, gamma, silu != 0, y);
+}
+
+void wr_op_upsample_nearest2x(const wr_tensor *x, wr_tensor *y)
+{
+    check_planar(x, "upsample_nearest2x x");
+    check_planar(y, "upsample_nearest2x y");
+    bool ok = x->n_dims == y->n_dims && y->ne[0] == 2 * x->ne[0] && y->ne[1] == 2 * x->ne[1];
+    for (int i = 2; i < x->n_dims && ok; i++)
+        ok = y->ne[i] == x->ne[i];
+    WR_ASSERT(ok, "upsample_nearest2x: y must be x's shape with W and H doubled");
+    WR_ASSERT(x->data != y->data, "upsample_nearest2x y must not alias x");
+    current->upsample_nearest2x(x, y);
+}

@@ -194,4 +194,17 @@ void wr_op_mask_blend(const wr_tensor *x0, const wr_tensor *x1, const wr_tensor 
 void wr_op_matmul_gated_add(const wr_tensor *x, const wr_tensor *w, const wr_tensor *bias, const wr_tensor *gate,
                             wr_tensor *residual);
 
+/* ---- volume ops (the Wan VAEs) ------------------------------------------------------------------ */
+
+/* Wan's RMS_norm over channels (wan/modules/vae2_1.py RMS_norm, channel_first, then nn.SiLU when
+ * silu): y[c][p] = x[c][p] / max(‖x[·][p]‖₂, 1e-12) · √C · gamma[c], the squares summed in double
+ * in channel order. x, y F32 contiguous, channel outermost (C = ne[n_dims − 1], every lower
+ * dimension a position: a [C, T, H, W] volume is ne = {W, H, T, C}); gamma F32 [C]. y may alias x. */
+void wr_op_channel_rms_norm(const wr_tensor *x, const wr_tensor *gamma, int silu, wr_tensor *y);
+
+/* Nearest 2x upsampling of every plane (F.interpolate(scale_factor=2, mode="nearest-exact"):
+ * plain duplication at scale 2): y(oy, ox) = x(oy / 2, ox / 2). x F32 contiguous ne = {W, H, ...};
+ * y ne = {2W, 2H, ...} with the same outer dimensions. y must not alias x. */
+void wr_op_upsample_nearest2x(const wr_tensor *x, wr_tensor *y);
+
 #endif

@@ -79,6 +79,15 @@ wr_status vae_vol_alloc(vae_vol *v, int c, int t, int h, int w)
     return vol_alloc_kind(v, c, t, h, w, vae_resident_now());
 }
 
+/* The volume as an F32 tensor ne = {W, H, T, C}. */
+static wr_tensor vol_tensor(const vae_vol *v)
+{
+    wr_tensor t;
+    int64_t ne[4] = {v->w, v->h, v->t, v->c};
+    WR_ASSERT(wr_tensor_init(&t, WR_DTYPE_F32, 4, ne, v->d), "VAE volume tensor");
+    return t;
+}
+
 /* The whole volume as one flat F32 tensor (for elementwise ops). */
 static wr_tensor flat(const vae_vol *v)
 {
@@ -375,25 +384,15 @@ static void rms_norm_positions(void *vc, int64_t begin, int64_t end, int thread)
     }
 }
 
-/* Runs a host op on a host copy of device volume x and writes the result back: for ops that have
- * no kernel on buffers yet (staged, but correct on a device). */
-static void host_roundtrip(vae_vol *x, void (*fn)(vae_vol *x, const float *gamma, int silu), const float *gamma,
-                           int silu)
-{
-    vae_vol h;
-    WR_ASSERT(vae_vol_download(x, &h) == WR_OK, "VAE: out of host memory for a [%d, %d, %d, %d] copy", x->c, x->t,
-              x->h, x->w);
-    fn(&h, gamma, silu);
-    vae_vol_copy_frames(x, 0, &h, 0, h.t);
-    vae_vol_free(&h);
-}
-
 void vae_rms_norm(vae_vol *x, const float *gamma, int silu)
 {
     if (dry_run)
         return;
-    if (x->dev) {
-        host_roundtrip(x, vae_rms_norm, gamma, silu);
+    if (x->dev) { /* the twin of the loop below, on the buffer (gamma: host, or placed on the device) */
+        wr_tensor tx = vol_tensor(x), tg;
+        int64_t gne[1] = {x->c};
+        WR_ASSERT(wr_tensor_init(&tg, WR_DTYPE_F32, 1, gne, (void *)gamma), "VAE norm gamma");
+        wr_op_channel_rms_norm(&tx, &tg, silu, &tx);
         return;
     }
     norm_ctx c = {x, gamma, silu};
@@ -402,19 +401,13 @@ void vae_rms_norm(vae_vol *x, const float *gamma, int silu)
 
 wr_status vae_upsample2x(const vae_vol *in, vae_vol *out)
 {
-    if (in->dev) {
-        vae_vol hin, hout;
-        WR_TRY(vae_vol_download(in, &hin));
-        resident = 0;
-        wr_status rc = vae_upsample2x(&hin, &hout);
-        resident = 1;
-        vae_vol_free(&hin);
-        if (rc == WR_OK)
-            rc = vae_vol_upload(&hout, out);
-        vae_vol_free(&hout);
-        return rc;
-    }
     WR_TRY(vae_vol_alloc(out, in->c, in->t, in->h * 2, in->w * 2));
+    if (in->dev) {
+        WR_ASSERT(out->dev, "upsample: a device volume into a host one (residency switched off in between)");
+        wr_tensor tx = vol_tensor(in), ty = vol_tensor(out);
+        wr_op_upsample_nearest2x(&tx, &ty);
+        return WR_OK;
+    }
     for (size_t ct = 0; !dry_run && ct < (size_t)in->c * in->t; ct++) {
         const float *src = in->d + ct * in->h * in->w;
         float *dst = out->d + ct * out->h * out->w;

@@ -111,6 +111,8 @@ static inline float __frcp_rn(float a) { return 1.0f / a; }
 static inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
 static inline float __fadd_rn(float a, float b) { return a + b; }
 static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline double __dadd_rn(double a, double b) { return a + b; }
+static inline double __dmul_rn(double a, double b) { return a * b; }
 static inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline int __float2int_rn(float x) { return (int)nearbyintf(x); }

@@ -35,4 +35,6 @@ const wr_backend wr_backend_cpu = {
     .channel_scale_add = cpu_channel_scale_add,
     .pixel_shuffle = cpu_pixel_shuffle,
     .mask_blend = cpu_mask_blend,
+    .channel_rms_norm = cpu_channel_rms_norm,
+    .upsample_nearest2x = cpu_upsample_nearest2x,
 };

@@ -382,6 +382,34 @@ static void gpu_mask_blend(const wr_tensor *x0, const wr_tensor *x1, const wr_te
     gpu_stage_out(&sm, false);
 }
 
+/* The VAEs' volume ops: an in-place norm is staged once (as gpu_scalar). */
+static void gpu_channel_rms_norm(const wr_tensor *x, const wr_tensor *gamma, int silu, wr_tensor *y)
+{
+    stage sx, sg, sy;
+    bool alias = x->data == y->data;
+    gpu_stage_in(&sy, y, alias);
+    if (!alias)
+        gpu_stage_in(&sx, x, true);
+    gpu_stage_in(&sg, gamma, true);
+    CHECK(wr_gpu_channel_rms_norm(gpu_dev, alias ? &sy.t : &sx.t, &sg.t, silu, &sy.t, NULL));
+    gpu_finish();
+    gpu_stage_out(&sy, true);
+    if (!alias)
+        gpu_stage_out(&sx, false);
+    gpu_stage_out(&sg, false);
+}
+
+static void gpu_upsample_nearest2x(const wr_tensor *x, wr_tensor *y)
+{
+    stage sx, sy;
+    gpu_stage_in(&sx, x, true);
+    gpu_stage_in(&sy, y, false);
+    CHECK(wr_gpu_upsample_nearest2x(gpu_dev, &sx.t, &sy.t, NULL));
+    gpu_finish();
+    gpu_stage_out(&sy, true);
+    gpu_stage_out(&sx, false);
+}
+
 static wr_backend g_backend = {
     .name = "gpu",
     .supports = gpu_supports,
@@ -409,6 +437,8 @@ static wr_backend g_backend = {
     .channel_scale_add = gpu_channel_scale_add,
     .pixel_shuffle = gpu_pixel_shuffle,
     .mask_blend = gpu_mask_blend,
+    .channel_rms_norm = gpu_channel_rms_norm,
+    .upsample_nearest2x = gpu_upsample_nearest2x,
 };
 
 /* ---- selection ------------------------------------------------------------------------------ */

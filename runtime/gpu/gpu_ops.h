@@ -154,6 +154,11 @@ wr_status wr_gpu_channel_scale_add(wr_gpu *g, const wr_tensor *x, const wr_tenso
 wr_status wr_gpu_pixel_shuffle(wr_gpu *g, const wr_tensor *x, int sc, wr_tensor *y, wr_gpu_stream *s);
 wr_status wr_gpu_mask_blend(wr_gpu *g, const wr_tensor *x0, const wr_tensor *x1, const wr_tensor *mask, wr_tensor *y,
                             wr_gpu_stream *s);
+/* The Wan VAEs' volume ops (kernels/volume.cu), as wr_op_channel_rms_norm (y may alias x) and
+ * wr_op_upsample_nearest2x (runtime/ops.h). */
+wr_status wr_gpu_channel_rms_norm(wr_gpu *g, const wr_tensor *x, const wr_tensor *gamma, int silu, wr_tensor *y,
+                                  wr_gpu_stream *s);
+wr_status wr_gpu_upsample_nearest2x(wr_gpu *g, const wr_tensor *x, wr_tensor *y, wr_gpu_stream *s);
 /* Sage-style quantised attention (kernels/attention_sage.cu, sm_80+, HD 64 or 128): k smoothed by
  * its mean over the Tk keys, q and k quantised to int8 per block of rows (kernels/sage_layout.h),
  * int8 Q·Kᵀ, fp32 online softmax, P·V in fp16 (fp8 from sm_89) with fp32 accumulation. Shapes as wr_gpu_attention;
@@ -219,6 +224,7 @@ void wr_attention_kspecs(wr_kcheck_list *l);
 void wr_conv_kspecs(wr_kcheck_list *l);
 void wr_resample_kspecs(wr_kcheck_list *l);
 void wr_planar_kspecs(wr_kcheck_list *l);
+void wr_volume_kspecs(wr_kcheck_list *l);
 void wr_attention_sage_kspecs(wr_kcheck_list *l);
 
 #endif

@@ -47,7 +47,7 @@ void wr_kcheck_list_free(wr_kcheck_list *l)
 /* The contributors: one line per kernel file. */
 static void (*const contributors[])(wr_kcheck_list *) = {
     wr_selftest_kspecs, wr_elementwise_kspecs, wr_norm_kspecs, wr_rope_kspecs, wr_matmul_kspecs, wr_matmul_q_kspecs, wr_attention_kspecs,
-    wr_conv_kspecs,     wr_resample_kspecs, wr_planar_kspecs,
+    wr_conv_kspecs,     wr_resample_kspecs, wr_planar_kspecs, wr_volume_kspecs,
     wr_attention_sage_kspecs,
 };
 

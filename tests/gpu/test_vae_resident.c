@@ -51,6 +51,10 @@ Test(vae_resident, vae21_decode_equals_staged, .timeout = 300)
                  staged_bytes);
     cr_assert_eq(wr_gpu_mem_in_use(g), in_use, "the decode left device memory allocated");
     cr_assert(!got.dev && !staged.dev, "decoded videos are host volumes");
+    static const char *const entries[] = {"conv3d_f32", "channel_rms_norm_f32", "upsample_nearest2x_f32",
+                                          "ew_binary_f32", "scalar_f32"};
+    for (size_t k = 0; k < sizeof entries / sizeof entries[0]; k++)
+        cr_assert_gt(wr_gpu_launch_count(g, entries[k]), 0, "%s never launched", entries[k]);
 
     int64_t n = (int64_t)vae_vol_size(&got);
     cr_assert_eq(n, (int64_t)vae_vol_size(&staged));

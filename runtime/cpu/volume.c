@@ -1,0 +1,64 @@
+/* Volume ops of the Wan VAEs, the reference twins of kernels/volume.cu (the loops of
+ * vae/volume.c, same expressions, so the VAE's numbers do not move):
+ *   cpu_channel_rms_norm     Wan's RMS_norm(channel_first): x / max(‖x‖₂ over C, 1e-12) · √C · gamma,
+ *                            optional SiLU (wan/modules/vae2_1.py RMS_norm + nn.SiLU)
+ *   cpu_upsample_nearest2x   F.interpolate(scale_factor=2, mode="nearest-exact") of every plane
+ * Volumes are channel-major: the outermost dimension is the channel, the rest are positions. */
+#include <math.h>
+
+#include "runtime/cpu/cpu_ops.h"
+#include "runtime/threadpool.h"
+
+typedef struct volume_ctx {
+    const wr_tensor *x, *gamma;
+    wr_tensor *y;
+    int silu;
+} volume_ctx;
+
+static void norm_positions(void *vc, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const volume_ctx *c = vc;
+    const int64_t ch_n = c->x->ne[c->x->n_dims - 1], pos = wr_tensor_nelements(c->x) / ch_n;
+    const float *x = c->x->data, *g = c->gamma->data;
+    float *y = c->y->data;
+    float scale = sqrtf((float)ch_n);
+    for (int64_t p = begin; p < end; p++) {
+        double sq = 0;
+        for (int64_t ch = 0; ch < ch_n; ch++) {
+            float v = x[ch * pos + p];
+            sq += (double)v * (double)v;
+        }
+        double nrm = sqrt(sq);
+        float inv = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
+        for (int64_t ch = 0; ch < ch_n; ch++) {
+            float v = x[ch * pos + p] * inv * scale * g[ch];
+            y[ch * pos + p] = c->silu ? v / (1.0f + expf(-v)) : v;
+        }
+    }
+}
+
+void cpu_channel_rms_norm(const wr_tensor *x, const wr_tensor *gamma, int silu, wr_tensor *y)
+{
+    volume_ctx c = {.x = x, .gamma = gamma, .y = y, .silu = silu};
+    wr_parallel_for(wr_tensor_nelements(x) / x->ne[x->n_dims - 1], 256, norm_positions, &c);
+}
+
+static void upsample_planes(void *vc, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const volume_ctx *c = vc;
+    const int64_t iw = c->x->ne[0], ih = c->x->ne[1], ow = 2 * iw, oh = 2 * ih;
+    const float *x = c->x->data;
+    float *y = c->y->data;
+    for (int64_t pl = begin; pl < end; pl++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++)
+                y[(pl * oh + oy) * ow + ox] = x[(pl * ih + oy / 2) * iw + ox / 2];
+}
+
+void cpu_upsample_nearest2x(const wr_tensor *x, wr_tensor *y)
+{
+    volume_ctx c = {.x = x, .y = y};
+    wr_parallel_for(wr_tensor_nelements(x) / (x->ne[0] * x->ne[1]), 1, upsample_planes, &c);
+}
