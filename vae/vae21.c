@@ -5,6 +5,7 @@
 
 
 #include "vae/vae_blocks.h"
+#include "vae/vae_place.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -275,8 +276,33 @@ wr_status vae21_encode(const vae21 *m, const vae_vol *video, vae_vol *latent)
     return st;
 }
 
-/* On a GPU backend the decode is resident (vae/volume.h): each latent frame goes up once, the
- * activations and caches stay in device buffers, and frames come down once for the sink. */
+/* The decoder's weights for a resident decode: everything but the attention block, whose glue
+ * runs on a host copy (vae_attn_forward) and reads its gamma on the host. */
+static void add_decoder_weights(vae21 *m, vae_placed *pl)
+{
+    half *h = &m->dec;
+    vae_placed_add_conv(pl, &m->pre_dec);
+    vae_placed_add_conv(pl, &h->conv1);
+    vae_placed_add_res(pl, &h->mid0);
+    vae_placed_add_res(pl, &h->mid1);
+    for (int i = 0; i < h->n_layers; i++) {
+        vae_layer *l = &h->layers[i];
+        if (l->kind == VAE_RES)
+            vae_placed_add_res(pl, &l->res);
+        else {
+            vae_placed_add_conv(pl, &l->spatial);
+            if (l->kind == VAE_UP3D)
+                vae_placed_add_conv(pl, &l->time);
+        }
+    }
+    vae_placed_add_gamma(pl, &h->head_gamma, (int)h->head.w.ne[3]);
+    vae_placed_add_conv(pl, &h->head);
+}
+
+/* On a GPU backend the decode is resident (vae/volume.h): the decoder's weights go up once per
+ * decode, each latent frame goes up once, the activations and caches stay in device buffers, and
+ * frames come down once for the sink. The model's tensors point at the device copies only during
+ * the call (the model is const to callers, and is as it was when the call returns). */
 wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink sink)
 {
     if (latent->c != m->z_dim || latent->t < 1 || latent->h < 1 || latent->w < 1)
@@ -286,6 +312,17 @@ wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink si
     wr_status st = WR_OK;
     size_t n = (size_t)latent->h * latent->w;
     int was_resident = vae_resident();
+    vae_resident_set(1);
+    vae_placed *pl = NULL;
+    if (vae_resident_now()) {
+        pl = calloc(1, sizeof *pl);
+        if (!pl) {
+            vae_resident_set(was_resident);
+            return wr_fail(WR_E_OOM, "VAE decode: out of memory");
+        }
+        add_decoder_weights((vae21 *)m, pl);
+        st = vae_placed_place(pl);
+    }
     for (int i = 0; i < latent->t && st == WR_OK; i++) { /* one latent frame per chunk */
         vae_vol z, x = {0};
         vae_resident_set(0); /* the de-normalised latent frame is made on the host */
@@ -309,6 +346,8 @@ wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink si
         vae_vol_free(&x);
     }
     vae_tcache_free(&tc);
+    vae_placed_free(pl);
+    free(pl);
     vae_resident_set(was_resident);
     return st;
 }

@@ -1,0 +1,33 @@
+/* Weight placement of a resident VAE pass (runtime/buffers.h): the conv weights, biases and norm
+ * gammas one pass uses go to device memory once, in one resident group, so no op of the pass
+ * stages a weight. The model's tensors (and gamma pointers) are redirected while placed and
+ * restored by vae_placed_free. Only for parts whose host code never reads a weight: the
+ * attention block's gamma is read by a host norm on its host copy, so it is not placed. On the
+ * CPU backend placement does nothing. */
+#ifndef VAE_PLACE_H
+#define VAE_PLACE_H
+
+#include "runtime/buffers.h"
+#include "vae/vae_blocks.h"
+
+#define VAE_PLACE_MAX 512
+#define VAE_GAMMA_MAX 96
+
+typedef struct vae_placed {
+    wr_placement *p;
+    wr_tensor *ts[VAE_PLACE_MAX]; /* the model's tensors, then gt */
+    int n;
+    float **gfield[VAE_GAMMA_MAX]; /* the model's gamma pointers, redirected while placed */
+    wr_tensor gt[VAE_GAMMA_MAX];   /* F32 [C] views of those gammas */
+    int ng;
+} vae_placed;
+
+void vae_placed_add_conv(vae_placed *pl, vae_conv *c);
+void vae_placed_add_gamma(vae_placed *pl, float **g, int c);
+void vae_placed_add_res(vae_placed *pl, vae_resblock *r);
+/* Places what was added (nothing on the CPU backend). */
+wr_status vae_placed_place(vae_placed *pl);
+/* Restores the host pointers and frees the device copies; accepts a zeroed struct. */
+void vae_placed_free(vae_placed *pl);
+
+#endif
