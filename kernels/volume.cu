@@ -9,9 +9,11 @@
  *                                               then SiLU when SILU (Wan's RMS_norm, channel_first);
  *                                               y may alias x
  *   upsample_nearest2x_f32(x, y, planes, ih, iw) y[c](oy, ox) = x[c](oy / 2, ox / 2)
+ *   transpose_f32(x, y, rows, cols)             y[c][r] = x[r][c] (the attention block's channel-major
+ *                                               <-> position-major glue); y must not alias x
  * Defines:
  *   SILU  channel_rms_norm_f32 only: 0 none, 1 y / (1 + expf(−y)) after the norm
- * CPU twins: runtime/cpu/volume.c (cpu_channel_rms_norm, cpu_upsample_nearest2x). */
+ * CPU twins: runtime/cpu/volume.c (cpu_channel_rms_norm, cpu_upsample_nearest2x, cpu_transpose). */
 #include "kernels/common.cuh"
 
 #ifndef SILU
@@ -51,5 +53,14 @@ extern "C" __global__ void upsample_nearest2x_f32(const float *__restrict__ x, f
         int ox = (int)(i % ow), oy = (int)(i / ow % oh);
         long long c = i / ((long long)oh * ow);
         y[i] = x[(c * ih + oy / 2) * iw + ox / 2];
+    }
+}
+
+extern "C" __global__ void transpose_f32(const float *__restrict__ x, float *__restrict__ y, int rows, int cols)
+{
+    const long long n = (long long)rows * cols;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        long long c = i / rows, r = i % rows; /* y is [cols][rows]: consecutive threads write consecutive y */
+        y[i] = x[r * cols + c];
     }
 }

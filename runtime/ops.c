@@ -530,3 +530,13 @@ void wr_op_upsample_nearest2x(const wr_tensor *x, wr_tensor *y)
     WR_ASSERT(x->data != y->data, "upsample_nearest2x y must not alias x");
     current->upsample_nearest2x(x, y);
 }
+
+void wr_op_transpose(const wr_tensor *x, wr_tensor *y)
+{
+    check_planar(x, "transpose x");
+    check_planar(y, "transpose y");
+    WR_ASSERT(x->n_dims == 2 && y->n_dims == 2 && y->ne[0] == x->ne[1] && y->ne[1] == x->ne[0],
+              "transpose: x {cols, rows} -> y {rows, cols}");
+    WR_ASSERT(x->data != y->data, "transpose y must not alias x");
+    current->transpose(x, y);
+}

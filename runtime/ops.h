@@ -207,4 +207,8 @@ void wr_op_channel_rms_norm(const wr_tensor *x, const wr_tensor *gamma, int silu
  * y ne = {2W, 2H, ...} with the same outer dimensions. y must not alias x. */
 void wr_op_upsample_nearest2x(const wr_tensor *x, wr_tensor *y);
 
+/* y = xᵀ: x F32 contiguous ne = {cols, rows}, y ne = {rows, cols} (torch.Tensor.t().contiguous();
+ * the VAE attention block's [C, P] <-> [P, C] glue). y must not alias x. */
+void wr_op_transpose(const wr_tensor *x, wr_tensor *y);
+
 #endif

@@ -276,14 +276,16 @@ wr_status vae21_encode(const vae21 *m, const vae_vol *video, vae_vol *latent)
     return st;
 }
 
-/* The decoder's weights for a resident decode: everything but the attention block, whose glue
- * runs on a host copy (vae_attn_forward) and reads its gamma on the host. */
+/* The decoder's weights for a resident decode. */
 static void add_decoder_weights(vae21 *m, vae_placed *pl)
 {
     half *h = &m->dec;
     vae_placed_add_conv(pl, &m->pre_dec);
     vae_placed_add_conv(pl, &h->conv1);
     vae_placed_add_res(pl, &h->mid0);
+    vae_placed_add_gamma(pl, &h->mid_attn.gamma, (int)h->mid_attn.proj.w.ne[3]);
+    vae_placed_add_conv(pl, &h->mid_attn.qkv);
+    vae_placed_add_conv(pl, &h->mid_attn.proj);
     vae_placed_add_res(pl, &h->mid1);
     for (int i = 0; i < h->n_layers; i++) {
         vae_layer *l = &h->layers[i];

@@ -284,21 +284,56 @@ fail:
     return st;
 }
 
-/* Single-head attention over the H·W positions of each frame, scale 1/√C. A resident x runs on
- * a host copy (its glue is host loops; the block runs once per chunk at latent resolution). */
+/* The attention block on device volumes: the same ops as the host path below, with its
+ * channel-major <-> position-major glue as wr_op_transpose on the buffers (one frame at a time). */
+static wr_status attn_resident(vae_vol *x, const vae_attnblock *a)
+{
+    int C = x->c, T = x->t;
+    int64_t P = (int64_t)x->h * x->w;
+    vae_vol xn = {0}, qkv = {0}, fr = {0}, rows = {0}, of = {0}, att = {0}, y = {0};
+    wr_status st;
+    WR_TRY_GOTO(vae_vol_clone(x, &xn));
+    vae_rms_norm(&xn, a->gamma, 0);
+    WR_TRY_GOTO(vae_conv3d(&xn, &a->qkv.w, &a->qkv.b, 1, 1, 1, none, &qkv)); /* [3C, T, h, w] */
+    vae_vol_free(&xn);
+    WR_TRY_GOTO(vae_vol_alloc(&fr, 3 * C, 1, x->h, x->w));  /* qkv of one frame */
+    WR_TRY_GOTO(vae_vol_alloc(&rows, 4, 1, (int)P, C));     /* q, k, v, o as [P, C] rows */
+    WR_TRY_GOTO(vae_vol_alloc(&of, C, 1, x->h, x->w));      /* o of one frame, channel-major */
+    WR_TRY_GOTO(vae_vol_alloc(&att, C, T, x->h, x->w));
+    int64_t cp[2] = {P, C}, pc[3] = {C, 1, P}, pc2[2] = {C, P};
+    for (int t = 0; t < T; t++) {
+        vae_vol_copy_frames(&fr, 0, &qkv, t, 1);
+        wr_tensor planes, tok[4];
+        for (int i = 0; i < 4; i++)
+            wr_tensor_init(&tok[i], WR_DTYPE_F32, 3, pc, rows.d + (size_t)i * P * C);
+        for (int i = 0; i < 3; i++) { /* q, k, v: [C, P] -> [P, C] */
+            wr_tensor_init(&planes, WR_DTYPE_F32, 2, cp, fr.d + (size_t)i * C * P);
+            wr_tensor r2 = wr_tensor_reshape(&tok[i], 2, pc2);
+            wr_op_transpose(&planes, &r2);
+        }
+        wr_op_attention(&tok[0], &tok[1], &tok[2], P, 1.0f / sqrtf((float)C), &tok[3]);
+        wr_tensor o2 = wr_tensor_reshape(&tok[3], 2, pc2);
+        wr_tensor_init(&planes, WR_DTYPE_F32, 2, cp, of.d);
+        wr_op_transpose(&o2, &planes); /* [P, C] -> [C, P] */
+        vae_vol_copy_frames(&att, t, &of, 0, 1);
+    }
+    vae_vol_free(&qkv), vae_vol_free(&fr), vae_vol_free(&rows), vae_vol_free(&of);
+    WR_TRY_GOTO(vae_conv3d(&att, &a->proj.w, &a->proj.b, 1, 1, 1, none, &y));
+    vae_vol_free(&att);
+    vae_add(x, &y);
+    vae_vol_free(&y);
+    return WR_OK;
+fail:
+    vae_vol_free(&xn), vae_vol_free(&qkv), vae_vol_free(&fr), vae_vol_free(&rows), vae_vol_free(&of);
+    vae_vol_free(&att), vae_vol_free(&y);
+    return st;
+}
+
+/* Single-head attention over the H·W positions of each frame, scale 1/√C. */
 wr_status vae_attn_forward(vae_vol *x, const vae_attnblock *a)
 {
-    if (x->dev) {
-        vae_vol h;
-        WR_TRY(vae_vol_download(x, &h));
-        vae_resident_set(0);
-        wr_status rc = vae_attn_forward(&h, a);
-        vae_resident_set(1);
-        if (rc == WR_OK)
-            vae_vol_copy_frames(x, 0, &h, 0, h.t);
-        vae_vol_free(&h);
-        return rc;
-    }
+    if (x->dev)
+        return attn_resident(x, a);
     int C = x->c, T = x->t;
     int64_t P = (int64_t)x->h * x->w;
     vae_vol xn, qkv;

@@ -1,9 +1,8 @@
 /* Weight placement of a resident VAE pass (runtime/buffers.h): the conv weights, biases and norm
  * gammas one pass uses go to device memory once, in one resident group, so no op of the pass
  * stages a weight. The model's tensors (and gamma pointers) are redirected while placed and
- * restored by vae_placed_free. Only for parts whose host code never reads a weight: the
- * attention block's gamma is read by a host norm on its host copy, so it is not placed. On the
- * CPU backend placement does nothing. */
+ * restored by vae_placed_free. Only for passes whose volumes are all on the device (a host norm
+ * would read a placed gamma). On the CPU backend placement does nothing. */
 #ifndef VAE_PLACE_H
 #define VAE_PLACE_H
 

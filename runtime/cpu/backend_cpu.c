@@ -37,4 +37,5 @@ const wr_backend wr_backend_cpu = {
     .mask_blend = cpu_mask_blend,
     .channel_rms_norm = cpu_channel_rms_norm,
     .upsample_nearest2x = cpu_upsample_nearest2x,
+    .transpose = cpu_transpose,
 };

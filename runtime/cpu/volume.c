@@ -3,6 +3,7 @@
  *   cpu_channel_rms_norm     Wan's RMS_norm(channel_first): x / max(‖x‖₂ over C, 1e-12) · √C · gamma,
  *                            optional SiLU (wan/modules/vae2_1.py RMS_norm + nn.SiLU)
  *   cpu_upsample_nearest2x   F.interpolate(scale_factor=2, mode="nearest-exact") of every plane
+ *   cpu_transpose            x[rows][cols] -> y[cols][rows] (torch.Tensor.t().contiguous())
  * Volumes are channel-major: the outermost dimension is the channel, the rest are positions. */
 #include <math.h>
 
@@ -61,4 +62,22 @@ void cpu_upsample_nearest2x(const wr_tensor *x, wr_tensor *y)
 {
     volume_ctx c = {.x = x, .y = y};
     wr_parallel_for(wr_tensor_nelements(x) / (x->ne[0] * x->ne[1]), 1, upsample_planes, &c);
+}
+
+static void transpose_rows(void *vc, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const volume_ctx *c = vc;
+    const int64_t cols = c->x->ne[0], rows = c->x->ne[1];
+    const float *x = c->x->data;
+    float *y = c->y->data;
+    for (int64_t col = begin; col < end; col++)
+        for (int64_t r = 0; r < rows; r++)
+            y[col * rows + r] = x[r * cols + col];
+}
+
+void cpu_transpose(const wr_tensor *x, wr_tensor *y)
+{
+    volume_ctx c = {.x = x, .y = y};
+    wr_parallel_for(x->ne[0], 16, transpose_rows, &c);
 }

@@ -410,6 +410,17 @@ static void gpu_upsample_nearest2x(const wr_tensor *x, wr_tensor *y)
     gpu_stage_out(&sx, false);
 }
 
+static void gpu_transpose(const wr_tensor *x, wr_tensor *y)
+{
+    stage sx, sy;
+    gpu_stage_in(&sx, x, true);
+    gpu_stage_in(&sy, y, false);
+    CHECK(wr_gpu_transpose(gpu_dev, &sx.t, &sy.t, NULL));
+    gpu_finish();
+    gpu_stage_out(&sy, true);
+    gpu_stage_out(&sx, false);
+}
+
 static wr_backend g_backend = {
     .name = "gpu",
     .supports = gpu_supports,
@@ -439,6 +450,7 @@ static wr_backend g_backend = {
     .mask_blend = gpu_mask_blend,
     .channel_rms_norm = gpu_channel_rms_norm,
     .upsample_nearest2x = gpu_upsample_nearest2x,
+    .transpose = gpu_transpose,
 };
 
 /* ---- selection ------------------------------------------------------------------------------ */

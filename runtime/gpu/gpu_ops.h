@@ -159,6 +159,8 @@ wr_status wr_gpu_mask_blend(wr_gpu *g, const wr_tensor *x0, const wr_tensor *x1,
 wr_status wr_gpu_channel_rms_norm(wr_gpu *g, const wr_tensor *x, const wr_tensor *gamma, int silu, wr_tensor *y,
                                   wr_gpu_stream *s);
 wr_status wr_gpu_upsample_nearest2x(wr_gpu *g, const wr_tensor *x, wr_tensor *y, wr_gpu_stream *s);
+/* y = xᵀ for x ne {cols, rows} (as wr_op_transpose). */
+wr_status wr_gpu_transpose(wr_gpu *g, const wr_tensor *x, wr_tensor *y, wr_gpu_stream *s);
 /* Sage-style quantised attention (kernels/attention_sage.cu, sm_80+, HD 64 or 128): k smoothed by
  * its mean over the Tk keys, q and k quantised to int8 per block of rows (kernels/sage_layout.h),
  * int8 Q·Kᵀ, fp32 online softmax, P·V in fp16 (fp8 from sm_89) with fp32 accumulation. Shapes as wr_gpu_attention;

@@ -41,7 +41,24 @@ wr_status wr_gpu_upsample_nearest2x(wr_gpu *g, const wr_tensor *x, wr_tensor *y,
                          wr_dim3_make(VOLUME_BLOCK, 1, 1), 0, s, args);
 }
 
-/* Both SiLU variants (every VAE norm uses one) and the upsample. */
+wr_status wr_gpu_transpose(wr_gpu *g, const wr_tensor *x, wr_tensor *y, wr_gpu_stream *s)
+{
+    WR_TRY(ops_need_f32("transpose", "x", x));
+    WR_TRY(ops_need_f32("transpose", "y", y));
+    if (x->n_dims != 2 || y->n_dims != 2 || y->ne[0] != x->ne[1] || y->ne[1] != x->ne[0])
+        return wr_fail(WR_E_ARG, "transpose: x {cols, rows} -> y {rows, cols}");
+    if (x->ne[0] > INT32_MAX || x->ne[1] > INT32_MAX)
+        return wr_fail(WR_E_UNSUPPORTED, "transpose: matrix exceeds the kernel's int range");
+    wr_gpu_func *fn;
+    WR_TRY(ops_jit1(g, FILE_VOLUME, "transpose_f32", NULL, 0, &fn));
+    void *xp = x->data, *yp = y->data;
+    int rows = (int)x->ne[1], cols = (int)x->ne[0];
+    void *args[] = {&xp, &yp, &rows, &cols};
+    return wr_gpu_launch(g, fn, wr_dim3_make(ops_grid_1d(wr_tensor_nelements(x), VOLUME_BLOCK), 1, 1),
+                         wr_dim3_make(VOLUME_BLOCK, 1, 1), 0, s, args);
+}
+
+/* Both SiLU variants (every VAE norm uses one), the upsample and the transpose. */
 void wr_volume_kspecs(wr_kcheck_list *l)
 {
     wr_kspec s;
@@ -51,5 +68,7 @@ void wr_volume_kspecs(wr_kcheck_list *l)
         wr_kcheck_add(l, &s, 0, false, 0);
     }
     wr_kspec_init(&s, FILE_VOLUME, "upsample_nearest2x_f32");
+    wr_kcheck_add(l, &s, 0, false, 0);
+    wr_kspec_init(&s, FILE_VOLUME, "transpose_f32");
     wr_kcheck_add(l, &s, 0, false, 0);
 }

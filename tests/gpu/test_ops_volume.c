@@ -97,3 +97,29 @@ Test(ops, volume_upsample_nearest2x, .timeout = 120)
     cr_assert_gt(wr_gpu_launch_count(g, "upsample_nearest2x_f32"), 0);
     wr_gpu_close(g);
 }
+
+Test(ops, volume_transpose, .timeout = 120)
+{
+    wr_gpu *g = gt_open(NULL);
+    static const int64_t cases[][2] = {{1, 1}, {1, 7}, {13, 5}, {96, 64}, {384, 17}}; /* cols, rows */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t xne[2] = {cases[i][0], cases[i][1]}, yne[2] = {cases[i][1], cases[i][0]}, n = xne[0] * xne[1];
+        char what[96];
+        snprintf(what, sizeof what, "transpose %lldx%lld", (long long)xne[0], (long long)xne[1]);
+        float *x = fbuf(n), *y = fbuf(n), *ref = fbuf(n);
+        od_fill(x, n, -1.0f, 1.0f, 1100 + i);
+        wr_tensor hx, hy;
+        cr_assert(wr_tensor_init(&hx, WR_DTYPE_F32, 2, xne, x) && wr_tensor_init(&hy, WR_DTYPE_F32, 2, yne, ref));
+        cpu_transpose(&hx, &hy);
+        od_buf dx = od_upload(g, WR_DTYPE_F32, 2, xne, x), dy = od_upload(g, WR_DTYPE_F32, 2, yne, NULL);
+        gt_check(wr_gpu_transpose(g, &dx.t, &dy.t, NULL), what);
+        od_download_free(g, &dy, y, what);
+        od_free(g, &dx, what);
+        expect_same(y, ref, n, true, what);
+        if (i == 2) /* by hand: y[col 4][row 3] = x[row 3][col 4] */
+            cr_assert(memcmp(&y[4 * 5 + 3], &x[3 * 13 + 4], sizeof(float)) == 0, "%s", what);
+        free(x), free(y), free(ref);
+    }
+    cr_assert_gt(wr_gpu_launch_count(g, "transpose_f32"), 0);
+    wr_gpu_close(g);
+}
