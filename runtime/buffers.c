@@ -11,6 +11,11 @@ static const wr_buffer_ops *ops(void) { return wr_backend_current()->buffers; }
 
 bool wr_buffers_are_host(void) { return ops() == NULL; }
 
+bool wr_buffers_mem_info(size_t *free_bytes, size_t *total_bytes)
+{
+    return ops() && ops()->mem_info && ops()->mem_info(free_bytes, total_bytes);
+}
+
 wr_status wr_buffer_alloc(size_t bytes, void **out)
 {
     if (ops())

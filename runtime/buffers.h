@@ -54,6 +54,7 @@ typedef struct wr_buffer_ops {
     wr_status (*record_end)(wr_recording **out);
     bool (*replay)(wr_recording *r);
     void (*record_free)(wr_recording *r);
+    bool (*mem_info)(size_t *free_bytes, size_t *total_bytes);
 } wr_buffer_ops;
 
 /* Whether buffers of the current backend are host memory (the CPU backend). */
@@ -64,6 +65,9 @@ void wr_buffer_free(void *p); /* accepts NULL */
 void wr_buffer_write(void *dst, const void *src, size_t bytes); /* host -> buffer */
 void wr_buffer_read(void *dst, const void *src, size_t bytes);  /* buffer -> host */
 void wr_buffer_copy(void *dst, const void *src, size_t bytes);  /* buffer -> buffer */
+/* Free and total bytes of the device memory buffers come from (the driver's numbers); false on
+ * host memory (the CPU backend: no limit known) or when the device cannot say. */
+bool wr_buffers_mem_info(size_t *free_bytes, size_t *total_bytes);
 
 /* What a run on a GPU needs beside its own allocations, for the memory planners: the CUDA context,
  * module code and allocator slack (the context alone is 300-600 MB on recent drivers; not measured

@@ -301,8 +301,35 @@ static void add_decoder_weights(vae21 *m, vae_placed *pl)
     vae_placed_add_conv(pl, &h->head);
 }
 
-/* On a GPU backend the decode is resident (vae/volume.h): the decoder's weights go up once per
- * decode, each latent frame goes up once, the activations and caches stay in device buffers, and
+static wr_status sink_nothing(void *ctx, const vae_vol *frames, int t0)
+{
+    (void)ctx, (void)frames, (void)t0;
+    return WR_OK;
+}
+
+/* Whether a resident decode of latent fits the device: its working set (a dry run of this very
+ * decode: every volume, cache and scratch buffer it holds at once) plus the weights, beside the
+ * driver reserve, within the free device memory. When it does not, the decode stages its
+ * operands per op as before (device memory then holds one op's operands at a time), so a
+ * resident decode never fails where the staged one would have run. */
+static int resident_fits(const vae21 *m, const vae_vol *latent)
+{
+    size_t free_bytes, total_bytes;
+    if (!wr_buffers_mem_info(&free_bytes, &total_bytes))
+        return 0;
+    vae_vol shape = {.c = latent->c, .t = latent->t, .h = latent->h, .w = latent->w}; /* no data: a dry run */
+    size_t cur = vae_mem_current();
+    vae_dry_set(1);
+    vae_mem_reset_peak();
+    wr_status st = vae21_decode_stream(m, &shape, (vae_sink){sink_nothing, NULL});
+    vae_dry_set(0);
+    size_t need = vae_mem_peak() - cur + m->b.weight_bytes + WR_DEVICE_RESERVE;
+    vae_mem_reset_peak();
+    return st == WR_OK && need <= free_bytes;
+}
+
+/* On a GPU backend whose free memory holds the decode's working set (resident_fits) the decode is
+ * resident (vae/volume.h): the decoder's weights go up once per decode, each latent frame goes up once, the activations and caches stay in device buffers, and
  * frames come down once for the sink. The model's tensors point at the device copies only during
  * the call (the model is const to callers, and is as it was when the call returns). */
 wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink sink)
@@ -315,6 +342,8 @@ wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink si
     size_t n = (size_t)latent->h * latent->w;
     int was_resident = vae_resident();
     vae_resident_set(1);
+    if (vae_resident_now() && !resident_fits(m, latent))
+        vae_resident_set(0);
     vae_placed *pl = NULL;
     if (vae_resident_now()) {
         pl = calloc(1, sizeof *pl);

@@ -302,9 +302,10 @@ wr_status vae_conv3d(const vae_vol *in, const wr_tensor *weight, const wr_tensor
     if (in->dev && !device_conv) { /* resident, but no kernel for this weight dtype: im2col on host copies */
         vae_vol hin, hout;
         WR_TRY(vae_vol_download(in, &hin));
+        int was = resident;
         resident = 0;
         wr_status rc = vae_conv3d(&hin, weight, bias, st, sh, sw, pad, &hout);
-        resident = 1;
+        resident = was;
         vae_vol_free(&hin);
         if (rc == WR_OK)
             vae_vol_copy_frames(out, 0, &hout, 0, hout.t);

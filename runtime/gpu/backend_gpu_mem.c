@@ -106,6 +106,11 @@ static void buf_copy(void *dst, const void *src, size_t bytes)
     CHECK(wr_gpu_copy_d2d(dev(), dst, src, bytes, NULL));
 }
 
+static bool buf_mem_info(size_t *free_bytes, size_t *total_bytes)
+{
+    return wr_gpu_mem_info(dev(), free_bytes, total_bytes) == WR_OK;
+}
+
 void wr_backend_gpu_group_bytes(wr_tensor *const *tensors, const int *group, int n, size_t *groups, size_t *host_only)
 {
     for (int i = 0; i < n; i++) {
@@ -370,4 +375,5 @@ const wr_buffer_ops wr_gpu_buffer_ops = {
     .record_end = rec_end,
     .replay = rec_replay,
     .record_free = rec_free,
+    .mem_info = buf_mem_info,
 };
