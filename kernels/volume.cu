@@ -9,11 +9,16 @@
  *                                               then SiLU when SILU (Wan's RMS_norm, channel_first);
  *                                               y may alias x
  *   upsample_nearest2x_f32(x, y, planes, ih, iw) y[c](oy, ox) = x[c](oy / 2, ox / 2)
+ *   dup_up3d_f32(x, y, ci, ti, hi, wi, co, to, ft, fs, drop)
+ *                                               Wan 2.2's DupUp3D: y[o](t, y, x) = x[c](tf / ft, y / fs, x / fs)
+ *                                               with tf = t + drop, k = ((o·ft + tf % ft)·fs + y % fs)·fs + x % fs,
+ *                                               c = k / (co·ft·fs² / ci)
  *   transpose_f32(x, y, rows, cols)             y[c][r] = x[r][c] (the attention block's channel-major
  *                                               <-> position-major glue); y must not alias x
  * Defines:
  *   SILU  channel_rms_norm_f32 only: 0 none, 1 y / (1 + expf(−y)) after the norm
- * CPU twins: runtime/cpu/volume.c (cpu_channel_rms_norm, cpu_upsample_nearest2x, cpu_transpose). */
+ * CPU twins: runtime/cpu/volume.c (cpu_channel_rms_norm, cpu_upsample_nearest2x, cpu_dup_up3d,
+ * cpu_transpose). */
 #include "kernels/common.cuh"
 
 #ifndef SILU
@@ -62,5 +67,18 @@ extern "C" __global__ void transpose_f32(const float *__restrict__ x, float *__r
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         long long c = i / rows, r = i % rows; /* y is [cols][rows]: consecutive threads write consecutive y */
         y[i] = x[r * cols + c];
+    }
+}
+
+extern "C" __global__ void dup_up3d_f32(const float *__restrict__ x, float *__restrict__ y, int ci, int ti, int hi,
+                                        int wi, int co, int to, int ft, int fs, int drop)
+{
+    const int ho = hi * fs, wo = wi * fs, repeats = co * ft * fs * fs / ci;
+    const long long n = (long long)co * to * ho * wo;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        int xx = (int)(i % wo), yy = (int)(i / wo % ho), t = (int)(i / ((long long)wo * ho) % to);
+        int o = (int)(i / ((long long)wo * ho * to));
+        int tf = t + drop, k = ((o * ft + tf % ft) * fs + yy % fs) * fs + xx % fs, c = k / repeats;
+        y[i] = x[(((long long)c * ti + tf / ft) * hi + yy / fs) * wi + xx / fs];
     }
 }

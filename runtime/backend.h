@@ -80,6 +80,7 @@ typedef struct wr_backend {
     void (*channel_rms_norm)(const wr_tensor *x, const wr_tensor *gamma, int silu, wr_tensor *y);
     void (*upsample_nearest2x)(const wr_tensor *x, wr_tensor *y);
     void (*transpose)(const wr_tensor *x, wr_tensor *y);
+    void (*dup_up3d)(const wr_tensor *x, int ft, int fs, int drop, wr_tensor *y);
 } wr_backend;
 
 extern const wr_backend wr_backend_cpu;

@@ -540,3 +540,15 @@ void wr_op_transpose(const wr_tensor *x, wr_tensor *y)
     WR_ASSERT(x->data != y->data, "transpose y must not alias x");
     current->transpose(x, y);
 }
+
+void wr_op_dup_up3d(const wr_tensor *x, int ft, int fs, int drop, wr_tensor *y)
+{
+    check_planar(x, "dup_up3d x");
+    check_planar(y, "dup_up3d y");
+    WR_ASSERT(x->n_dims == 4 && y->n_dims == 4 && ft >= 1 && fs >= 1 && drop >= 0 && drop < ft &&
+                  y->ne[0] == x->ne[0] * fs && y->ne[1] == x->ne[1] * fs && y->ne[2] == x->ne[2] * ft - drop &&
+                  (y->ne[3] * ft * fs * fs) % x->ne[3] == 0,
+              "dup_up3d: x [Ci, T, H, W] -> y [Co, T·%d − %d, H·%d, W·%d]", ft, drop, fs, fs);
+    WR_ASSERT(x->data != y->data, "dup_up3d y must not alias x");
+    current->dup_up3d(x, ft, fs, drop, y);
+}

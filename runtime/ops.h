@@ -211,4 +211,11 @@ void wr_op_upsample_nearest2x(const wr_tensor *x, wr_tensor *y);
  * the VAE attention block's [C, P] <-> [P, C] glue). y must not alias x. */
 void wr_op_transpose(const wr_tensor *x, wr_tensor *y);
 
+/* Wan 2.2's DupUp3D (wan/modules/vae2_2.py): x [Ci, Ti, Hi, Wi] -> y [Co, Ti·ft − drop, Hi·fs, Wi·fs],
+ * y[o](t, h, w) = x[c](tf / ft, h / fs, w / fs) with tf = t + drop,
+ * k = ((o·ft + tf % ft)·fs + h % fs)·fs + w % fs and c = k / (Co·ft·fs² / Ci) (the channel repeat
+ * then the unshuffle; drop = ft − 1 frames in the first chunk). x, y F32 contiguous 4-D; Co·ft·fs²
+ * a multiple of Ci; 0 <= drop < ft. y must not alias x. */
+void wr_op_dup_up3d(const wr_tensor *x, int ft, int fs, int drop, wr_tensor *y);
+
 #endif

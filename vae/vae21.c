@@ -301,37 +301,15 @@ static void add_decoder_weights(vae21 *m, vae_placed *pl)
     vae_placed_add_conv(pl, &h->head);
 }
 
-static wr_status sink_nothing(void *ctx, const vae_vol *frames, int t0)
-{
-    (void)ctx, (void)frames, (void)t0;
-    return WR_OK;
-}
-
-/* Whether a resident decode of latent fits the device: its working set (a dry run of this very
- * decode: every volume, cache and scratch buffer it holds at once) plus the weights, beside the
- * driver reserve, within the free device memory. When it does not, the decode stages its
- * operands per op as before (device memory then holds one op's operands at a time), so a
- * resident decode never fails where the staged one would have run. */
-static int resident_fits(const vae21 *m, const vae_vol *latent)
-{
-    size_t free_bytes, total_bytes;
-    if (!wr_buffers_mem_info(&free_bytes, &total_bytes))
-        return 0;
-    vae_vol shape = {.c = latent->c, .t = latent->t, .h = latent->h, .w = latent->w}; /* no data: a dry run */
-    size_t cur = vae_mem_current();
-    vae_dry_set(1);
-    vae_mem_reset_peak();
-    wr_status st = vae21_decode_stream(m, &shape, (vae_sink){sink_nothing, NULL});
-    vae_dry_set(0);
-    size_t need = vae_mem_peak() - cur + m->b.weight_bytes + WR_DEVICE_RESERVE;
-    vae_mem_reset_peak();
-    return st == WR_OK && need <= free_bytes;
-}
-
 /* On a GPU backend whose free memory holds the decode's working set (resident_fits) the decode is
  * resident (vae/volume.h): the decoder's weights go up once per decode, each latent frame goes up once, the activations and caches stay in device buffers, and
  * frames come down once for the sink. The model's tensors point at the device copies only during
  * the call (the model is const to callers, and is as it was when the call returns). */
+static wr_status stream_fn(const void *m, const vae_vol *latent, vae_sink sink)
+{
+    return vae21_decode_stream(m, latent, sink);
+}
+
 wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink sink)
 {
     if (latent->c != m->z_dim || latent->t < 1 || latent->h < 1 || latent->w < 1)
@@ -339,10 +317,9 @@ wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink si
                        latent->h, latent->w, m->z_dim);
     vae_tcache tc = {0};
     wr_status st = WR_OK;
-    size_t n = (size_t)latent->h * latent->w;
     int was_resident = vae_resident();
     vae_resident_set(1);
-    if (vae_resident_now() && !resident_fits(m, latent))
+    if (vae_resident_now() && !vae_resident_fits(stream_fn, m, latent, m->b.weight_bytes))
         vae_resident_set(0);
     vae_placed *pl = NULL;
     if (vae_resident_now()) {
@@ -355,22 +332,8 @@ wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink si
         st = vae_placed_place(pl);
     }
     for (int i = 0; i < latent->t && st == WR_OK; i++) { /* one latent frame per chunk */
-        vae_vol z, x = {0};
-        vae_resident_set(0); /* the de-normalised latent frame is made on the host */
-        st = vae_vol_alloc(&z, latent->c, 1, latent->h, latent->w);
-        if (st != WR_OK)
-            break;
-        for (int c = 0; c < m->z_dim && !vae_dry(); c++) { /* z / (1/std) + mean, as the official code writes it */
-            float inv_std = 1.0f / latent_std[c];
-            for (size_t p = 0; p < n; p++)
-                z.d[(size_t)c * n + p] = latent->d[((size_t)c * latent->t + (size_t)i) * n + p] / inv_std + latent_mean[c];
-        }
-        vae_resident_set(1);
-        if (vae_resident_now()) { /* the one upload of this chunk */
-            st = vae_vol_upload(&z, &x);
-            vae_vol_free(&z);
-        } else
-            x = z; /* host memory: the counted bytes stay exactly those of before */
+        vae_vol x = {0};
+        st = vae_latent_frame(latent, i, latent_mean, latent_std, &x);
         vae_tcache_begin(&tc, i == 0);
         if (st == WR_OK)
             st = decode_chunk(m, &x, &tc, &sink, i ? 1 + 4 * (i - 1) : 0);

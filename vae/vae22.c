@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/ops.h"
 #include "vae/vae_blocks.h"
+#include "vae/vae_place.h"
 
 #define Z_DIM 48
 
@@ -186,6 +188,15 @@ static wr_status dup_up(const vae_vol *x, const stage *s, int first, vae_vol *ou
     int factor = s->ft * s->fs * s->fs, repeats = s->out * factor / s->in, drop = first ? s->ft - 1 : 0;
     int to = x->t * s->ft - drop, ho = x->h * s->fs, wo = x->w * s->fs;
     WR_TRY(vae_vol_alloc(out, s->out, to, ho, wo));
+    if (x->dev) { /* the op on the buffers (the twin of the loop below) */
+        wr_tensor tx, ty;
+        int64_t xne[4] = {x->w, x->h, x->t, x->c}, yne[4] = {wo, ho, to, s->out};
+        WR_ASSERT(out->dev && wr_tensor_init(&tx, WR_DTYPE_F32, 4, xne, x->d) &&
+                      wr_tensor_init(&ty, WR_DTYPE_F32, 4, yne, out->d),
+                  "dup_up: volumes");
+        wr_op_dup_up3d(&tx, s->ft, s->fs, drop, &ty);
+        return WR_OK;
+    }
     for (int o = 0; o < s->out && !vae_dry(); o++)
         for (int t = 0; t < to; t++)
             for (int y = 0; y < ho; y++)
@@ -322,8 +333,17 @@ static wr_status decoder_tail(const void *model, vae_vol *x, vae_tcache *tc)
         WR_TRY(up_stage(x, &m->up[i], tc));
     vae_rms_norm(x, m->dec_head_gamma, 1);
     WR_TRY(vae_conv_causal(x, &m->dec_head, tc));
+    if (x->dev) { /* the frame comes down here (12 patch channels: the frame's bytes), unpatchified on the host */
+        vae_vol h;
+        WR_TRY(vae_vol_download(x, &h));
+        vae_replace(x, &h);
+    }
+    int was = vae_resident();
+    vae_resident_set(0);
     vae_vol video;
-    WR_TRY(unpatchify(x, &video));
+    wr_status st = unpatchify(x, &video);
+    vae_resident_set(was);
+    WR_TRY(st);
     return vae_replace(x, &video);
 }
 
@@ -340,6 +360,38 @@ static wr_status decode_chunk(const vae22 *m, vae_vol *x, vae_tcache *tc, const 
     return vae_per_frame(x, tc, decoder_tail, m, sink, t0);
 }
 
+/* The decoder's weights for a resident decode. */
+static void add_decoder_weights(vae22 *m, vae_placed *pl)
+{
+    vae_placed_add_conv(pl, &m->pre_dec);
+    vae_placed_add_conv(pl, &m->dec_conv1);
+    vae_placed_add_res(pl, &m->dec_mid0);
+    vae_placed_add_gamma(pl, &m->dec_attn.gamma, (int)m->dec_attn.proj.w.ne[3]);
+    vae_placed_add_conv(pl, &m->dec_attn.qkv);
+    vae_placed_add_conv(pl, &m->dec_attn.proj);
+    vae_placed_add_res(pl, &m->dec_mid1);
+    for (int i = 0; i < 4; i++) {
+        stage *s = &m->up[i];
+        for (int j = 0; j < s->n_res; j++)
+            vae_placed_add_res(pl, &s->res[j]);
+        if (s->has_resample) {
+            vae_placed_add_conv(pl, &s->resample.spatial);
+            if (s->resample.kind == VAE_UP3D)
+                vae_placed_add_conv(pl, &s->resample.time);
+        }
+    }
+    vae_placed_add_gamma(pl, &m->dec_head_gamma, (int)m->dec_head.w.ne[3]);
+    vae_placed_add_conv(pl, &m->dec_head);
+}
+
+static wr_status stream_fn(const void *m, const vae_vol *latent, vae_sink sink)
+{
+    return vae22_decode_stream(m, latent, sink);
+}
+
+/* As vae21_decode_stream: resident on a GPU backend whose free memory holds the decode's working
+ * set (weights placed once per decode, each latent frame up once, the patchified frames down once
+ * before the host unpatchify); otherwise staged per op. */
 wr_status vae22_decode_stream(const vae22 *m, const vae_vol *latent, vae_sink sink)
 {
     if (latent->c != Z_DIM || latent->t < 1 || latent->h < 1 || latent->w < 1)
@@ -347,22 +399,32 @@ wr_status vae22_decode_stream(const vae22 *m, const vae_vol *latent, vae_sink si
                        latent->h, latent->w, Z_DIM);
     vae_tcache tc = {0};
     wr_status st = WR_OK;
-    size_t n = (size_t)latent->h * latent->w;
-    for (int i = 0; i < latent->t && st == WR_OK; i++) { /* one latent frame per chunk */
-        vae_vol x;
-        st = vae_vol_alloc(&x, Z_DIM, 1, latent->h, latent->w);
-        if (st != WR_OK)
-            break;
-        for (int c = 0; c < Z_DIM && !vae_dry(); c++) {
-            float inv_std = 1.0f / latent_std[c];
-            for (size_t p = 0; p < n; p++)
-                x.d[(size_t)c * n + p] = latent->d[((size_t)c * latent->t + (size_t)i) * n + p] / inv_std + latent_mean[c];
+    int was_resident = vae_resident();
+    vae_resident_set(1);
+    if (vae_resident_now() && !vae_resident_fits(stream_fn, m, latent, m->b.weight_bytes))
+        vae_resident_set(0);
+    vae_placed *pl = NULL;
+    if (vae_resident_now()) {
+        pl = calloc(1, sizeof *pl);
+        if (!pl) {
+            vae_resident_set(was_resident);
+            return wr_fail(WR_E_OOM, "VAE 2.2 decode: out of memory");
         }
+        add_decoder_weights((vae22 *)m, pl);
+        st = vae_placed_place(pl);
+    }
+    for (int i = 0; i < latent->t && st == WR_OK; i++) { /* one latent frame per chunk */
+        vae_vol x = {0};
+        st = vae_latent_frame(latent, i, latent_mean, latent_std, &x);
         vae_tcache_begin(&tc, i == 0);
-        st = decode_chunk(m, &x, &tc, &sink, i ? 1 + 4 * (i - 1) : 0);
+        if (st == WR_OK)
+            st = decode_chunk(m, &x, &tc, &sink, i ? 1 + 4 * (i - 1) : 0);
         vae_vol_free(&x);
     }
     vae_tcache_free(&tc);
+    vae_placed_free(pl);
+    free(pl);
+    vae_resident_set(was_resident);
     return st;
 }
 

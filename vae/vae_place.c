@@ -54,3 +54,50 @@ void vae_placed_free(vae_placed *pl)
         *pl->gfield[i] = pl->gt[i].data;
     pl->p = NULL;
 }
+
+/* ---- resident decodes ------------------------------------------------------------------------- */
+
+static wr_status sink_nothing(void *ctx, const vae_vol *frames, int t0)
+{
+    (void)ctx, (void)frames, (void)t0;
+    return WR_OK;
+}
+
+int vae_resident_fits(vae_decode_stream_fn fn, const void *model, const vae_vol *latent, size_t weight_bytes)
+{
+    size_t free_bytes, total_bytes;
+    if (!wr_buffers_mem_info(&free_bytes, &total_bytes))
+        return 0;
+    vae_vol shape = {.c = latent->c, .t = latent->t, .h = latent->h, .w = latent->w}; /* no data: a dry run */
+    size_t cur = vae_mem_current();
+    vae_dry_set(1);
+    vae_mem_reset_peak();
+    wr_status st = fn(model, &shape, (vae_sink){sink_nothing, NULL});
+    vae_dry_set(0);
+    size_t need = vae_mem_peak() - cur + weight_bytes + WR_DEVICE_RESERVE;
+    vae_mem_reset_peak();
+    return st == WR_OK && need <= free_bytes;
+}
+
+wr_status vae_latent_frame(const vae_vol *latent, int i, const float *mean, const float *std, vae_vol *x)
+{
+    int was = vae_resident();
+    vae_resident_set(0);
+    vae_vol z;
+    wr_status st = vae_vol_alloc(&z, latent->c, 1, latent->h, latent->w);
+    vae_resident_set(was);
+    WR_TRY(st);
+    size_t n = (size_t)latent->h * latent->w;
+    for (int c = 0; c < latent->c && !vae_dry(); c++) {
+        float inv_std = 1.0f / std[c];
+        for (size_t p = 0; p < n; p++)
+            z.d[(size_t)c * n + p] = latent->d[((size_t)c * latent->t + (size_t)i) * n + p] / inv_std + mean[c];
+    }
+    if (!vae_resident_now()) { /* host memory: the counted bytes stay exactly those of before */
+        *x = z;
+        return WR_OK;
+    }
+    st = vae_vol_upload(&z, x); /* the one upload of this chunk */
+    vae_vol_free(&z);
+    return st;
+}

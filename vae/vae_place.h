@@ -29,4 +29,17 @@ wr_status vae_placed_place(vae_placed *pl);
 /* Restores the host pointers and frees the device copies; accepts a zeroed struct. */
 void vae_placed_free(vae_placed *pl);
 
+/* ---- resident decodes ------------------------------------------------------------------------- */
+
+typedef wr_status (*vae_decode_stream_fn)(const void *model, const vae_vol *latent, vae_sink sink);
+/* Whether a resident decode of latent fits the device: its working set (a dry run of this very
+ * decode through fn: every volume, cache and scratch buffer it holds at once) plus weight_bytes,
+ * beside the driver reserve, within the free device memory. When it does not, the caller stages
+ * per op as before (device memory then holds one op's operands at a time), so residency never
+ * fails a decode the staged path could run. False on the CPU backend. */
+int vae_resident_fits(vae_decode_stream_fn fn, const void *model, const vae_vol *latent, size_t weight_bytes);
+/* Latent frame i de-normalised (z / (1/std) + mean, as the official code writes it) on the host,
+ * then uploaded once when new volumes are resident. */
+wr_status vae_latent_frame(const vae_vol *latent, int i, const float *mean, const float *std, vae_vol *x);
+
 #endif

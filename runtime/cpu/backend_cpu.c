@@ -38,4 +38,5 @@ const wr_backend wr_backend_cpu = {
     .channel_rms_norm = cpu_channel_rms_norm,
     .upsample_nearest2x = cpu_upsample_nearest2x,
     .transpose = cpu_transpose,
+    .dup_up3d = cpu_dup_up3d,
 };

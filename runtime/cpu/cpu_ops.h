@@ -35,6 +35,7 @@ void cpu_mask_blend(const wr_tensor *x0, const wr_tensor *x1, const wr_tensor *m
 void cpu_channel_rms_norm(const wr_tensor *x, const wr_tensor *gamma, int silu, wr_tensor *y);
 void cpu_upsample_nearest2x(const wr_tensor *x, wr_tensor *y);
 void cpu_transpose(const wr_tensor *x, wr_tensor *y);
+void cpu_dup_up3d(const wr_tensor *x, int ft, int fs, int drop, wr_tensor *y);
 /* One element of wr_op_scalar (the twin's formula, shared with the GPU backend's tests). */
 float cpu_scalar_apply(wr_scalar_op op, float v, float a, float b);
 

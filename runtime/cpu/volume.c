@@ -3,6 +3,8 @@
  *   cpu_channel_rms_norm     Wan's RMS_norm(channel_first): x / max(‖x‖₂ over C, 1e-12) · √C · gamma,
  *                            optional SiLU (wan/modules/vae2_1.py RMS_norm + nn.SiLU)
  *   cpu_upsample_nearest2x   F.interpolate(scale_factor=2, mode="nearest-exact") of every plane
+ *   cpu_dup_up3d             Wan 2.2's DupUp3D (wan/modules/vae2_2.py): channel repeats unshuffled
+ *                            into time and space, the first `drop` frames dropped
  *   cpu_transpose            x[rows][cols] -> y[cols][rows] (torch.Tensor.t().contiguous())
  * Volumes are channel-major: the outermost dimension is the channel, the rest are positions. */
 #include <math.h>
@@ -80,4 +82,35 @@ void cpu_transpose(const wr_tensor *x, wr_tensor *y)
 {
     volume_ctx c = {.x = x, .y = y};
     wr_parallel_for(x->ne[0], 16, transpose_rows, &c);
+}
+
+typedef struct dup_ctx {
+    const wr_tensor *x;
+    wr_tensor *y;
+    int ft, fs, drop;
+} dup_ctx;
+
+static void dup_planes(void *vc, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const dup_ctx *c = vc;
+    const int64_t wi = c->x->ne[0], hi = c->x->ne[1], ti = c->x->ne[2], ci = c->x->ne[3];
+    const int64_t wo = c->y->ne[0], ho = c->y->ne[1], to = c->y->ne[2], co = c->y->ne[3];
+    const int64_t repeats = co * c->ft * c->fs * c->fs / ci;
+    const float *x = c->x->data;
+    float *y = c->y->data;
+    for (int64_t ot = begin; ot < end; ot++) { /* one output plane (o, t) */
+        int64_t o = ot / to, t = ot % to, tf = t + c->drop;
+        for (int64_t yy = 0; yy < ho; yy++)
+            for (int64_t xx = 0; xx < wo; xx++) {
+                int64_t k = ((o * c->ft + tf % c->ft) * c->fs + yy % c->fs) * c->fs + xx % c->fs, ch = k / repeats;
+                y[(ot * ho + yy) * wo + xx] = x[((ch * ti + tf / c->ft) * hi + yy / c->fs) * wi + xx / c->fs];
+            }
+    }
+}
+
+void cpu_dup_up3d(const wr_tensor *x, int ft, int fs, int drop, wr_tensor *y)
+{
+    dup_ctx c = {.x = x, .y = y, .ft = ft, .fs = fs, .drop = drop};
+    wr_parallel_for(y->ne[2] * y->ne[3], 1, dup_planes, &c);
 }

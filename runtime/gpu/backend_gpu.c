@@ -421,6 +421,17 @@ static void gpu_transpose(const wr_tensor *x, wr_tensor *y)
     gpu_stage_out(&sx, false);
 }
 
+static void gpu_dup_up3d(const wr_tensor *x, int ft, int fs, int drop, wr_tensor *y)
+{
+    stage sx, sy;
+    gpu_stage_in(&sx, x, true);
+    gpu_stage_in(&sy, y, false);
+    CHECK(wr_gpu_dup_up3d(gpu_dev, &sx.t, ft, fs, drop, &sy.t, NULL));
+    gpu_finish();
+    gpu_stage_out(&sy, true);
+    gpu_stage_out(&sx, false);
+}
+
 static wr_backend g_backend = {
     .name = "gpu",
     .supports = gpu_supports,
@@ -451,6 +462,7 @@ static wr_backend g_backend = {
     .channel_rms_norm = gpu_channel_rms_norm,
     .upsample_nearest2x = gpu_upsample_nearest2x,
     .transpose = gpu_transpose,
+    .dup_up3d = gpu_dup_up3d,
 };
 
 /* ---- selection ------------------------------------------------------------------------------ */

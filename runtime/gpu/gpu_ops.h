@@ -161,6 +161,8 @@ wr_status wr_gpu_channel_rms_norm(wr_gpu *g, const wr_tensor *x, const wr_tensor
 wr_status wr_gpu_upsample_nearest2x(wr_gpu *g, const wr_tensor *x, wr_tensor *y, wr_gpu_stream *s);
 /* y = xᵀ for x ne {cols, rows} (as wr_op_transpose). */
 wr_status wr_gpu_transpose(wr_gpu *g, const wr_tensor *x, wr_tensor *y, wr_gpu_stream *s);
+/* Wan 2.2's DupUp3D (as wr_op_dup_up3d). */
+wr_status wr_gpu_dup_up3d(wr_gpu *g, const wr_tensor *x, int ft, int fs, int drop, wr_tensor *y, wr_gpu_stream *s);
 /* Sage-style quantised attention (kernels/attention_sage.cu, sm_80+, HD 64 or 128): k smoothed by
  * its mean over the Tk keys, q and k quantised to int8 per block of rows (kernels/sage_layout.h),
  * int8 Q·Kᵀ, fp32 online softmax, P·V in fp16 (fp8 from sm_89) with fp32 accumulation. Shapes as wr_gpu_attention;

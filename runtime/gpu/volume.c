@@ -58,7 +58,26 @@ wr_status wr_gpu_transpose(wr_gpu *g, const wr_tensor *x, wr_tensor *y, wr_gpu_s
                          wr_dim3_make(VOLUME_BLOCK, 1, 1), 0, s, args);
 }
 
-/* Both SiLU variants (every VAE norm uses one), the upsample and the transpose. */
+wr_status wr_gpu_dup_up3d(wr_gpu *g, const wr_tensor *x, int ft, int fs, int drop, wr_tensor *y, wr_gpu_stream *s)
+{
+    WR_TRY(ops_need_f32("dup_up3d", "x", x));
+    WR_TRY(ops_need_f32("dup_up3d", "y", y));
+    if (x->n_dims != 4 || y->n_dims != 4 || ft < 1 || fs < 1 || drop < 0 || drop >= ft || y->ne[0] != x->ne[0] * fs ||
+        y->ne[1] != x->ne[1] * fs || y->ne[2] != x->ne[2] * ft - drop || (y->ne[3] * ft * fs * fs) % x->ne[3] != 0)
+        return wr_fail(WR_E_ARG, "dup_up3d: x [Ci, T, H, W] -> y [Co, T*%d - %d, H*%d, W*%d]", ft, drop, fs, fs);
+    if (wr_tensor_nelements(y) > INT32_MAX || wr_tensor_nelements(x) > INT32_MAX)
+        return wr_fail(WR_E_UNSUPPORTED, "dup_up3d: volume exceeds the kernel's int range");
+    wr_gpu_func *fn;
+    WR_TRY(ops_jit1(g, FILE_VOLUME, "dup_up3d_f32", NULL, 0, &fn));
+    void *xp = x->data, *yp = y->data;
+    int ci = (int)x->ne[3], ti = (int)x->ne[2], hi = (int)x->ne[1], wi = (int)x->ne[0], co = (int)y->ne[3],
+        to = (int)y->ne[2];
+    void *args[] = {&xp, &yp, &ci, &ti, &hi, &wi, &co, &to, &ft, &fs, &drop};
+    return wr_gpu_launch(g, fn, wr_dim3_make(ops_grid_1d(wr_tensor_nelements(y), VOLUME_BLOCK), 1, 1),
+                         wr_dim3_make(VOLUME_BLOCK, 1, 1), 0, s, args);
+}
+
+/* Both SiLU variants (every VAE norm uses one), the upsample, the transpose and DupUp3D. */
 void wr_volume_kspecs(wr_kcheck_list *l)
 {
     wr_kspec s;
@@ -70,5 +89,7 @@ void wr_volume_kspecs(wr_kcheck_list *l)
     wr_kspec_init(&s, FILE_VOLUME, "upsample_nearest2x_f32");
     wr_kcheck_add(l, &s, 0, false, 0);
     wr_kspec_init(&s, FILE_VOLUME, "transpose_f32");
+    wr_kcheck_add(l, &s, 0, false, 0);
+    wr_kspec_init(&s, FILE_VOLUME, "dup_up3d_f32");
     wr_kcheck_add(l, &s, 0, false, 0);
 }

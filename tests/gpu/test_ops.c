@@ -40,7 +40,7 @@ const od_coverage od_covered[] = {
     {"kernels/planar.cu", "pixel_shuffle_f32"},    {"kernels/planar.cu", "mask_blend_f32"},
     /* tests/gpu/test_ops_volume.c */
     {"kernels/volume.cu", "channel_rms_norm_f32"}, {"kernels/volume.cu", "upsample_nearest2x_f32"},
-    {"kernels/volume.cu", "transpose_f32"},
+    {"kernels/volume.cu", "transpose_f32"},        {"kernels/volume.cu", "dup_up3d_f32"},
     /* tests/gpu/test_matmul_q.c */
     {"kernels/matmul_q.cu", "mmq_quant_i8"}, {"kernels/matmul_q.cu", "matmul_q8_0_i8_mma"},
     {"kernels/matmul_q.cu", "mmq_quant_f8"}, {"kernels/matmul_q.cu", "matmul_f8_e4m3_mma"},

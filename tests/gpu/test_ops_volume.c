@@ -123,3 +123,34 @@ Test(ops, volume_transpose, .timeout = 120)
     cr_assert_gt(wr_gpu_launch_count(g, "transpose_f32"), 0);
     wr_gpu_close(g);
 }
+
+Test(ops, volume_dup_up3d, .timeout = 120)
+{
+    wr_gpu *g = gt_open(NULL);
+    /* Ci, T, H, W, Co, ft, fs, drop: the 2.2 decoder's stages (time+space, space only, first chunk) */
+    static const int cases[][8] = {{1, 1, 1, 1, 1, 1, 1, 0}, {8, 1, 3, 5, 4, 2, 2, 1}, {8, 2, 3, 5, 4, 2, 2, 0},
+                                   {6, 1, 4, 2, 3, 1, 2, 0}, {12, 3, 2, 7, 6, 2, 1, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int *k = cases[i];
+        int ft = k[5], fs = k[6], drop = k[7];
+        int64_t xne[4] = {k[3], k[2], k[1], k[0]}, yne[4] = {k[3] * fs, k[2] * fs, k[1] * ft - drop, k[4]};
+        int64_t nx = xne[0] * xne[1] * xne[2] * xne[3], ny = yne[0] * yne[1] * yne[2] * yne[3];
+        char what[128];
+        snprintf(what, sizeof what, "dup_up3d %d->%d ft %d fs %d drop %d", k[0], k[4], ft, fs, drop);
+        float *x = fbuf(nx), *y = fbuf(ny), *ref = fbuf(ny);
+        od_fill(x, nx, -1.0f, 1.0f, 1200 + i);
+        wr_tensor hx, hy;
+        cr_assert(wr_tensor_init(&hx, WR_DTYPE_F32, 4, xne, x) && wr_tensor_init(&hy, WR_DTYPE_F32, 4, yne, ref));
+        cpu_dup_up3d(&hx, ft, fs, drop, &hy);
+        od_buf dx = od_upload(g, WR_DTYPE_F32, 4, xne, x), dy = od_upload(g, WR_DTYPE_F32, 4, yne, NULL);
+        gt_check(wr_gpu_dup_up3d(g, &dx.t, ft, fs, drop, &dy.t, NULL), what);
+        od_download_free(g, &dy, y, what);
+        od_free(g, &dx, what);
+        expect_same(y, ref, ny, true, what);
+        if (i == 1) /* by hand: o 1, t 0 (tf 1), row 1, col 0: k = ((1·2 + 1)·2 + 1)·2 + 0 = 14, repeats 4, c 3 */
+            cr_assert(memcmp(&y[(1 * 1 + 0) * 60 + 1 * 10 + 0], &x[3 * 15 + 0], sizeof(float)) == 0, "%s", what);
+        free(x), free(y), free(ref);
+    }
+    cr_assert_gt(wr_gpu_launch_count(g, "dup_up3d_f32"), 0);
+    wr_gpu_close(g);
+}

@@ -1,4 +1,4 @@
-/* The Wan 2.1 VAE decode with its volumes in device buffers (vae/volume.h residency on a GPU
+/* The Wan 2.1 and 2.2 VAE decodes with their volumes in device buffers (vae/volume.h residency on a GPU
  * backend): the same frames, bit for bit, as the staged decode whose volumes are host arrays
  * copied per op (vae_set_host_volumes), no host operand reaching an op during the decode (the
  * weights are placed; only latent frames go up through wr_buffer_write and decoded frames come
@@ -13,6 +13,7 @@
 #include "runtime/gpu/backend_gpu.h"
 #include "tests/common/testutil.h"
 #include "vae/vae21.h"
+#include "vae/vae22.h"
 
 static vae_vol load_vol(const wr_weightfile *cs, const char *name)
 {
@@ -22,33 +23,49 @@ static vae_vol load_vol(const wr_weightfile *cs, const char *name)
                      .d = wr_test_load_f32(cs, name, NULL)};
 }
 
+typedef struct vae_api {
+    const char *name, *weights, *case_file;
+    wr_status (*load)(void **m, const wr_weightfile *wf);
+    wr_status (*decode)(const void *m, const vae_vol *latent, vae_vol *video);
+    void (*free)(void *m);
+    const char *extra_kernel; /* a kernel only this VAE's decode launches, or NULL */
+} vae_api;
+
+static wr_status v21_load(void **m, const wr_weightfile *wf) { return vae21_load((vae21 **)m, wf); }
+static wr_status v21_decode(const void *m, const vae_vol *l, vae_vol *v) { return vae21_decode(m, l, v); }
+static void v21_free(void *m) { vae21_free(m); }
+static wr_status v22_load(void **m, const wr_weightfile *wf) { return vae22_load((vae22 **)m, wf); }
+static wr_status v22_decode(const void *m, const vae_vol *l, vae_vol *v) { return vae22_decode(m, l, v); }
+static void v22_free(void *m) { vae22_free(m); }
+
 /* Decodes lat, returning the host operand bytes the decode's ops were handed. */
-static size_t decode_counting(const vae21 *m, const vae_vol *lat, vae_vol *out)
+static size_t decode_counting(const vae_api *api, const void *m, const vae_vol *lat, vae_vol *out)
 {
     size_t before = wr_backend_gpu_host_operand_bytes();
-    cr_assert_eq(vae21_decode(m, lat, out), WR_OK, "%s", wr_last_error());
+    cr_assert_eq(api->decode(m, lat, out), WR_OK, "%s", wr_last_error());
     return wr_backend_gpu_host_operand_bytes() - before;
 }
 
-Test(vae_resident, vae21_decode_equals_staged, .timeout = 300)
+static void resident_equals_staged(const vae_api *api)
 {
     wr_backend_select(wr_test_gpu_backend());
     wr_weightfile wf, cs;
-    wr_test_open(&wf, wr_test_shared("golden/vae21/vae21_weights.safetensors"));
-    wr_test_open(&cs, wr_test_shared("golden/vae21/vae21_f5_32x32.safetensors"));
-    vae21 *m;
-    cr_assert_eq(vae21_load(&m, &wf), WR_OK, "%s", wr_last_error());
+    wr_test_open(&wf, wr_test_shared(api->weights));
+    wr_test_open(&cs, wr_test_shared(api->case_file));
+    void *m;
+    cr_assert_eq(api->load(&m, &wf), WR_OK, "%s", wr_last_error());
     vae_vol lat = load_vol(&cs, "output.latent"), want = load_vol(&cs, "output.decoded");
     vae_vol staged, got;
 
     vae_set_host_volumes(1);
-    size_t staged_bytes = decode_counting(m, &lat, &staged);
+    size_t staged_bytes = decode_counting(api, m, &lat, &staged);
     vae_set_host_volumes(0);
     wr_gpu *g = wr_backend_gpu_device();
     size_t in_use = wr_gpu_mem_in_use(g);
-    size_t resident_bytes = decode_counting(m, &lat, &got);
+    size_t resident_bytes = decode_counting(api, m, &lat, &got);
     if (getenv("WANRT_TEST_VERBOSE"))
-        fprintf(stderr, "vae21 decode: host operand bytes staged %zu, resident %zu\n", staged_bytes, resident_bytes);
+        fprintf(stderr, "%s decode: host operand bytes staged %zu, resident %zu\n", api->name, staged_bytes,
+                resident_bytes);
     cr_assert_gt(staged_bytes, 0, "the staged reference must stage its operands");
     cr_assert_eq(resident_bytes, 0, "%zu host operand bytes reached ops during the resident decode", resident_bytes);
     cr_assert_eq(wr_gpu_mem_in_use(g), in_use, "the decode left device memory allocated");
@@ -57,6 +74,8 @@ Test(vae_resident, vae21_decode_equals_staged, .timeout = 300)
                                           "ew_binary_f32", "scalar_f32", "transpose_f32"};
     for (size_t k = 0; k < sizeof entries / sizeof entries[0]; k++)
         cr_assert_gt(wr_gpu_launch_count(g, entries[k]), 0, "%s never launched", entries[k]);
+    if (api->extra_kernel)
+        cr_assert_gt(wr_gpu_launch_count(g, api->extra_kernel), 0, "%s never launched", api->extra_kernel);
 
     int64_t n = (int64_t)vae_vol_size(&got);
     cr_assert_eq(n, (int64_t)vae_vol_size(&staged));
@@ -69,7 +88,21 @@ Test(vae_resident, vae21_decode_equals_staged, .timeout = 300)
 
     vae_vol_free(&staged), vae_vol_free(&got);
     free(lat.d), free(want.d);
-    vae21_free(m);
+    api->free(m);
     wr_weightfile_close(&wf), wr_weightfile_close(&cs);
     wr_backend_gpu_close();
+}
+
+Test(vae_resident, vae21_decode_equals_staged, .timeout = 300)
+{
+    vae_api api = {"vae21", "golden/vae21/vae21_weights.safetensors", "golden/vae21/vae21_f5_32x32.safetensors",
+                   v21_load, v21_decode, v21_free, NULL};
+    resident_equals_staged(&api);
+}
+
+Test(vae_resident, vae22_decode_equals_staged, .timeout = 300)
+{
+    vae_api api = {"vae22", "golden/vae22/vae22_weights.safetensors", "golden/vae22/vae22_f5_32x32.safetensors",
+                   v22_load, v22_decode, v22_free, "dup_up3d_f32"};
+    resident_equals_staged(&api);
 }
