@@ -68,11 +68,15 @@ static wr_status describe_model(const plan_dit_args *a, wan22_weights *w, wr_wei
     return st;
 }
 
-/* The VAE stages on a device: each op's operands are staged one op at a time, so a stage needs its
- * largest op (measured by the planner's dry run) beside the reserve. */
+/* The VAE stages on a device. The decode is resident when its working set fits (activations and
+ * feature caches in device buffers, the decoder's weights placed; frames come down to the host
+ * sink), else staged one op at a time like the encode: then a stage needs its largest op's
+ * operands. Both from the VAE planner's dry run, beside the reserve. */
 typedef struct vae_stages {
     size_t encode_op, decode_op; /* 0: no such stage */
-    size_t encode, decode;       /* with the reserve */
+    size_t decode_resident;      /* working set without the output video + weights + reserve */
+    size_t encode, decode;       /* what the run takes, with the reserve */
+    bool decode_staged;
 } vae_stages;
 
 static wr_status plan_vae_stages(const plan_dit_args *a, const wan22_config *c, size_t reserve, vae_stages *v)
@@ -88,7 +92,10 @@ static wr_status plan_vae_stages(const plan_dit_args *a, const wan22_config *c, 
     }
     vae_op_reset_peak();
     WR_TRY(vae_plan_decode(&vc, a->frames, a->height, a->width, a->vae_tile, &vp));
-    v->decode_op = vae_op_peak(), v->decode = v->decode_op + reserve;
+    v->decode_op = vae_op_peak();
+    v->decode_resident = vp.work - vp.output + vp.weights + reserve;
+    v->decode_staged = a->vram && v->decode_resident > a->vram; /* the run stages rather than overrun */
+    v->decode = v->decode_staged ? v->decode_op + reserve : v->decode_resident;
     return WR_OK;
 }
 
@@ -111,13 +118,15 @@ static void print_json(const plan_dit_args *a, const char *what, const wan22_pla
     printf("{\"model\": \"%s\", \"weights\": \"%s\", \"width\": %d, \"height\": %d, \"frames\": %d, "
            "\"latent\": [%d, %d, %d], \"tokens\": %lld, \"vram_bytes\": %zu, \"fits\": %s, "
            "\"peak_bytes\": %zu, \"peak_stage\": \"%s\", \"dit_peak_bytes\": %zu, \"vae_encode_op_bytes\": %zu, "
-           "\"vae_decode_op_bytes\": %zu, \"block_swap\": %d, \"blocks\": %d, \"ffn_chunk\": %d, "
+           "\"vae_decode_op_bytes\": %zu, \"vae_decode_resident_bytes\": %zu, \"vae_decode\": \"%s\", "
+           "\"block_swap\": %d, \"blocks\": %d, \"ffn_chunk\": %d, "
            "\"weights_device_bytes\": %zu, \"weights_host_only_bytes\": %zu, \"resident_weight_bytes\": %zu, "
            "\"swap_slot_bytes\": %zu, \"pinned_host_bytes\": %zu, \"activation_bytes\": %zu, \"rope_bytes\": %zu, "
            "\"workspace_bytes\": %zu, \"reserve_bytes\": %zu}\n",
            what, a->weights ? a->weights : a->config ? "bf16" : "file", a->width, a->height, a->frames, p->lat_f,
            p->lat_h, p->lat_w, p->tokens, a->vram, !a->vram || peak <= a->vram ? "true" : "false", peak, stage, p->peak,
-           v->encode_op, v->decode_op, p->block_swap, p->blocks,
+           v->encode_op, v->decode_op, v->decode_resident, v->decode_staged ? "staged" : "resident", p->block_swap,
+           p->blocks,
            p->ffn_chunk, p->weights_device, p->weights_host_only, p->resident, p->slots, p->pinned, p->arena, p->rope,
            p->workspace, p->reserve);
 }
@@ -139,8 +148,13 @@ static void print_table(const plan_dit_args *a, const char *what, const wan22_pl
     if (v->encode_op)
         printf("  VAE encode   %8.2f GiB: its largest op's operands %.2f GiB + reserve (ops staged one at a time)\n",
                gib(v->encode), gib(v->encode_op));
-    printf("  VAE decode   %8.2f GiB: its largest op's operands %.2f GiB + reserve (%s)\n", gib(v->decode),
-           gib(v->decode_op), a->vae_tile && a->vae_tile->mode != VAE_TILE_OFF ? "tiled" : "untiled; --vae-tile lowers it");
+    if (v->decode_staged)
+        printf("  VAE decode   %8.2f GiB staged per op (its largest op %.2f GiB + reserve): resident it would need "
+               "%.2f GiB%s\n", gib(v->decode), gib(v->decode_op), gib(v->decode_resident),
+               a->vae_tile && a->vae_tile->mode != VAE_TILE_OFF ? "" : "; --vae-tile lowers both");
+    else
+        printf("  VAE decode   %8.2f GiB resident (working set + weights + reserve; %s)\n", gib(v->decode),
+               a->vae_tile && a->vae_tile->mode != VAE_TILE_OFF ? "tiled" : "untiled; --vae-tile lowers it");
     const char *stage;
     size_t peak = run_peak(p, v, &stage);
     printf("  peak         %8.2f GiB (%s)", gib(peak), stage);

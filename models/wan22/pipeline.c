@@ -127,20 +127,26 @@ static wr_status preview(const wan22_hooks *h, int step, int total, vae_vol *x0,
     return WR_OK;
 }
 
-/* Under a --vram budget on a device, the final decode's ops (staged one at a time) must fit too:
- * its largest op, from a dry run of the VAE planner, plus the driver reserve. */
-static wr_status vae_budget_check(const wan22_gen *g, wan_vae v)
+/* Under a --vram budget on a device the final decode must fit too: resident (its working set
+ * without the output video, the decoder's weights and the driver reserve) when that fits the
+ * budget, else staged one op at a time (its largest op plus the reserve). Both from a dry run of
+ * the VAE planner; *staged tells the caller to keep the decode's volumes on the host. */
+static wr_status vae_budget_check(const wan22_gen *g, wan_vae v, int *staged)
 {
+    *staged = 0;
     if (!g->vram || wr_buffers_are_host())
         return WR_OK;
     vae_plan p;
     vae_op_reset_peak();
     WR_TRY(vae_plan_model(&v, 1, g->frames, g->height, g->width, &g->vae_tile, &p));
-    size_t need = vae_op_peak() + WR_DEVICE_RESERVE;
-    if (need > g->vram)
-        return wr_fail(WR_E_OOM, "the VAE decode needs %.2f GiB of device memory (its largest op plus the driver "
-                       "reserve), over --vram %.2f GiB: tile it (--vae-tile)", (double)need / 1073741824.0,
-                       (double)g->vram / 1073741824.0);
+    size_t resident = p.work - p.output + p.weights + WR_DEVICE_RESERVE, op = vae_op_peak() + WR_DEVICE_RESERVE;
+    if (resident <= g->vram)
+        return WR_OK;
+    if (op > g->vram)
+        return wr_fail(WR_E_OOM, "the VAE decode needs %.2f GiB of device memory even staged one op at a time (its "
+                       "largest op plus the driver reserve), over --vram %.2f GiB: tile it (--vae-tile)",
+                       (double)op / 1073741824.0, (double)g->vram / 1073741824.0);
+    *staged = 1;
     return WR_OK;
 }
 
@@ -172,7 +178,8 @@ wr_status wan22_generate(const wan22_gen *g, const wan22_hooks *hooks, vae_vol *
         WR_TRY_GOTO(vae22_load(&vae2, &vaef));
     else
         WR_TRY_GOTO(vae21_load(&vae, &vaef));
-    WR_TRY_GOTO(vae_budget_check(g, wan_vae_of(vae, vae2)));
+    int vae_staged;
+    WR_TRY_GOTO(vae_budget_check(g, wan_vae_of(vae, vae2), &vae_staged));
     WR_TRY_GOTO(wan22_expert_load(&ex, g, g->high_noise, 1));
     const wan22_config cfg = ex.w.cfg;
     int want_in = ti2v ? 48 : g->mode == WAN22_MODE_T2V ? 16 : 36;
@@ -284,7 +291,13 @@ wr_status wan22_generate(const wan22_gen *g, const wan22_hooks *hooks, vae_vol *
     report(hooks, "vae-decode", 0, 1, t0);
     vae_vol lat = {.c = zc, .t = lt, .h = lh, .w = lw, .d = x};
     wan_vae wv = wan_vae_of(vae, vae2);
-    WR_TRY_GOTO(wan_vae_decode_tiled(&wv, &lat, &g->vae_tile, video));
+    if (vae_staged)
+        vae_set_host_volumes(1); /* a resident decode would overrun --vram: stage its ops */
+    st = wan_vae_decode_tiled(&wv, &lat, &g->vae_tile, video);
+    if (vae_staged)
+        vae_set_host_volumes(0);
+    if (st != WR_OK)
+        goto fail;
     for (size_t j = 0; j < vae_vol_size(video); j++)
         video->d[j] = video->d[j] < -1.0f ? -1.0f : video->d[j] > 1.0f ? 1.0f : video->d[j];
     report(hooks, "vae-decode", 1, 1, t0);

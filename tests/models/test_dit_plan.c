@@ -145,6 +145,11 @@ Test(dit_plan, cli_json)
     cr_assert_geq(peak->number, dit->number);
     cr_assert_geq(peak->number, dec->number, "the peak covers every stage");
     double untiled = dec->number;
+    const wr_json *mode = wr_json_get(&j, "vae_decode"), *res = wr_json_get(&j, "vae_decode_resident_bytes");
+    cr_assert(mode && mode->type == WR_JSON_STRING && res && res->type == WR_JSON_NUMBER, "%s", buf);
+    cr_assert_str_eq(mode->string, "resident", "an 11 GiB resident decode fits 12 GiB");
+    cr_assert_gt(res->number, dec->number, "resident holds more than one op's operands");
+    double untiled_resident = res->number;
     wr_json_free(&j);
     snprintf(cmd, sizeof cmd, "%s plan generate --config i2v-a14b --weights q8_0 --width 1280 --height 720 --frames 81 "
              "--vae-tile auto --json", getenv("WANRT_BIN") ? getenv("WANRT_BIN") : "build/release/wanrt");
@@ -153,8 +158,9 @@ Test(dit_plan, cli_json)
     buf[n] = '\0';
     cr_assert_eq(pclose(f), 0, "%s", buf);
     cr_assert_eq(wr_json_parse(buf, n, "plan", &j), WR_OK, "%s", buf);
-    dec = wr_json_get(&j, "vae_decode_op_bytes");
+    dec = wr_json_get(&j, "vae_decode_op_bytes"), res = wr_json_get(&j, "vae_decode_resident_bytes");
     cr_assert_lt(dec->number, untiled / 4, "tiling shrinks the decode's largest op (%g vs %g)", dec->number, untiled);
+    cr_assert_lt(res->number, untiled_resident / 4, "and its resident working set");
     wr_json_free(&j);
     snprintf(cmd, sizeof cmd, "%s plan generate --config i2v-a14b --weights q8_0 --width 1280 --height 720 --frames 81 "
              "--vram 4 --json >/dev/null 2>&1", getenv("WANRT_BIN") ? getenv("WANRT_BIN") : "build/release/wanrt");
