@@ -305,6 +305,8 @@ static void add_decoder_weights(vae21 *m, vae_placed *pl)
  * resident (vae/volume.h): the decoder's weights go up once per decode, each latent frame goes up once, the activations and caches stay in device buffers, and
  * frames come down once for the sink. The model's tensors point at the device copies only during
  * the call (the model is const to callers, and is as it was when the call returns). */
+static void add_weights(void *m, vae_placed *pl) { add_decoder_weights(m, pl); }
+
 static wr_status stream_fn(const void *m, const vae_vol *latent, vae_sink sink)
 {
     return vae21_decode_stream(m, latent, sink);
@@ -316,21 +318,8 @@ wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink si
         return wr_fail(WR_E_ARG, "VAE decode: latent [%d, %d, %d, %d]: need %d channels", latent->c, latent->t,
                        latent->h, latent->w, m->z_dim);
     vae_tcache tc = {0};
-    wr_status st = WR_OK;
-    int was_resident = vae_resident();
-    vae_resident_set(1);
-    if (vae_resident_now() && !vae_resident_fits(stream_fn, m, latent, m->b.weight_bytes))
-        vae_resident_set(0);
-    vae_placed *pl = NULL;
-    if (vae_resident_now()) {
-        pl = calloc(1, sizeof *pl);
-        if (!pl) {
-            vae_resident_set(was_resident);
-            return wr_fail(WR_E_OOM, "VAE decode: out of memory");
-        }
-        add_decoder_weights((vae21 *)m, pl);
-        st = vae_placed_place(pl);
-    }
+    vae_residency res;
+    wr_status st = vae_resident_begin(stream_fn, m, latent, m->b.weight_bytes, add_weights, &res);
     for (int i = 0; i < latent->t && st == WR_OK; i++) { /* one latent frame per chunk */
         vae_vol x = {0};
         st = vae_latent_frame(latent, i, latent_mean, latent_std, &x);
@@ -340,9 +329,7 @@ wr_status vae21_decode_stream(const vae21 *m, const vae_vol *latent, vae_sink si
         vae_vol_free(&x);
     }
     vae_tcache_free(&tc);
-    vae_placed_free(pl);
-    free(pl);
-    vae_resident_set(was_resident);
+    vae_resident_end(&res);
     return st;
 }
 

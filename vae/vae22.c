@@ -384,6 +384,8 @@ static void add_decoder_weights(vae22 *m, vae_placed *pl)
     vae_placed_add_conv(pl, &m->dec_head);
 }
 
+static void add_weights(void *m, vae_placed *pl) { add_decoder_weights(m, pl); }
+
 static wr_status stream_fn(const void *m, const vae_vol *latent, vae_sink sink)
 {
     return vae22_decode_stream(m, latent, sink);
@@ -398,21 +400,8 @@ wr_status vae22_decode_stream(const vae22 *m, const vae_vol *latent, vae_sink si
         return wr_fail(WR_E_ARG, "VAE 2.2 decode: latent [%d, %d, %d, %d]: need %d channels", latent->c, latent->t,
                        latent->h, latent->w, Z_DIM);
     vae_tcache tc = {0};
-    wr_status st = WR_OK;
-    int was_resident = vae_resident();
-    vae_resident_set(1);
-    if (vae_resident_now() && !vae_resident_fits(stream_fn, m, latent, m->b.weight_bytes))
-        vae_resident_set(0);
-    vae_placed *pl = NULL;
-    if (vae_resident_now()) {
-        pl = calloc(1, sizeof *pl);
-        if (!pl) {
-            vae_resident_set(was_resident);
-            return wr_fail(WR_E_OOM, "VAE 2.2 decode: out of memory");
-        }
-        add_decoder_weights((vae22 *)m, pl);
-        st = vae_placed_place(pl);
-    }
+    vae_residency res;
+    wr_status st = vae_resident_begin(stream_fn, m, latent, m->b.weight_bytes, add_weights, &res);
     for (int i = 0; i < latent->t && st == WR_OK; i++) { /* one latent frame per chunk */
         vae_vol x = {0};
         st = vae_latent_frame(latent, i, latent_mean, latent_std, &x);
@@ -422,9 +411,7 @@ wr_status vae22_decode_stream(const vae22 *m, const vae_vol *latent, vae_sink si
         vae_vol_free(&x);
     }
     vae_tcache_free(&tc);
-    vae_placed_free(pl);
-    free(pl);
-    vae_resident_set(was_resident);
+    vae_resident_end(&res);
     return st;
 }
 

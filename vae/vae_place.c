@@ -1,6 +1,8 @@
 /* Weight placement of a resident VAE pass (see vae_place.h). */
 #include "vae/vae_place.h"
 
+#include <stdlib.h>
+
 #include <string.h>
 
 void vae_placed_add_conv(vae_placed *pl, vae_conv *c)
@@ -77,6 +79,29 @@ int vae_resident_fits(vae_decode_stream_fn fn, const void *model, const vae_vol 
     size_t need = vae_mem_peak() - cur + weight_bytes + WR_DEVICE_RESERVE;
     vae_mem_reset_peak();
     return st == WR_OK && need <= free_bytes;
+}
+
+wr_status vae_resident_begin(vae_decode_stream_fn fn, const void *model, const vae_vol *latent, size_t weight_bytes,
+                             vae_add_weights_fn add_weights, vae_residency *r)
+{
+    r->was = vae_resident(), r->pl = NULL;
+    vae_resident_set(1);
+    if (vae_resident_now() && !vae_resident_fits(fn, model, latent, weight_bytes))
+        vae_resident_set(0);
+    if (!vae_resident_now())
+        return WR_OK;
+    if (!(r->pl = calloc(1, sizeof *r->pl)))
+        return wr_fail(WR_E_OOM, "VAE decode: out of memory");
+    add_weights((void *)model, r->pl);
+    return vae_placed_place(r->pl);
+}
+
+void vae_resident_end(vae_residency *r)
+{
+    vae_placed_free(r->pl);
+    free(r->pl);
+    r->pl = NULL;
+    vae_resident_set(r->was);
 }
 
 wr_status vae_latent_frame(const vae_vol *latent, int i, const float *mean, const float *std, vae_vol *x)

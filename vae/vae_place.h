@@ -38,6 +38,17 @@ typedef wr_status (*vae_decode_stream_fn)(const void *model, const vae_vol *late
  * per op as before (device memory then holds one op's operands at a time), so residency never
  * fails a decode the staged path could run. False on the CPU backend. */
 int vae_resident_fits(vae_decode_stream_fn fn, const void *model, const vae_vol *latent, size_t weight_bytes);
+/* A decode's residency: resident when the device holds its working set (vae_resident_fits), then
+ * the weights add_weights lists are placed. Pair with vae_resident_end (also on failure). */
+typedef struct vae_residency {
+    int was;          /* the caller's vae_resident() */
+    vae_placed *pl;   /* NULL: staged per op */
+} vae_residency;
+typedef void (*vae_add_weights_fn)(void *model, vae_placed *pl);
+wr_status vae_resident_begin(vae_decode_stream_fn fn, const void *model, const vae_vol *latent, size_t weight_bytes,
+                             vae_add_weights_fn add_weights, vae_residency *r);
+void vae_resident_end(vae_residency *r);
+
 /* Latent frame i de-normalised (z / (1/std) + mean, as the official code writes it) on the host,
  * then uploaded once when new volumes are resident. */
 wr_status vae_latent_frame(const vae_vol *latent, int i, const float *mean, const float *std, vae_vol *x);
