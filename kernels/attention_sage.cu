@@ -82,11 +82,7 @@ extern "C" __global__ void __launch_bounds__(128) sage_quant_i8(const float *__r
         float val = x[(((size_t)b * T + t0 + r) * NH + h) * HD + d] - (mu ? mu[d] : 0.0f);
         amax = fmaxf(amax, fabsf(val));
     }
-    amax = wr_warp_max(amax);
-    if (threadIdx.x % 32 == 0)
-        red[threadIdx.x / 32] = amax;
-    __syncthreads();
-    amax = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+    amax = wr_block128_max(amax, red);
     float mul = sage_code_mul(amax);
     for (int e = threadIdx.x; e < n; e += 128) {
         int r = e / HD, d = e % HD;

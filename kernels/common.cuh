@@ -41,6 +41,17 @@ __device__ __forceinline__ float wr_warp_max(float v)
     return v;
 }
 
+/* Max over a block of 128 threads (4 warps) through red[4] in shared memory; every thread gets
+ * the result. Contains a __syncthreads: call it from all threads. */
+__device__ __forceinline__ float wr_block128_max(float v, float *red)
+{
+    v = wr_warp_max(v);
+    if (threadIdx.x % 32 == 0)
+        red[threadIdx.x / 32] = v;
+    __syncthreads();
+    return fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+}
+
 /* torch.nn.SiLU and torch.nn.GELU(approximate="tanh"), written as runtime/cpu/elementwise.c's
  * cpu_silu / cpu_gelu_tanh (the emulator calls the same libm: equal bits; a device's expf/tanhf
  * differ in the last bits). */

@@ -229,13 +229,9 @@ extern "C" __global__ void __launch_bounds__(128) mmq_quant_f8(const float *__re
         amax = fmaxf(amax, fabsf(v));
         nan |= v != v;
     }
-    amax = wr_warp_max(amax);
     if (nan)
         any_nan = 1; /* benign race: every writer stores 1 */
-    if (threadIdx.x % 32 == 0)
-        red[threadIdx.x / 32] = amax;
-    __syncthreads();
-    amax = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+    amax = wr_block128_max(amax, red);
     float mul = amax > 0.0f ? 448.0f / amax : 0.0f;
     for (int k = threadIdx.x; k < Kp; k += 128)
         xq[(size_t)m * Kp + k] = k < K ? wr_f32_to_e4m3_bits(row[k] * mul) : 0;
