@@ -49,19 +49,18 @@ static void linear(const wan22_weights *w, const wr_tensor *x, const wr_tensor *
         return;
     }
     wr_op_matmul(x, W, b, WR_ACT_NONE, y);
-    int64_t m = wr_tensor_nrows(x), out = y->ne[0];
+    int64_t m = wr_tensor_nrows(x);
     for (int i = 0; i < w->n_lora; i++) {
         const wan22_lora_term *t = &w->lora[i];
         if (t->target != W)
             continue;
         int64_t rank = wr_tensor_nrows(&t->down);
-        void *mid;
-        wr_status st = wr_buffer_alloc((size_t)(m * rank + m * out) * sizeof(float), &mid);
+        void *mid; /* only [M, rank]: the up-projection adds into y in its epilogue */
+        wr_status st = wr_buffer_alloc((size_t)(m * rank) * sizeof(float), &mid);
         WR_ASSERT(st == WR_OK, "LoRA side path %lld x %lld: %s", (long long)m, (long long)rank, wr_last_error());
-        wr_tensor tm = mat(mid, m, rank), ty = mat((float *)mid + m * rank, m, out);
-        wr_op_matmul(x, &t->down, NULL, WR_ACT_NONE, &tm); /* [M, rank] */
-        wr_op_matmul(&tm, &t->up, NULL, WR_ACT_NONE, &ty); /* [M, out], up carries the scale */
-        wr_op_add_gated(y, &ty, NULL);
+        wr_tensor tm = mat(mid, m, rank);
+        wr_op_matmul(x, &t->down, NULL, WR_ACT_NONE, &tm);   /* [M, rank] */
+        wr_op_matmul_gated_add(&tm, &t->up, NULL, NULL, y);  /* y += tm·upᵀ, up carries the scale */
         wr_buffer_free(mid);
     }
     if (act != WR_ACT_NONE)
